@@ -1,0 +1,42 @@
+# Two commands for a fresh machine: `make demo` and `make test`. Both set everything up first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Debian packages: FluidSynth + GM soundfont (corpus rendering), espeak-ng (phonemes),
+# sox/ffmpeg (audio tools), chromium (browser tests of the web app).
+SYSTEM_PACKAGES := fluidsynth fluid-soundfont-gm espeak-ng sox ffmpeg chromium
+PLUGINS := plugins/acoustic plugins/lyrics plugins/structure plugins/vocal
+DEMO_DIR ?= data/demo
+
+.PHONY: install system-deps demo test bench clean
+
+install: system-deps $(STAMP)
+
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# torch first, pinned to the CPU wheel: anything torch-dependent installed before it pulls a CUDA build.
+$(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS)) examples/sapphire-example-modality/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q --no-build-isolation -e ".[all]" $(addprefix -e ,$(PLUGINS)) -e examples/sapphire-example-modality
+	touch $@
+
+demo: install
+	$(BIN)/sapphire demo --out $(DEMO_DIR)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/run.py --out benchmarks/out
+
+clean:
+	rm -rf $(VENV) data runs reports benchmarks/out .pytest_cache

@@ -1,0 +1,1 @@
+"""SAPPHIRE lyrics modality plugin: lyrics semantics, sentiment arcs, phonetics and the text tower."""

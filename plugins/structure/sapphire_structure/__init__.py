@@ -1,0 +1,1 @@
+"""SAPPHIRE structure modality plugin: segmentation, repetition and harmonic progression."""

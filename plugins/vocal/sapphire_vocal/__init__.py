@@ -1,0 +1,1 @@
+"""SAPPHIRE vocal modality plugin: CREPE pitch, vocal performance features and query by humming."""

@@ -1,0 +1,123 @@
+"""The on-disk feature cache, keyed by (content hash, extractor name, version, config hash).
+
+Layout: ``ROOT/<extractor>/v<version>-<config hash>/<hh>/<content hash>.npz``. Every write
+goes to a temporary file in the same folder and is renamed into place, so a killed run
+leaves either a complete entry or none, and a rerun skips what is done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from sapphire_core.data import Track
+from sapphire_core.errors import AudioDecodeError, CacheError
+from sapphire_core.extractor import FeatureExtractor
+
+_HASH_MEMO: dict[tuple[str, int, int], str] = {}
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def file_hash(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (memoised per path, size and mtime)."""
+    path = Path(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise AudioDecodeError(path, "file not found; check the path in tracks.jsonl") from None
+    memo_key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if memo_key not in _HASH_MEMO:
+        h = hashlib.sha256()
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        _HASH_MEMO[memo_key] = h.hexdigest()
+    return _HASH_MEMO[memo_key]
+
+
+def content_hash(track: Track, extractor: FeatureExtractor) -> str:
+    """What an extractor's output depends on: the audio bytes, or for text-only extractors the
+    lyrics and language."""
+    if extractor.needs_audio:
+        if track.audio is None:
+            raise AudioDecodeError(None, f"track {track.id!r} has no audio path but {extractor.name} needs audio")
+        return file_hash(track.audio)
+    h = hashlib.sha256()
+    h.update((track.lyrics or "").encode())
+    if track.lyrics_path is not None and Path(track.lyrics_path).is_file():
+        h.update(Path(track.lyrics_path).read_bytes())
+    h.update(str(track.language).encode())
+    return h.hexdigest()
+
+
+class FeatureCache:
+    """Extracted features on disk.
+
+    Parameters
+    ----------
+    root : path
+        Cache folder (created on demand).
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def path(self, extractor: FeatureExtractor, key: str) -> Path:
+        """Where the entry for content hash ``key`` under ``extractor`` lives."""
+        return self.root / extractor.cache_id() / key[:2] / f"{key}.npz"
+
+    def has(self, extractor: FeatureExtractor, key: str) -> bool:
+        return self.path(extractor, key).is_file()
+
+    def load(self, extractor: FeatureExtractor, key: str) -> dict[str, np.ndarray] | None:
+        """The cached features, or ``None`` when absent.
+
+        Raises
+        ------
+        CacheError
+            When the entry is unreadable (delete it and rerun the extraction).
+        """
+        path = self.path(extractor, key)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return {k: data[k] for k in data.files}
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            raise CacheError(f"{path}: unreadable cache entry ({exc}); delete it and rerun 'sapphire extract'") from None
+
+    def save(self, extractor: FeatureExtractor, key: str, features: dict[str, np.ndarray]) -> Path:
+        """Store features atomically; returns the entry's path."""
+        import io
+
+        buffer = io.BytesIO()
+        np.savez(buffer, **{k: np.asarray(v) for k, v in features.items()})
+        path = self.path(extractor, key)
+        atomic_write_bytes(path, buffer.getvalue())
+        return path
+
+    def entries(self) -> list[Path]:
+        """Every complete entry (temporary files excluded), sorted."""
+        if not self.root.exists():
+            return []
+        return sorted(p for p in self.root.rglob("*.npz") if not p.name.startswith("."))

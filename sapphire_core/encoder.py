@@ -1,0 +1,81 @@
+"""The Encoder interface: batched features of one modality -> an embedding ``(B, output_dim)``."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from sapphire_core.component import Component, ComponentConfig
+
+
+class EncoderConfig(ComponentConfig):
+    """Settings every encoder has."""
+
+    output_dim: int = 128
+
+
+class Encoder(Component, nn.Module):
+    """A torch module over the features of one modality.
+
+    Class attributes
+    ----------------
+    name : str
+        Registry name.
+    modality : str
+        The modality it encodes. The text tower uses ``modality = "text"``.
+    requires : tuple of str
+        Names of the extractors whose features it reads. Its input dict is keyed
+        ``"<extractor>.<feature>"`` (see :func:`sapphire_core.collate.feature_key`).
+
+    Encoders must run on any device: create tensors with ``device=x.device`` and
+    register constants as buffers.
+    """
+
+    modality: ClassVar[str]
+    requires: ClassVar[tuple[str, ...]] = ()
+
+    class Config(EncoderConfig):
+        pass
+
+    def __init__(self, config: ComponentConfig | dict[str, Any] | None = None, **settings: Any) -> None:
+        nn.Module.__init__(self)
+        self.config = self.make_config(config, **settings)
+
+    @property
+    def output_dim(self) -> int:
+        """Width of the embedding this encoder returns."""
+        return int(self.config.output_dim)
+
+    @abstractmethod
+    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Encode a batch: ``features`` as made by ``collate_features`` -> ``(B, output_dim)``."""
+
+    @abstractmethod
+    def example_features(self, batch_size: int = 2, *, seed: int = 0) -> dict[str, torch.Tensor]:
+        """A small valid input batch (random but deterministic for ``seed``), for contract tests."""
+
+
+class TextEncoder(Encoder):
+    """An encoder of free text (``modality = "text"``): descriptions and text queries.
+
+    :meth:`tokenize` turns strings into the tensor dict that :meth:`forward` takes.
+    """
+
+    modality: ClassVar[str] = "text"
+
+    @abstractmethod
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """Tokenise a batch of strings into the input of :meth:`forward`."""
+
+    def encode_text(self, texts: list[str]) -> torch.Tensor:
+        """Tokenise and encode, on this module's device."""
+        device = next(self.parameters()).device
+        batch = {k: v.to(device) for k, v in self.tokenize(texts).items()}
+        return self(batch)
+
+    def example_features(self, batch_size: int = 2, *, seed: int = 0) -> dict[str, torch.Tensor]:
+        words = ["calm", "bright", "piano", "choir", "fast", "minor", "dance", "slow"]
+        return self.tokenize([" ".join(words[(seed + i) % 8 : (seed + i) % 8 + 3]) for i in range(batch_size)])

@@ -1,0 +1,179 @@
+"""Run feature extractors over a corpus into the cache, one track at a time, losing nothing on failure.
+
+A track that fails (bad audio, an extractor error) is reported and written to
+``failures.jsonl``; the others go on. Entries already in the cache are skipped, so a killed
+run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sapphire_core.audio import load_audio
+from sapphire_core.cache import FeatureCache, content_hash
+from sapphire_core.collate import feature_key
+from sapphire_core.data import Track
+from sapphire_core.errors import ExtractionError, SapphireError
+from sapphire_core.extractor import FeatureExtractor
+
+
+@dataclass
+class TrackResult:
+    """What happened to one track: how many entries were computed or already cached, or the error."""
+
+    track_id: str
+    computed: int = 0
+    cached: int = 0
+    error: str | None = None
+    error_type: str | None = None
+    audio: str | None = None
+
+
+@dataclass
+class ExtractionReport:
+    """Totals of an extraction run."""
+
+    results: list[TrackResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def failures(self) -> list[TrackResult]:
+        return [r for r in self.results if r.error is not None]
+
+    @property
+    def succeeded(self) -> int:
+        return sum(r.error is None for r in self.results)
+
+    def summary(self) -> str:
+        computed = sum(r.computed for r in self.results)
+        cached = sum(r.cached for r in self.results)
+        return (f"{self.succeeded}/{len(self.results)} tracks ok ({computed} entries computed, {cached} cached), "
+                f"{len(self.failures)} failed, {self.seconds:.1f}s")
+
+
+def unique_extractors(extractors: Iterable[FeatureExtractor]) -> list[FeatureExtractor]:
+    """Drop extractors with the same cache identity (two modalities may share one)."""
+    seen, out = set(), []
+    for ex in extractors:
+        if ex.cache_id() not in seen:
+            seen.add(ex.cache_id())
+            out.append(ex)
+    return out
+
+
+def extract_track(track: Track, extractors: list[FeatureExtractor], cache: FeatureCache | None = None, *,
+                  audio_cache: dict[int, np.ndarray] | None = None) -> tuple[dict[str, dict[str, np.ndarray]], TrackResult]:
+    """Features of one track from every extractor, from the cache or computed (and then cached).
+
+    Audio is decoded once per sample rate. Returns ``({extractor name: features}, result)``.
+
+    Raises
+    ------
+    SapphireError
+        Bad audio (naming the file) or :class:`ExtractionError` wrapping an extractor's failure.
+    """
+    result = TrackResult(track.id, audio=None if track.audio is None else str(track.audio))
+    decoded: dict[int, np.ndarray] = audio_cache if audio_cache is not None else {}
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for ex in extractors:
+        key = content_hash(track, ex)
+        if cache is not None:
+            hit = cache.load(ex, key)
+            if hit is not None:
+                out[ex.name] = hit
+                result.cached += 1
+                continue
+        audio = None
+        if ex.needs_audio:
+            if ex.sample_rate not in decoded:
+                decoded[ex.sample_rate] = load_audio(track.audio, sr=ex.sample_rate)
+            audio = decoded[ex.sample_rate]
+        try:
+            feats = ex.extract(audio, track)
+        except SapphireError:
+            raise
+        except Exception as exc:
+            raise ExtractionError(f"{track.audio or track.id}: extractor {ex.name!r} failed: {exc!r}") from exc
+        feats = {k: np.asarray(v) for k, v in feats.items()}
+        bad = [k for k, v in feats.items() if v.dtype.kind == "f" and not np.all(np.isfinite(v))]
+        if bad:
+            raise ExtractionError(f"{track.audio or track.id}: extractor {ex.name!r} produced NaN/inf in {bad}")
+        if cache is not None:
+            cache.save(ex, key, feats)
+        out[ex.name] = feats
+        result.computed += 1
+    return out, result
+
+
+def flatten_features(per_extractor: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """``{extractor: {feature: a}}`` -> ``{"extractor.feature": a}`` (the keys encoders read)."""
+    return {feature_key(ex, k): v for ex, feats in per_extractor.items() for k, v in feats.items()}
+
+
+def _run_one(track: Track, extractors: list[FeatureExtractor], cache_root: str | None) -> TrackResult:
+    cache = FeatureCache(cache_root) if cache_root else None
+    try:
+        return extract_track(track, extractors, cache)[1]
+    except SapphireError as exc:
+        return TrackResult(track.id, error=str(exc), error_type=type(exc).__name__,
+                           audio=None if track.audio is None else str(track.audio))
+    except Exception as exc:  # an unexpected bug in one track must not stop the batch
+        return TrackResult(track.id, error=f"{exc!r}\n{traceback.format_exc(limit=3)}", error_type=type(exc).__name__,
+                           audio=None if track.audio is None else str(track.audio))
+
+
+def extract_corpus(tracks: list[Track], extractors: list[FeatureExtractor], cache: FeatureCache, *,
+                   workers: int = 1, failures_path: str | Path | None = None,
+                   on_progress: Callable[[TrackResult], None] | None = None) -> ExtractionReport:
+    """Extract every track into ``cache``; failures go to ``failures_path`` (JSON lines), the rest go on.
+
+    Parameters
+    ----------
+    tracks : list of Track
+    extractors : list of FeatureExtractor
+    cache : FeatureCache
+    workers : int
+        Processes to use (1 runs in this process).
+    failures_path : path, optional
+        Where to write one JSON object per failed track (rewritten each run).
+    on_progress : callable, optional
+        Called with each track's result as it finishes (progress bars).
+    """
+    start = time.perf_counter()
+    extractors = unique_extractors(extractors)
+    report = ExtractionReport()
+    if workers <= 1:
+        for track in tracks:
+            r = _run_one(track, extractors, str(cache.root))
+            report.results.append(r)
+            if on_progress:
+                on_progress(r)
+    else:
+        import multiprocessing as mp
+
+        # spawn, not fork: forked torch/numba thread pools can deadlock.
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+            futures = [pool.submit(_run_one, t, extractors, str(cache.root)) for t in tracks]
+            for fut in as_completed(futures):
+                r = fut.result()
+                report.results.append(r)
+                if on_progress:
+                    on_progress(r)
+        order = {t.id: i for i, t in enumerate(tracks)}
+        report.results.sort(key=lambda r: order[r.track_id])
+    report.seconds = time.perf_counter() - start
+    if failures_path is not None:
+        from sapphire_core.cache import atomic_write_bytes
+
+        lines = "".join(json.dumps({"id": r.track_id, "audio": r.audio, "error_type": r.error_type,
+                                    "error": r.error}) + "\n" for r in report.failures)
+        atomic_write_bytes(failures_path, lines.encode())
+    return report

@@ -1,0 +1,70 @@
+"""The FeatureExtractor interface: one track in, named feature arrays out (CPU side, cacheable)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+
+from sapphire_core.component import Component, ComponentConfig
+from sapphire_core.data import Track
+
+#: A feature shape; ``None`` marks a variable-length axis, which is always the last (time) axis.
+Shape = tuple[int | None, ...]
+
+
+class FeatureExtractor(Component, ABC):
+    """Turn one track into a dict of named numpy arrays.
+
+    Class attributes
+    ----------------
+    name : str
+        Registry name, used in YAML and in cache keys.
+    modality : str
+        The modality it belongs to (``acoustic``, ``vocal``, ``lyrics``, ``structure``, ...).
+    version : str
+        Bump it whenever the output changes for the same input and config: it is part of
+        the cache key, so stale cache entries are never reused.
+    sample_rate : int
+        Rate (Hz) the audio is decoded to before :meth:`extract` sees it.
+    needs_audio : bool
+        ``False`` for extractors that read only the track's text/metadata (lyrics);
+        then ``audio`` is ``None`` and no audio is decoded.
+
+    Features are float arrays. A variable-length axis must be the last one
+    (time); :func:`sapphire_core.collate.collate_features` pads it.
+    """
+
+    modality: ClassVar[str]
+    version: ClassVar[str] = "1"
+    sample_rate: ClassVar[int] = 22050
+    needs_audio: ClassVar[bool] = True
+
+    def __init__(self, config: ComponentConfig | dict[str, Any] | None = None, **settings: Any) -> None:
+        self.config = self.make_config(config, **settings)
+
+    @abstractmethod
+    def output_shapes(self) -> dict[str, Shape]:
+        """Shapes of the arrays :meth:`extract` returns, keyed by feature name."""
+
+    @abstractmethod
+    def extract(self, audio: np.ndarray | None, track: Track) -> dict[str, np.ndarray]:
+        """Compute features.
+
+        Parameters
+        ----------
+        audio : np.ndarray or None
+            Mono float32 samples at :attr:`sample_rate` (``None`` when ``needs_audio`` is False).
+        track : Track
+            The track record (lyrics, metadata).
+
+        Returns
+        -------
+        dict of str to np.ndarray
+            One array per key of :meth:`output_shapes`.
+        """
+
+    def cache_id(self) -> str:
+        """The part of the cache key that identifies this extractor's settings."""
+        return f"{self.name}/v{self.version}-{self.config.digest()}"

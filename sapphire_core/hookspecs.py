@@ -1,0 +1,45 @@
+"""Plugin hooks. Each passes a ``register`` callable in; the plugin calls it once per class.
+
+The core keeps control of names, duplicates and ordering (see :mod:`sapphire_core.registry`).
+A plugin module implements any subset::
+
+    from sapphire_core import hookimpl
+
+    @hookimpl
+    def register_extractors(register):
+        register(MyExtractor)
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT = "sapphire"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_extractors(register):
+    """Register :class:`~sapphire_core.extractor.FeatureExtractor` subclasses (their ``modality``
+    attribute declares the modality they belong to)."""
+
+
+@hookspec
+def register_encoders(register):
+    """Register :class:`~sapphire_core.encoder.Encoder` subclasses (``modality = "text"`` for text towers)."""
+
+
+@hookspec
+def register_losses(register):
+    """Register :class:`~sapphire_core.loss.Loss` subclasses."""
+
+
+@hookspec
+def register_fusion_heads(register):
+    """Register :class:`~sapphire_core.fusion.FusionHead` subclasses."""
+
+
+@hookspec
+def register_description_backends(register):
+    """Register :class:`~sapphire_core.describer.DescriptionBackend` subclasses."""

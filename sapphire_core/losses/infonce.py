@@ -1,0 +1,41 @@
+"""Symmetric InfoNCE between audio and text embeddings with a learned temperature (CLIP, Radford et al. 2021;
+MusCALL, Manco et al. 2022, eq. 1)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+
+from sapphire_core.component import ComponentConfig
+from sapphire_core.loss import Loss, LossInputs
+
+
+class InfoNCELoss(Loss):
+    """Cross-entropy over the audio-text similarity matrix in both directions, averaged."""
+
+    name = "infonce"
+
+    class Config(ComponentConfig):
+        weight: float = 1.0
+        temperature: float = Field(0.07, gt=0)
+        learn_temperature: bool = True
+
+    def __init__(self, config=None, **settings):
+        super().__init__(config, **settings)
+        log_scale = torch.tensor(math.log(1.0 / self.config.temperature))
+        if self.config.learn_temperature:
+            self.log_scale = torch.nn.Parameter(log_scale)
+        else:
+            self.register_buffer("log_scale", log_scale)
+
+    def compute_loss(self, inputs: LossInputs) -> torch.Tensor:
+        if inputs.text is None:
+            raise ValueError("infonce needs text embeddings; the batch has no descriptions")
+        # CLIP clamps the logit scale at 100 to keep training stable.
+        scale = self.log_scale.clamp(max=math.log(100.0)).exp()
+        logits = scale * inputs.audio @ inputs.text.t()
+        target = torch.arange(logits.shape[0], device=logits.device)
+        return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))

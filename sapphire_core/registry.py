@@ -1,0 +1,112 @@
+"""The component registry: what the installed plugins provide, and which distribution provides it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sapphire_core.describer import DescriptionBackend
+from sapphire_core.encoder import Encoder
+from sapphire_core.errors import DuplicateComponentError, PluginError, UnknownComponentError
+from sapphire_core.extractor import FeatureExtractor
+from sapphire_core.fusion import FusionHead
+from sapphire_core.loss import Loss
+
+#: kind -> (hook name, required base class)
+KINDS: dict[str, tuple[str, type]] = {
+    "extractor": ("register_extractors", FeatureExtractor),
+    "encoder": ("register_encoders", Encoder),
+    "loss": ("register_losses", Loss),
+    "fusion": ("register_fusion_heads", FusionHead),
+    "describer": ("register_description_backends", DescriptionBackend),
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered component class and the distribution that provides it."""
+
+    kind: str
+    name: str
+    cls: type
+    provider: str
+
+    @property
+    def modality(self) -> str | None:
+        return getattr(self.cls, "modality", None)
+
+
+@dataclass
+class Registry:
+    """Registered components by kind and name."""
+
+    entries: dict[str, dict[str, Entry]] = field(default_factory=lambda: {k: {} for k in KINDS})
+
+    def add(self, kind: str, cls: type, provider: str) -> None:
+        """Register ``cls`` as a ``kind`` component provided by ``provider``.
+
+        Raises
+        ------
+        PluginError
+            When ``cls`` is not a subclass of the kind's interface or has no name.
+        DuplicateComponentError
+            When another distribution already registered that name, naming both.
+        """
+        base = KINDS[kind][1]
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise PluginError(f"{provider}: {cls!r} registered as a {kind} but is not a {base.__name__} subclass")
+        name = getattr(cls, "name", None)
+        if not isinstance(name, str) or not name:
+            raise PluginError(f"{provider}: {cls.__name__} has no 'name' class attribute")
+        if kind in ("extractor", "encoder") and not getattr(cls, "modality", None):
+            raise PluginError(f"{provider}: {kind} {name!r} has no 'modality' class attribute")
+        existing = self.entries[kind].get(name)
+        if existing is not None and existing.cls is not cls:
+            raise DuplicateComponentError(
+                f"{kind} name {name!r} is registered twice: by {existing.provider} ({existing.cls.__module__}) "
+                f"and by {provider} ({cls.__module__}). Uninstall one, or disable one with "
+                "SAPPHIRE_PLUGINS=-<plugin>."
+            )
+        self.entries[kind][name] = Entry(kind, name, cls, provider)
+
+    def names(self, kind: str, *, modality: str | None = None) -> list[str]:
+        """Registered names of ``kind`` (optionally of one modality), sorted."""
+        return sorted(n for n, e in self.entries[kind].items() if modality is None or e.modality == modality)
+
+    def modalities(self) -> dict[str, set[str]]:
+        """Each modality that has an extractor or encoder, with the distributions providing it."""
+        out: dict[str, set[str]] = {}
+        for kind in ("extractor", "encoder"):
+            for e in self.entries[kind].values():
+                out.setdefault(e.modality, set()).add(e.provider)
+        return out
+
+    def describe_choices(self, kind: str, *, modality: str | None = None) -> str:
+        """``"a (dist-a), b (dist-b)"`` for error messages."""
+        entries = [self.entries[kind][n] for n in self.names(kind, modality=modality)]
+        return ", ".join(f"{e.name} ({e.provider})" for e in entries) or "none installed"
+
+    def entry(self, kind: str, name: str, *, modality: str | None = None) -> Entry:
+        """Look up one component.
+
+        Raises
+        ------
+        UnknownComponentError
+            Listing what is installed and which package provides each.
+        """
+        e = self.entries[kind].get(name)
+        if e is None or (modality is not None and e.modality != modality):
+            scope = f" for modality {modality!r}" if modality else ""
+            raise UnknownComponentError(
+                f"unknown {kind} {name!r}{scope}; installed: {self.describe_choices(kind, modality=modality)}. "
+                "Is its plugin installed (pip install -e plugins/<name>) and enabled (SAPPHIRE_PLUGINS)?"
+            )
+        return e
+
+    def get(self, kind: str, name: str, *, modality: str | None = None) -> type:
+        """The class registered as ``name`` (see :meth:`entry`)."""
+        return self.entry(kind, name, modality=modality).cls
+
+    def create(self, kind: str, name: str, *args: Any, **settings: Any) -> Any:
+        """Instantiate a registered component with validated settings."""
+        return self.get(kind, name)(*args, **settings)

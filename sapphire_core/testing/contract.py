@@ -1,0 +1,147 @@
+"""``ModalityContract``: the shared test base every plugin's component tests subclass.
+
+Subclass it in a plugin's tests and set the class attributes::
+
+    class TestMyEncoder(ModalityContract):
+        extractor_cls = MyExtractor        # optional
+        encoder_cls = MyEncoder            # optional
+        def make_track(self, tmp_path): ...  # optional: a Track for the extractor
+
+Every test either checks the extractor or the encoder; those whose class is not set are skipped
+with the reason.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sapphire_core.data import Track
+from sapphire_core.errors import ConfigError
+from sapphire_core.testing.signals import melody
+
+
+class ModalityContract:
+    """Contract tests for a FeatureExtractor and/or an Encoder."""
+
+    extractor_cls: type | None = None
+    encoder_cls: type | None = None
+    batch_size: int = 3
+
+    # ------------------------------------------------------------ hooks to override
+    def make_audio(self, sr: int) -> np.ndarray:
+        """Audio given to the extractor: a short melody with harmonics."""
+        return melody([60, 62, 64, 65, 67, 65, 64, 62, 60, 67, 72, 67], durations=0.3, sr=sr)
+
+    def make_track(self) -> Track:
+        return Track(id="contract", lyrics="the river runs so slowly\nand the night is calm and long",
+                     language="en", metadata={})
+
+    def extractor_settings(self) -> dict:
+        return {}
+
+    def encoder_settings(self) -> dict:
+        return {}
+
+    # ------------------------------------------------------------ helpers
+    def _need(self, attr: str):
+        cls = getattr(self, attr)
+        if cls is None:
+            pytest.skip(f"{type(self).__name__} sets no {attr}; nothing to check")
+        return cls
+
+    def _extract(self):
+        cls = self._need("extractor_cls")
+        ex = cls(**self.extractor_settings())
+        audio = self.make_audio(ex.sample_rate) if ex.needs_audio else None
+        return ex, ex.extract(audio, self.make_track())
+
+    # ------------------------------------------------------------ extractor contract
+    def test_extractor_default_config_valid(self):
+        cls = self._need("extractor_cls")
+        cls()
+
+    def test_extractor_rejects_unknown_key(self):
+        cls = self._need("extractor_cls")
+        with pytest.raises(ConfigError, match="no_such_key"):
+            cls(no_such_key=1)
+
+    def test_extractor_declares_metadata(self):
+        cls = self._need("extractor_cls")
+        assert isinstance(cls.name, str) and cls.name
+        assert isinstance(cls.modality, str) and cls.modality
+        assert isinstance(cls.version, str)
+        assert cls.sample_rate > 0
+
+    def test_features_finite_and_shaped(self):
+        ex, feats = self._extract()
+        shapes = ex.output_shapes()
+        assert set(feats) == set(shapes), f"extract() keys {sorted(feats)} != output_shapes() {sorted(shapes)}"
+        for key, value in feats.items():
+            value = np.asarray(value)
+            assert np.all(np.isfinite(value)), f"{key} has NaN/inf"
+            expected = shapes[key]
+            assert value.ndim == len(expected), f"{key}: ndim {value.ndim}, declared {expected}"
+            for got, want in zip(value.shape, expected):
+                assert want is None or got == want, f"{key}: shape {value.shape}, declared {expected}"
+
+    def test_features_deterministic(self):
+        _, a = self._extract()
+        _, b = self._extract()
+        for key in a:
+            np.testing.assert_allclose(np.asarray(a[key]), np.asarray(b[key]), rtol=1e-5, atol=1e-6, err_msg=key)
+
+    # ------------------------------------------------------------ encoder contract
+    def _encoder(self):
+        cls = self._need("encoder_cls")
+        torch.manual_seed(0)
+        enc = cls(**self.encoder_settings())
+        enc.eval()
+        return enc
+
+    def test_encoder_default_config_valid(self):
+        cls = self._need("encoder_cls")
+        cls()
+
+    def test_encoder_rejects_unknown_key(self):
+        cls = self._need("encoder_cls")
+        with pytest.raises(ConfigError, match="no_such_key"):
+            cls(no_such_key=1)
+
+    def test_encoder_output_shape(self):
+        enc = self._encoder()
+        with torch.no_grad():
+            out = enc(enc.example_features(self.batch_size))
+        assert out.shape == (self.batch_size, enc.output_dim)
+        assert torch.isfinite(out).all()
+
+    def test_encoder_deterministic_in_eval(self):
+        enc = self._encoder()
+        x = enc.example_features(self.batch_size, seed=3)
+        with torch.no_grad():
+            torch.testing.assert_close(enc(x), enc(x))
+
+    def test_encoder_backward(self):
+        enc = self._encoder()
+        enc.train()
+        out = enc(enc.example_features(self.batch_size))
+        out.pow(2).mean().backward()
+        grads = [p.grad for p in enc.parameters() if p.requires_grad]
+        assert grads, "encoder has no trainable parameters"
+        assert any(g is not None and torch.isfinite(g).all() and g.abs().sum() > 0 for g in grads)
+
+    def test_encoder_accepts_extractor_features(self):
+        """When both are set, the real extractor's output feeds the encoder."""
+        if self.extractor_cls is None or self.encoder_cls is None:
+            pytest.skip("needs both extractor_cls and encoder_cls")
+        from sapphire_core.collate import collate_features, feature_key
+
+        ex, feats = self._extract()
+        enc = self._encoder()
+        if ex.name not in enc.requires:
+            pytest.skip(f"{enc.name} does not read {ex.name}")
+        batch = collate_features([{feature_key(ex.name, k): v for k, v in feats.items()}] * 2)
+        with torch.no_grad():
+            out = enc(batch)
+        assert out.shape == (2, enc.output_dim)

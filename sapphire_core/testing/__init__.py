@@ -68,3 +68,12 @@ def registry_with():
         return build_registry(get_plugin_manager(load_entrypoints=entrypoints, plugins=plugins))
 
     return _make
+
+
+@pytest.fixture(scope="session")
+def demo_corpus() -> Path:
+    """The small demo corpus, built once per machine and reused (``data/demo`` in the repo,
+    or ``$SAPPHIRE_DEMO_CORPUS``). The same folder ``make demo`` uses."""
+    from sapphire_core.corpus import ensure_demo_corpus
+
+    return ensure_demo_corpus()

@@ -29,7 +29,10 @@ def main() -> None:
     from sapphire_core.errors import SapphireError
 
     try:
-        app(standalone_mode=False)
+        # Non-standalone click returns a typer.Exit's code instead of raising it.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except SapphireError as exc:
         from sapphire_core.cli.common import err_console
 

@@ -15,8 +15,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+# soft_wrap: error messages carry paths and key lists that must stay copyable, not folded.
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 @contextmanager

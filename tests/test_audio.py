@@ -1,0 +1,119 @@
+"""Audio decoding and every bad-input path."""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sapphire_core.audio import audio_info, load_audio
+from sapphire_core.errors import AudioDecodeError, EmptyAudioError, SampleRateError, SilentAudioError
+from sapphire_core.testing.signals import sine
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "ogg"])
+def test_decodes_formats_to_mono_at_target_rate(tmp_path, fmt):
+    y = sine(440, sr=44100, seconds=1.0)
+    stereo = np.stack([y, 0.5 * y], axis=1)
+    path = tmp_path / f"x.{fmt}"
+    sf.write(path, stereo, 44100)
+    out = load_audio(path, sr=22050)
+    assert out.dtype == np.float32 and out.ndim == 1
+    assert abs(out.size - 22050) <= 64
+    # the downmix keeps the 440 Hz tone
+    spectrum = np.abs(np.fft.rfft(out))
+    assert abs(np.argmax(spectrum) * 22050 / out.size - 440) < 3
+
+
+def test_decodes_mp3(tmp_path):
+    wav = tmp_path / "x.wav"
+    sf.write(wav, sine(440, sr=22050, seconds=1.0), 22050)
+    mp3 = tmp_path / "x.mp3"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(wav), str(mp3)], check=True)
+    out = load_audio(mp3, sr=16000)
+    assert 15000 < out.size < 17500
+
+
+def test_excerpt_offset_and_duration(tmp_path):
+    sr = 8000
+    y = np.concatenate([np.full(sr, 0.1), np.full(sr, 0.5)]).astype(np.float32)
+    path = tmp_path / "steps.wav"
+    sf.write(path, y, sr, subtype="FLOAT")
+    out = load_audio(path, sr=sr, offset=1.0, duration=0.5)
+    assert out.size == sr // 2
+    np.testing.assert_allclose(out, 0.5, atol=1e-6)
+
+
+def test_streaming_resample_matches_whole_file(tmp_path):
+    import soxr
+
+    sr = 44100
+    y = sine(1000, sr=sr, seconds=70.0)  # longer than one 30 s block
+    path = tmp_path / "long.wav"
+    sf.write(path, y, sr, subtype="FLOAT")
+    out = load_audio(path, sr=22050)
+    ref = soxr.resample(y, sr, 22050)
+    assert abs(out.size - ref.size) <= 1
+    n = min(out.size, ref.size)
+    assert np.max(np.abs(out[:n] - ref[:n])) < 1e-3
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(AudioDecodeError, match=r"nope\.wav: file not found"):
+        load_audio(tmp_path / "nope.wav", sr=22050)
+
+
+def test_not_audio(tmp_path):
+    path = tmp_path / "notes.wav"
+    path.write_text("this is not audio")
+    with pytest.raises(AudioDecodeError, match=r"notes\.wav: not a readable audio file"):
+        load_audio(path, sr=22050)
+
+
+def test_zero_length(tmp_path):
+    path = tmp_path / "empty.wav"
+    sf.write(path, np.zeros(0, np.float32), 22050)
+    with pytest.raises(EmptyAudioError, match=r"empty\.wav: holds no audio"):
+        load_audio(path, sr=22050)
+
+
+def test_truncated(tmp_path):
+    path = tmp_path / "cut.flac"
+    sf.write(path, sine(440, sr=22050, seconds=3.0), 22050)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    with pytest.raises(AudioDecodeError, match=r"cut\.flac"):
+        load_audio(path, sr=22050)
+
+
+def test_silent(tmp_path):
+    path = tmp_path / "silence.wav"
+    sf.write(path, np.zeros(22050, np.float32), 22050)
+    with pytest.raises(SilentAudioError, match=r"silence\.wav: is digital silence"):
+        load_audio(path, sr=22050)
+    assert load_audio(path, sr=22050, allow_silent=True).size == 22050
+
+
+def test_nan_samples(tmp_path):
+    y = sine(440, sr=8000, seconds=0.5)
+    y[100] = np.nan
+    path = tmp_path / "nan.wav"
+    sf.write(path, y, 8000, subtype="FLOAT")
+    with pytest.raises(AudioDecodeError, match=r"nan\.wav: decodes to NaN"):
+        load_audio(path, sr=8000)
+
+
+def test_absurd_sample_rate(tmp_path):
+    path = tmp_path / "fast.wav"
+    sf.write(path, sine(440, sr=8000, seconds=0.1), 1_000_000)
+    with pytest.raises(SampleRateError, match=r"fast\.wav: declares a sample rate of 1000000 Hz"):
+        load_audio(path, sr=22050)
+
+
+def test_info(tmp_path):
+    path = tmp_path / "x.wav"
+    sf.write(path, sine(440, sr=16000, seconds=2.0), 16000)
+    sr, seconds = audio_info(path)
+    assert sr == 16000 and abs(seconds - 2.0) < 1e-6

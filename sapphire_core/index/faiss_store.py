@@ -1,0 +1,267 @@
+"""The embedded default store: FAISS, exact below a size threshold, approximate above it.
+
+- ``flat``: exact inner product (``IndexFlatIP`` inside ``IndexIDMap2``); native add/remove.
+- ``hnsw``: graph search (Malkov & Yashunin 2018, ``IndexHNSWFlat``). HNSW cannot delete
+  nodes, so removals are tombstones filtered out of results, and the graph is rebuilt from
+  the live vectors once tombstones exceed ``compact_ratio`` of it.
+- ``ivf``: inverted file over k-means cells (Jegou et al. 2011, ``IndexIVFFlat``) with a
+  hash-table direct map, so add and remove are native and vectors can be read back.
+
+A store starts exact and switches to ``approximate`` once it holds more than
+``exact_threshold`` records; below that, brute force is both exact and fast enough.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from sapphire_core.cache import atomic_write_bytes
+from sapphire_core.index.store import (
+    VectorIndexError,
+    VectorStore,
+    read_store_manifest,
+    register_store,
+    write_store_manifest,
+)
+
+INDEX_FILE = "faiss.index"
+IDS_FILE = "ids.json"
+META_FILE = "store_metadata.jsonl"
+
+
+def _faiss():
+    try:
+        import faiss
+    except ImportError:
+        raise VectorIndexError("the FAISS store needs faiss: pip install 'sapphire-core[retrieval]'") from None
+    return faiss
+
+
+@register_store
+class FaissStore(VectorStore):
+    """A FAISS vector store (see the module docstring for the three layouts).
+
+    Parameters
+    ----------
+    dim : int
+        Vector width.
+    exact_threshold : int
+        Up to this many records the search is exact; above it the ``approximate`` layout is built.
+    approximate : {"hnsw", "ivf"}
+        The layout used above ``exact_threshold``.
+    hnsw_m, ef_construction, ef_search : int
+        HNSW graph degree and beam widths (FAISS defaults are 32 / 40 / 16; wider beams trade
+        speed for recall).
+    nlist : int or None
+        IVF cells; ``None`` picks ``4 * sqrt(N)`` (the FAISS guideline) at build time.
+    nprobe : int
+        IVF cells visited per query.
+    compact_ratio : float
+        HNSW rebuild trigger: tombstones / records.
+
+    Examples
+    --------
+    >>> store = FaissStore(4)
+    >>> store.add(["a", "b"], np.eye(4, dtype=np.float32)[:2])
+    >>> store.search(np.eye(4, dtype=np.float32)[0], k=1)[0]
+    [['a']]
+    """
+
+    kind: ClassVar[str] = "faiss"
+
+    def __init__(self, dim: int, *, exact_threshold: int = 20_000, approximate: Literal["hnsw", "ivf"] = "hnsw",
+                 hnsw_m: int = 32, ef_construction: int = 80, ef_search: int = 128, nlist: int | None = None,
+                 nprobe: int = 32, compact_ratio: float = 0.25) -> None:
+        super().__init__(dim)
+        if approximate not in ("hnsw", "ivf"):
+            raise VectorIndexError(f"unknown approximate layout {approximate!r}; choose hnsw or ivf")
+        self.settings = dict(exact_threshold=int(exact_threshold), approximate=approximate, hnsw_m=int(hnsw_m),
+                             ef_construction=int(ef_construction), ef_search=int(ef_search), nlist=nlist,
+                             nprobe=int(nprobe), compact_ratio=float(compact_ratio))
+        self.layout = "flat"
+        self._index = self._new_flat()
+        self._id_to_label: dict[str, int] = {}
+        self._label_to_id: dict[int, str] = {}
+        self._meta: dict[str, dict[str, Any]] = {}
+        self._tombstones: set[int] = set()
+        self._next_label = 0
+
+    # ------------------------------------------------------------------ layouts
+    def _new_flat(self):
+        faiss = _faiss()
+        return faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+
+    def _build_approximate(self, labels: np.ndarray, vectors: np.ndarray):
+        faiss = _faiss()
+        s = self.settings
+        if s["approximate"] == "hnsw":
+            inner = faiss.IndexHNSWFlat(self.dim, s["hnsw_m"], faiss.METRIC_INNER_PRODUCT)
+            inner.hnsw.efConstruction = s["ef_construction"]
+            inner.hnsw.efSearch = s["ef_search"]
+            index = faiss.IndexIDMap2(inner)
+        else:
+            n = len(vectors)
+            nlist = int(s["nlist"] or max(16, int(4 * math.sqrt(n))))
+            nlist = min(nlist, max(1, n // 39))  # FAISS wants >= 39 training points per cell
+            quantizer = faiss.IndexFlatIP(self.dim)
+            index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            # k-means on a sample: 256 points per cell is what FAISS itself subsamples to.
+            rng = np.random.default_rng(0)
+            sample = vectors if n <= 256 * nlist else vectors[rng.choice(n, 256 * nlist, replace=False)]
+            index.train(np.ascontiguousarray(sample))
+            index.set_direct_map_type(faiss.DirectMap.Hashtable)
+            index.nprobe = s["nprobe"]
+        for start in range(0, len(vectors), 100_000):
+            index.add_with_ids(np.ascontiguousarray(vectors[start:start + 100_000]), labels[start:start + 100_000])
+        return index
+
+    def _live_labels_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        labels = np.array(sorted(self._label_to_id), dtype=np.int64)
+        vectors = np.zeros((len(labels), self.dim), np.float32)
+        for i, label in enumerate(labels):
+            vectors[i] = self._index.reconstruct(int(label))
+        return labels, vectors
+
+    def _rebuild(self, layout: str) -> None:
+        labels, vectors = self._live_labels_vectors()
+        if layout == "flat":
+            index = self._new_flat()
+            if len(labels):
+                index.add_with_ids(vectors, labels)
+        else:
+            index = self._build_approximate(labels, vectors)
+        self._index, self.layout, self._tombstones = index, layout, set()
+
+    # ------------------------------------------------------------------ interface
+    def add(self, ids, vectors, metadata=None) -> None:
+        ids, vectors, metadata = self._check_add(ids, vectors, metadata)
+        if not ids:
+            return
+        self.remove([i for i in ids if i in self._id_to_label])  # upsert
+        labels = np.arange(self._next_label, self._next_label + len(ids), dtype=np.int64)
+        self._next_label += len(ids)
+        for i, label, meta in zip(ids, labels, metadata):
+            self._id_to_label[i] = int(label)
+            self._label_to_id[int(label)] = i
+            if meta:
+                self._meta[i] = dict(meta)
+        if self.layout == "flat" and len(self) > self.settings["exact_threshold"]:
+            self._index.add_with_ids(vectors, labels)
+            self._rebuild(self.settings["approximate"])
+        else:
+            self._index.add_with_ids(vectors, labels)
+
+    def remove(self, ids) -> int:
+        labels = [self._id_to_label.pop(str(i)) for i in ids if str(i) in self._id_to_label]
+        for label in labels:
+            track_id = self._label_to_id.pop(label)
+            self._meta.pop(track_id, None)
+        if not labels:
+            return 0
+        if self.layout == "hnsw":
+            self._tombstones.update(labels)
+            if len(self._tombstones) > self.settings["compact_ratio"] * max(1, self._index.ntotal):
+                self.compact()
+        else:
+            self._index.remove_ids(np.array(labels, dtype=np.int64))
+        return len(labels)
+
+    def compact(self) -> None:
+        """Rebuild the HNSW graph without its tombstones (a no-op for the other layouts)."""
+        if self.layout == "hnsw" and self._tombstones:
+            self._rebuild("hnsw" if len(self) > self.settings["exact_threshold"] else "flat")
+
+    def search(self, queries, k: int = 10):
+        q = self._check_queries(queries, k)
+        k = int(k)
+        n = len(self)
+        if n == 0:
+            return [[] for _ in range(len(q))], np.full((len(q), k), -np.inf, np.float32)
+        # Tombstoned HNSW nodes still occupy result slots: ask for enough extra to fill k.
+        fetch = min(self._index.ntotal, k + len(self._tombstones))
+        if self.layout == "hnsw":
+            _faiss().downcast_index(self._index.index).hnsw.efSearch = max(self.settings["ef_search"], fetch)
+        scores, labels = self._index.search(q, fetch)
+        out_ids: list[list[str]] = []
+        out_scores = np.full((len(q), k), -np.inf, np.float32)
+        for row in range(len(q)):
+            got = []
+            for label, score in zip(labels[row], scores[row]):
+                if label < 0 or int(label) in self._tombstones:
+                    continue
+                got.append((self._label_to_id[int(label)], float(score)))
+                if len(got) == k:
+                    break
+            out_ids.append([g[0] for g in got])
+            out_scores[row, : len(got)] = [g[1] for g in got]
+        return out_ids, out_scores
+
+    def __len__(self) -> int:
+        return len(self._id_to_label)
+
+    def ids(self) -> list[str]:
+        return list(self._id_to_label)
+
+    def __contains__(self, track_id: object) -> bool:
+        return track_id in self._id_to_label
+
+    def get_vectors(self, ids) -> np.ndarray:
+        out = np.zeros((len(ids), self.dim), np.float32)
+        for row, i in enumerate(ids):
+            if i not in self._id_to_label:
+                raise VectorIndexError(f"no record with id {i!r} in this store ({len(self)} records)")
+            out[row] = self._index.reconstruct(self._id_to_label[i])
+        return out
+
+    def get_metadata(self, track_id: str) -> dict[str, Any]:
+        return dict(self._meta.get(track_id, {}))
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory) -> None:
+        faiss = _faiss()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(directory / INDEX_FILE, faiss.serialize_index(self._index).tobytes())
+        state = {"labels": self._label_to_id, "tombstones": sorted(self._tombstones), "next_label": self._next_label}
+        atomic_write_bytes(directory / IDS_FILE, json.dumps({**state, "labels": {str(k): v for k, v in
+                                                                                 state["labels"].items()}}).encode())
+        lines = "".join(json.dumps({"id": i, "metadata": m}, ensure_ascii=False) + "\n" for i, m in self._meta.items())
+        atomic_write_bytes(directory / META_FILE, lines.encode("utf-8"))
+        write_store_manifest(directory, self.kind, dim=self.dim, layout=self.layout, count=len(self), **self.settings)
+
+    @classmethod
+    def load(cls, directory) -> FaissStore:
+        faiss = _faiss()
+        directory = Path(directory)
+        info = read_store_manifest(directory)
+        if info.get("kind") != cls.kind:
+            raise VectorIndexError(f"{directory}: holds a {info.get('kind')!r} store, not {cls.kind!r}")
+        settings = {k: info[k] for k in ("exact_threshold", "approximate", "hnsw_m", "ef_construction", "ef_search",
+                                         "nlist", "nprobe", "compact_ratio") if k in info}
+        store = cls(int(info["dim"]), **settings)
+        try:
+            raw = np.frombuffer((directory / INDEX_FILE).read_bytes(), dtype=np.uint8)
+            store._index = faiss.deserialize_index(raw)
+            state = json.loads((directory / IDS_FILE).read_text())
+        except (OSError, RuntimeError, json.JSONDecodeError) as exc:
+            raise VectorIndexError(f"{directory}: store files unreadable ({exc}); rebuild with 'sapphire index'") from None
+        store.layout = info.get("layout", "flat")
+        if store.layout == "ivf":
+            store._index = faiss.downcast_index(store._index)
+            store._index.nprobe = store.settings["nprobe"]
+        store._label_to_id = {int(k): v for k, v in state["labels"].items()}
+        store._id_to_label = {v: k for k, v in store._label_to_id.items()}
+        store._tombstones = set(state["tombstones"])
+        store._next_label = int(state["next_label"])
+        meta_path = directory / META_FILE
+        if meta_path.is_file():
+            for line in meta_path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    rec = json.loads(line)
+                    store._meta[rec["id"]] = rec["metadata"]
+        return store

@@ -1,0 +1,56 @@
+"""The FAISS store against the shared VectorStore contract, in each of its layouts."""
+
+import numpy as np
+import pytest
+
+from sapphire_core.index.faiss_store import FaissStore
+from sapphire_core.index.store import VectorIndexError, open_store
+from sapphire_core.testing.index_contract import VectorStoreContract, unit_vectors
+
+
+class TestFaissHNSW(VectorStoreContract):
+    def make_store(self, dim, tmp_path):
+        return FaissStore(dim)
+
+    def make_large_store(self, dim, tmp_path):
+        return FaissStore(dim, exact_threshold=1500, approximate="hnsw")
+
+
+class TestFaissIVF(VectorStoreContract):
+    def make_store(self, dim, tmp_path):
+        return FaissStore(dim, approximate="ivf")
+
+    def make_large_store(self, dim, tmp_path):
+        return FaissStore(dim, exact_threshold=1500, approximate="ivf", nprobe=16)
+
+
+def test_switches_layout_above_threshold():
+    store = FaissStore(8, exact_threshold=100)
+    x = unit_vectors(150, 8)
+    store.add([str(i) for i in range(100)], x[:100])
+    assert store.layout == "flat"
+    store.add([str(i) for i in range(100, 150)], x[100:])
+    assert store.layout == "hnsw"
+    assert store.search(x[120], k=1)[0] == [["120"]]
+
+
+def test_hnsw_tombstones_compact(tmp_path):
+    store = FaissStore(8, exact_threshold=10, compact_ratio=0.25)
+    x = unit_vectors(100, 8)
+    store.add([str(i) for i in range(100)], x)
+    store.remove([str(i) for i in range(20)])
+    assert len(store._tombstones) == 20  # below the 25 % trigger: tombstoned, not rebuilt
+    store.remove([str(i) for i in range(20, 30)])
+    assert not store._tombstones and store._index.ntotal == 70  # compacted
+    assert store.search(x[50], k=1)[0] == [["50"]]
+    store.save(tmp_path / "s")
+    assert open_store(tmp_path / "s").layout == "hnsw"
+
+
+def test_errors_name_the_problem(tmp_path):
+    with pytest.raises(VectorIndexError, match="hnsw or ivf"):
+        FaissStore(8, approximate="lsh")
+    with pytest.raises(VectorIndexError, match="no store.json"):
+        open_store(tmp_path)
+    with pytest.raises(VectorIndexError, match="k must be"):
+        FaissStore(4).search(np.zeros(4, np.float32), k=0)

@@ -4,6 +4,7 @@ MusCALL, Manco et al. 2022, eq. 1)."""
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -13,10 +14,28 @@ from sapphire_core.component import ComponentConfig
 from sapphire_core.loss import Loss, LossInputs
 
 
+def symmetric_infonce(audio: torch.Tensor, text: torch.Tensor, *, scale: torch.Tensor | float) -> torch.Tensor:
+    """CLIP's loss: mean of the audio->text and text->audio cross-entropies, matching pairs on the diagonal.
+
+    Parameters
+    ----------
+    audio, text : Tensor
+        ``(B, D)`` L2-normalised embeddings; row ``i`` of each is a matching pair.
+    scale : Tensor or float
+        Inverse temperature ``1 / tau``.
+    """
+    logits = scale * audio @ text.t()
+    target = torch.arange(logits.shape[0], device=logits.device)
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
+
+
 class InfoNCELoss(Loss):
     """Cross-entropy over the audio-text similarity matrix in both directions, averaged."""
 
     name = "infonce"
+    #: What the trainer must put into :class:`LossInputs` for this loss.
+    needs_text: ClassVar[bool] = True
+    needs_view2: ClassVar[bool] = False
 
     class Config(ComponentConfig):
         weight: float = 1.0
@@ -31,11 +50,11 @@ class InfoNCELoss(Loss):
         else:
             self.register_buffer("log_scale", log_scale)
 
+    def scale(self) -> torch.Tensor:
+        """The inverse temperature; CLIP clamps the logit scale at 100 to keep training stable."""
+        return self.log_scale.clamp(max=math.log(100.0)).exp()
+
     def compute_loss(self, inputs: LossInputs) -> torch.Tensor:
         if inputs.text is None:
             raise ValueError("infonce needs text embeddings; the batch has no descriptions")
-        # CLIP clamps the logit scale at 100 to keep training stable.
-        scale = self.log_scale.clamp(max=math.log(100.0)).exp()
-        logits = scale * inputs.audio @ inputs.text.t()
-        target = torch.arange(logits.shape[0], device=logits.device)
-        return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
+        return symmetric_infonce(inputs.audio, inputs.text, scale=self.scale())

@@ -121,6 +121,12 @@ class FaissStore(VectorStore):
         return index
 
     def _live_labels_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.layout == "flat":  # bulk read: IDMap2 keeps labels in insertion order beside the flat storage
+            faiss = _faiss()
+            labels = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+            vectors = self._index.index.reconstruct_n(0, self._index.ntotal) if len(labels) else \
+                np.zeros((0, self.dim), np.float32)
+            return labels, vectors
         labels = np.array(sorted(self._label_to_id), dtype=np.int64)
         vectors = np.zeros((len(labels), self.dim), np.float32)
         for i, label in enumerate(labels):
@@ -151,8 +157,10 @@ class FaissStore(VectorStore):
             if meta:
                 self._meta[i] = dict(meta)
         if self.layout == "flat" and len(self) > self.settings["exact_threshold"]:
-            self._index.add_with_ids(vectors, labels)
-            self._rebuild(self.settings["approximate"])
+            old_labels, old_vectors = self._live_labels_vectors()
+            self._index = self._build_approximate(np.concatenate([old_labels, labels]),
+                                                  np.concatenate([old_vectors, vectors]))
+            self.layout, self._tombstones = self.settings["approximate"], set()
         else:
             self._index.add_with_ids(vectors, labels)
 

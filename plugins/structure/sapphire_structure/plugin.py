@@ -5,9 +5,14 @@ from sapphire_core import hookimpl
 
 @hookimpl
 def register_extractors(register):
-    pass
+    from sapphire_structure.extractors import EXTRACTORS
+
+    for cls in EXTRACTORS:
+        register(cls)
 
 
 @hookimpl
 def register_encoders(register):
-    pass
+    from sapphire_structure.encoder import StructureCNN
+
+    register(StructureCNN)

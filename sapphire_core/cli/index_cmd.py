@@ -1,0 +1,44 @@
+"""``sapphire index --model CKPT --corpus DIR --out INDEX``: embed a corpus into a searchable index folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from sapphire_core.cli.common import app, console, progress_bar
+
+
+@app.command("index")
+def index(
+    model: Path = typer.Option(..., "--model", help="Checkpoint written by 'sapphire train'."),
+    corpus: Path = typer.Option(..., "--corpus", help="Corpus folder with tracks.jsonl."),
+    out: Path = typer.Option(..., "--out", help="Index folder (an existing one is updated in place)."),
+    cache: Path = typer.Option(None, "--cache", help="Feature cache [default: CORPUS/.sapphire/cache]."),
+    device: str = typer.Option(None, "--device", help="cuda or cpu [default: cuda when available]."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1),
+    chunk_size: int = typer.Option(64, "--chunk-size", min=1, help="Tracks per resumable chunk."),
+    engine: str = typer.Option("local", "--engine", help="local, or ray for a Ray cluster."),
+    address: str = typer.Option(None, "--address", help="Ray cluster address (with --engine ray)."),
+) -> None:
+    """Embed every track (batched, resumable, failures reported) into a vector index with its metadata."""
+    from sapphire_core.data import Corpus
+    from sapphire_core.index.builder import build_index
+
+    total = len(Corpus(corpus))
+    with progress_bar("indexing", total) as advance:
+        state = {"done": 0}
+
+        def on_progress(done: int, _total: int) -> None:
+            advance(done - state["done"])
+            state["done"] = done
+
+        report = build_index(model, corpus, out, cache_dir=cache, chunk_size=chunk_size, batch_size=batch_size,
+                             device=device, engine=engine, address=address, on_progress=on_progress)
+    console.print(f"[green]index[/] {out}: {report.summary()}")
+    for tid, err in list(report.failures.items())[:10]:
+        console.print(f"[red]failed[/] {tid}: {err.splitlines()[0] if err else ''}")
+    if report.failures:
+        console.print(f"failures written to {out / 'failures.jsonl'}")
+    if report.indexed == 0:
+        raise typer.Exit(1)

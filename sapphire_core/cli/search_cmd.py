@@ -1,0 +1,67 @@
+"""``sapphire search INDEX --audio FILE | --text "..." | --hum FILE | --lyrics "..."``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from sapphire_core.cli.common import app, console
+
+
+def render_results(results, *, title: str = "results") -> None:
+    """Print results as a rich table with each explanation beneath (shared with ``sapphire demo``)."""
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=True)
+    for col in ("#", "track", "score", "what it shares"):
+        table.add_column(col, overflow="fold")
+    for r in results:
+        e = r.explanation or {}
+        meta = r.metadata or {}
+        label = r.track_id
+        bits = [meta.get(k) for k in ("composer", "era", "instrument_family", "key") if meta.get(k)]
+        if bits:
+            label += "\n[dim]" + " · ".join(str(b) for b in bits) + "[/]"
+        lines = [e.get("summary", "")]
+        if e.get("modalities"):
+            lines.append("modalities: " + ", ".join(f"{m} {v:.0%}" for m, v in
+                                                    sorted(e["modalities"].items(), key=lambda kv: -kv[1])))
+        if e.get("subspaces"):
+            lines.append("sub-spaces: " + ", ".join(f"{m} {v:+.0%}" for m, v in
+                                                    sorted(e["subspaces"].items(), key=lambda kv: -kv[1])))
+        if len(e.get("modes", {})) > 1:
+            lines.append("modes: " + ", ".join(f"{m} {v:.3f}" for m, v in e["modes"].items()))
+        table.add_row(str(r.rank), label, f"{r.score:.3f}", "\n".join(x for x in lines if x))
+    console.print(table)
+
+
+@app.command("search")
+def search(
+    index: Path = typer.Argument(..., help="Index folder built by 'sapphire index'."),
+    audio: Path = typer.Option(None, "--audio", help="Query by example: a whole track or an excerpt."),
+    text: str = typer.Option(None, "--text", help="Free-text description."),
+    hum: Path = typer.Option(None, "--hum", help="A hummed or sung melody (best with the vocal plugin)."),
+    lyrics: str = typer.Option(None, "--lyrics", help="Lyrics text."),
+    weights: str = typer.Option(None, "--weights", help="Sub-space weights, e.g. tempo=0,key=2."),
+    mode_weights: str = typer.Option(None, "--mode-weights", help="Weights of combined modes, e.g. audio=1,text=0.5."),
+    k: int = typer.Option(10, "--k", min=1, help="Results to return."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    device: str = typer.Option("cpu", "--device"),
+) -> None:
+    """Search an index by example, text, humming or lyrics (combinable), with explanations."""
+    from sapphire_core.retrieval import SearchEngine, SearchError, parse_weights
+
+    if not any(v is not None for v in (audio, text, hum, lyrics)):
+        raise SearchError("give a query: --audio FILE, --text \"...\", --hum FILE or --lyrics \"...\"")
+    engine = SearchEngine.open(index, device=device)
+    results = engine.search(audio=audio, text=text, hum=hum, lyrics=lyrics, weights=parse_weights(weights),
+                            mode_weights=parse_weights(mode_weights) or None, k=k)
+    if as_json:
+        typer.echo(json.dumps({"model_version": engine.model_version, "index_version": engine.index_version,
+                               "results": [r.to_dict() for r in results]}, indent=2, default=str))
+        return
+    query = " + ".join(f"{m} {v!s}" for m, v in (("audio", audio), ("text", text), ("hum", hum), ("lyrics", lyrics))
+                       if v is not None)
+    render_results(results, title=f"{query}  [{engine.model_version}]")

@@ -1,0 +1,284 @@
+"""Build (or update) an index folder from a checkpoint and a corpus: resumable, batched, failure-tolerant.
+
+Embedding runs in chunks of tracks; each chunk is written atomically to ``INDEX/chunks`` with a
+key naming the model and its track ids, so a killed run resumes at the first missing chunk and a
+rerun with the same model re-embeds nothing. The store is then updated in place: new tracks are
+added and tracks gone from the corpus removed, without a full rebuild.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sapphire_core.cache import FeatureCache, atomic_write_bytes
+from sapphire_core.data import Corpus, Track
+from sapphire_core.index.folder import FAILURES, MANIFEST, METADATA, MIDLEVEL, MODALITIES, STORE_DIR
+from sapphire_core.index.store import VectorIndexError, open_store
+
+INDEX_FORMAT = 1
+
+
+@dataclass
+class IndexBuildReport:
+    """What a build did."""
+
+    index_dir: Path
+    indexed: int = 0
+    added: int = 0
+    removed: int = 0
+    chunks_done: int = 0
+    chunks_reused: int = 0
+    failures: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    device: str = "cpu"
+
+    def summary(self) -> str:
+        return (f"{self.indexed} tracks indexed (+{self.added} / -{self.removed}); chunks {self.chunks_done} embedded, "
+                f"{self.chunks_reused} reused; {len(self.failures)} failed; {self.seconds:.1f}s on {self.device}")
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def default_device() -> str:
+    """``cuda`` when a GPU is visible, else ``cpu``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def midlevel_extractor(registry) -> Any | None:
+    """The acoustic plugin's ``midlevel`` extractor, or None when it is not installed."""
+    try:
+        return registry.get("extractor", "midlevel")()
+    except Exception:  # plugin absent or disabled: explanations then use metadata only
+        return None
+
+
+def midlevel_values(track: Track, extractor, cache: FeatureCache | None) -> np.ndarray | None:
+    """The 8 mid-level values of one track (cached like any feature), or None when it fails."""
+    from sapphire_core.errors import SapphireError
+    from sapphire_core.extraction import extract_track
+
+    if extractor is None:
+        return None
+    try:
+        feats, _ = extract_track(track, [extractor], cache)
+        values = np.asarray(feats[extractor.name]["values"], dtype=np.float32).reshape(-1)
+        return values if np.all(np.isfinite(values)) else None
+    except (SapphireError, KeyError):
+        return None
+
+
+def _chunk_key(model_sha: str, ids: list[str]) -> str:
+    return hashlib.sha256((model_sha + "\n" + "\n".join(ids)).encode()).hexdigest()[:24]
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | Path, *,
+                cache_dir: str | Path | None = None, chunk_size: int = 64, batch_size: int = 16,
+                device: str | None = None, registry=None, engine: str = "local", address: str | None = None,
+                store_factory: Callable[[int], Any] | None = None,
+                on_progress: Callable[[int, int], None] | None = None) -> IndexBuildReport:
+    """Embed a corpus with a checkpoint into an index folder (layout: :mod:`sapphire_core.index.folder`).
+
+    Parameters
+    ----------
+    model_path : path
+        A checkpoint written by ``sapphire train``.
+    corpus_dir : path
+        Corpus folder with ``tracks.jsonl``.
+    out_dir : path
+        The index folder (created; an existing one is updated in place).
+    cache_dir : path, optional
+        Feature cache [default: ``CORPUS/.sapphire/cache``].
+    chunk_size, batch_size : int
+        Tracks per resumable chunk, and per model batch.
+    device : str, optional
+        ``cuda`` / ``cpu`` [default: cuda when available].
+    registry : Registry, optional
+        Component registry [default: the installed plugins].
+    engine : {"local", "ray"}
+        ``ray`` delegates embedding to :func:`sapphire_core.scale.ray_engine.index_corpus_ray`.
+    store_factory : callable, optional
+        ``dim -> VectorStore`` for a new index [default: :class:`FaissStore`].
+    on_progress : callable, optional
+        ``(tracks_done, total)`` after each chunk.
+
+    Returns
+    -------
+    IndexBuildReport
+
+    Raises
+    ------
+    CheckpointError, CorpusError
+        When the checkpoint or corpus cannot be read.
+    """
+    from sapphire_core.embedding import embed_tracks
+    from sapphire_core.model import load_model
+    from sapphire_core.plugins import default_registry
+
+    t0 = time.perf_counter()
+    registry = registry or default_registry()
+    out = Path(out_dir)
+    model_path = Path(model_path)
+    model, meta = load_model(model_path, registry)
+    model.registry = registry  # embed_tracks builds extractors from it
+    corpus = Corpus(corpus_dir)
+    if cache_dir is None:
+        from sapphire_core.cli.extract_cmd import default_cache_dir
+
+        cache_dir = default_cache_dir(Path(corpus_dir))
+    cache = FeatureCache(cache_dir)
+    device = device or default_device()
+    model_sha = file_sha256(model_path)
+    report = IndexBuildReport(out, device=device)
+    mid_ex = midlevel_extractor(registry)
+    tracks = corpus.tracks
+    chunk_dir = out / "chunks"
+    modalities = list(model.encoders)
+
+    done = 0
+    for ci, start in enumerate(range(0, len(tracks), chunk_size)):
+        chunk = tracks[start:start + chunk_size]
+        ids = [t.id for t in chunk]
+        key = _chunk_key(model_sha, ids)
+        path = chunk_dir / f"chunk_{ci:05d}_{key}.npz"
+        if path.is_file():
+            report.chunks_reused += 1
+        else:
+            if engine == "ray":
+                from sapphire_core.scale.ray_engine import index_corpus_ray
+
+                emb = index_corpus_ray(model_path, chunk, cache, address=address, batch_size=batch_size)
+            elif engine == "local":
+                emb = embed_tracks(model, chunk, cache, batch_size=batch_size, device=device)
+            else:
+                raise VectorIndexError(f"unknown engine {engine!r}; choose local or ray")
+            arrays: dict[str, np.ndarray] = {
+                "ids": np.array(emb.ids, dtype=str), "fused": emb.fused,
+                "failures": np.array(json.dumps(emb.failures)),
+            }
+            for m in modalities:
+                if m in emb.per_modality:
+                    arrays[f"emb__{m}"] = emb.per_modality[m]
+                    arrays[f"present__{m}"] = emb.present[m]
+            if mid_ex is not None:
+                by_id = {t.id: t for t in chunk}
+                vals = [midlevel_values(by_id[i], mid_ex, cache) for i in emb.ids]
+                width = next((len(v) for v in vals if v is not None), 8)
+                arrays["midlevel"] = np.array([v if v is not None else np.full(width, np.nan) for v in vals],
+                                              dtype=np.float32).reshape(len(vals), width)
+            _save_npz(path, arrays)
+            report.chunks_done += 1
+        done += len(chunk)
+        if on_progress:
+            on_progress(done, len(tracks))
+
+    # Gather every chunk of this corpus order (stale chunks of other models/orders are ignored).
+    ids: list[str] = []
+    fused, per_mod, present, mid = [], {m: [] for m in modalities}, {m: [] for m in modalities}, []
+    for ci, start in enumerate(range(0, len(tracks), chunk_size)):
+        key = _chunk_key(model_sha, [t.id for t in tracks[start:start + chunk_size]])
+        with np.load(chunk_dir / f"chunk_{ci:05d}_{key}.npz", allow_pickle=False) as data:
+            ids.extend(str(i) for i in data["ids"])
+            fused.append(data["fused"].reshape(-1, model.embedding_dim))
+            report.failures.update(json.loads(str(data["failures"])))
+            for m in modalities:
+                if f"emb__{m}" in data.files:
+                    per_mod[m].append(data[f"emb__{m}"])
+                    present[m].append(data[f"present__{m}"])
+            if "midlevel" in data.files:
+                mid.append(data["midlevel"])
+    fused_all = np.concatenate(fused) if fused else np.zeros((0, model.embedding_dim), np.float32)
+
+    store_dir = out / STORE_DIR
+    old_manifest = json.loads((out / MANIFEST).read_text()) if (out / MANIFEST).is_file() else None
+    if old_manifest and old_manifest.get("model_sha256") == model_sha and (store_dir / "store.json").is_file():
+        store = open_store(store_dir)
+        have = set(store.ids())
+        gone = sorted(have - set(ids))
+        new = [i for i, tid in enumerate(ids) if tid not in have]
+        report.removed = store.remove(gone)
+    else:
+        if store_factory is None:
+            from sapphire_core.index.faiss_store import FaissStore
+
+            store_factory = FaissStore
+        store = store_factory(model.embedding_dim)
+        new = list(range(len(ids)))
+    if new:
+        store.add([ids[i] for i in new], fused_all[new])
+    report.added = len(new)
+    store.save(store_dir)
+
+    by_id = {t.id: t for t in tracks}
+    lines = []
+    for tid in ids:
+        rec = by_id[tid].to_json(Path(corpus_dir))
+        rec["audio_path"] = str(Path(by_id[tid].audio).resolve()) if by_id[tid].audio else None
+        lines.append(json.dumps(rec, ensure_ascii=False) + "\n")
+    atomic_write_bytes(out / METADATA, "".join(lines).encode("utf-8"))
+    mod_arrays: dict[str, np.ndarray] = {"ids": np.array(ids, dtype=str)}
+    for m in modalities:
+        if per_mod[m] and sum(len(a) for a in per_mod[m]) == len(ids):
+            mod_arrays[f"emb__{m}"] = np.concatenate(per_mod[m])
+            mod_arrays[f"present__{m}"] = np.concatenate(present[m])
+    _save_npz(out / MODALITIES, mod_arrays)
+    midlevel_names = None
+    if mid and sum(len(a) for a in mid) == len(ids):
+        atomic_write_bytes(out / MIDLEVEL, _npy_bytes(np.concatenate(mid)))
+        try:
+            from sapphire_acoustic.midlevel import MIDLEVEL_NAMES
+
+            midlevel_names = list(MIDLEVEL_NAMES)
+        except ImportError:
+            midlevel_names = None
+    fail_lines = "".join(json.dumps({"id": k, "error": v}) + "\n" for k, v in sorted(report.failures.items()))
+    atomic_write_bytes(out / FAILURES, fail_lines.encode())
+    manifest = {
+        "format": INDEX_FORMAT,
+        "model_path": str(model_path.resolve()),
+        "model_sha256": model_sha,
+        "model_name": getattr(model.cfg, "name", "unnamed"),
+        "config": model.config_dict(),
+        "dim": model.embedding_dim,
+        "subspaces": {k: [s.start, s.stop] for k, s in model.subspaces.items()},
+        "modalities": {m: int(model.encoders[m].output_dim) for m in modalities},
+        "has_text_tower": model.text_tower is not None,
+        "midlevel_names": midlevel_names,
+        "corpus": str(Path(corpus_dir).resolve()),
+        "count": len(store),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "index_version": hashlib.sha256((model_sha + "".join(ids)).encode()).hexdigest()[:12],
+        "val_ids": meta.get("val_ids"),
+    }
+    atomic_write_bytes(out / MANIFEST, json.dumps(manifest, indent=2).encode())
+    report.indexed = len(store)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _npy_bytes(arr: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, arr)
+    return buffer.getvalue()

@@ -1,0 +1,99 @@
+"""An index folder: a vector store plus everything search and explanations need.
+
+Layout (pinned for the web app)::
+
+    INDEX/manifest.json      model path + sha256, config, dims, subspaces, modalities, created, version
+    INDEX/store/             the vector store (store.json names its class)
+    INDEX/metadata.jsonl     one tracks.jsonl record per indexed track, with "audio_path" absolute
+    INDEX/modalities.npz     "ids" + each modality's raw encoder embedding and presence mask
+    INDEX/midlevel.npy       (N, 8) mid-level perceptual features in metadata order (when available)
+    INDEX/chunks/            resumable embedding chunks (kept so a rerun re-embeds nothing)
+    INDEX/failures.jsonl     tracks that could not be embedded, with the reason
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sapphire_core.index.store import VectorIndexError, VectorStore, open_store
+
+MANIFEST = "manifest.json"
+STORE_DIR = "store"
+METADATA = "metadata.jsonl"
+MODALITIES = "modalities.npz"
+MIDLEVEL = "midlevel.npy"
+FAILURES = "failures.jsonl"
+
+
+@dataclass
+class IndexFolder:
+    """An opened index folder (read side).
+
+    Attributes
+    ----------
+    path : Path
+    manifest : dict
+    store : VectorStore
+    metadata : dict of str to dict
+        Track id -> its tracks.jsonl record (plus ``audio_path``), in index order.
+    modality_embeddings : dict of str to np.ndarray
+        Modality -> ``(N, d_m)`` raw encoder embeddings, rows in ``order``.
+    modality_present : dict of str to np.ndarray
+        Modality -> ``(N,)`` bool.
+    midlevel : np.ndarray or None
+        ``(N, 8)`` mid-level features, rows in ``order``.
+    order : dict of str to int
+        Track id -> row of the per-track arrays.
+    """
+
+    path: Path
+    manifest: dict[str, Any]
+    store: VectorStore
+    metadata: dict[str, dict[str, Any]]
+    modality_embeddings: dict[str, np.ndarray] = field(default_factory=dict)
+    modality_present: dict[str, np.ndarray] = field(default_factory=dict)
+    midlevel: np.ndarray | None = None
+    order: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, path: str | Path) -> IndexFolder:
+        """Read an index folder written by :func:`sapphire_core.index.builder.build_index`.
+
+        Raises
+        ------
+        VectorIndexError
+            When the folder is not an index or its files disagree.
+        """
+        path = Path(path)
+        mpath = path / MANIFEST
+        if not mpath.is_file():
+            raise VectorIndexError(f"{path}: not an index folder (no {MANIFEST}); build one with "
+                                   "'sapphire index --model CKPT --corpus DIR --out INDEX'")
+        manifest = json.loads(mpath.read_text())
+        store = open_store(path / STORE_DIR)
+        metadata: dict[str, dict[str, Any]] = {}
+        for line in (path / METADATA).read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                rec = json.loads(line)
+                metadata[rec["id"]] = rec
+        order = {tid: i for i, tid in enumerate(metadata)}
+        mods, present = {}, {}
+        if (path / MODALITIES).is_file():
+            with np.load(path / MODALITIES, allow_pickle=False) as data:
+                ids = [str(i) for i in data["ids"]]
+                if ids != list(metadata):
+                    raise VectorIndexError(f"{path / MODALITIES}: rows do not match {METADATA}; rebuild the index")
+                for key in data.files:
+                    if key.startswith("emb__"):
+                        mods[key[5:]] = data[key]
+                    elif key.startswith("present__"):
+                        present[key[9:]] = data[key].astype(bool)
+        midlevel = np.load(path / MIDLEVEL) if (path / MIDLEVEL).is_file() else None
+        if midlevel is not None and len(midlevel) != len(metadata):
+            midlevel = None
+        return cls(path, manifest, store, metadata, mods, present, midlevel, order)

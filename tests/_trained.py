@@ -1,0 +1,230 @@
+"""Shared helpers of the retrieval/evaluation tests: an in-test toy modality set over a small rendered
+corpus (built once per process), and the demo corpus + a model trained on it by the real trainer
+(trained once per process, reused by every test module that asks).
+
+Import from a test module with ``sys.path`` pointing at this folder (``--import-mode=importlib``).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from sapphire_core import hookimpl
+from sapphire_core.encoder import Encoder, EncoderConfig, TextEncoder
+from sapphire_core.extractor import FeatureExtractor
+from sapphire_core.testing import signals
+
+TOY_DIM = 32
+
+
+class ToyChroma(FeatureExtractor):
+    """12-bin pitch-class energy of the whole track (magnitude spectrum folded onto pitch classes)."""
+
+    name, modality, version, sample_rate = "toy_chroma", "pitch", "1", 16000
+
+    def output_shapes(self):
+        return {"chroma": (12,)}
+
+    def extract(self, audio, track):
+        spec = np.abs(np.fft.rfft(audio[: 16000 * 8]))
+        freqs = np.fft.rfftfreq(min(len(audio), 16000 * 8), 1 / 16000)
+        ok = (freqs > 60) & (freqs < 2000)
+        pc = np.round(12 * np.log2(freqs[ok] / 440.0)).astype(int) % 12
+        chroma = np.bincount(pc, weights=spec[ok] ** 2, minlength=12)
+        return {"chroma": (chroma / (chroma.sum() + 1e-9)).astype(np.float32)}
+
+
+def _hash_bow(text: str, width: int) -> np.ndarray:
+    v = np.zeros(width, np.float32)
+    for word in text.lower().split():
+        v[int(hashlib.md5(word.encode()).hexdigest(), 16) % width] += 1.0
+    return v / (np.linalg.norm(v) + 1e-9)
+
+
+class ToyLyricsBow(FeatureExtractor):
+    """Hashed bag of words of the lyrics; ``present`` 0 for instrumentals."""
+
+    name, modality, version, needs_audio = "toy_bow", "lyrics", "1", False
+
+    def output_shapes(self):
+        return {"bow": (32,), "present": ()}
+
+    def extract(self, audio, track):
+        text = track.lyrics or ""
+        return {"bow": _hash_bow(text, 32), "present": np.float32(1.0 if text.strip() else 0.0)}
+
+
+class ToyPitchEncoder(Encoder):
+    name, modality, requires = "toy_pitch_enc", "pitch", ("toy_chroma",)
+
+    class Config(EncoderConfig):
+        output_dim: int = 16
+
+    def __init__(self, config=None, **settings):
+        super().__init__(config, **settings)
+        self.net = nn.Linear(12, self.output_dim)
+
+    def forward(self, features):
+        return self.net(features["toy_chroma.chroma"])
+
+    def example_features(self, batch_size=2, *, seed=0):
+        return {"toy_chroma.chroma": torch.rand(batch_size, 12, generator=torch.Generator().manual_seed(seed))}
+
+
+class ToyLyricsEncoder(Encoder):
+    name, modality, requires = "toy_lyrics_enc", "lyrics", ("toy_bow",)
+
+    class Config(EncoderConfig):
+        output_dim: int = 16
+
+    def __init__(self, config=None, **settings):
+        super().__init__(config, **settings)
+        self.net = nn.Linear(32, self.output_dim)
+
+    def forward(self, features):
+        return self.net(features["toy_bow.bow"])
+
+    def example_features(self, batch_size=2, *, seed=0):
+        return {"toy_bow.bow": torch.rand(batch_size, 32, generator=torch.Generator().manual_seed(seed))}
+
+
+class ToyTextTower(TextEncoder):
+    name = "toy_text"
+
+    class Config(EncoderConfig):
+        output_dim: int = 24
+
+    def __init__(self, config=None, **settings):
+        super().__init__(config, **settings)
+        self.net = nn.Linear(64, self.output_dim)
+
+    def tokenize(self, texts):
+        return {"bow": torch.from_numpy(np.stack([_hash_bow(t, 64) for t in texts]))}
+
+    def forward(self, features):
+        return self.net(features["bow"])
+
+
+class ToyPlugin:
+    @hookimpl
+    def register_extractors(self, register):
+        register(ToyChroma)
+        register(ToyLyricsBow)
+
+    @hookimpl
+    def register_encoders(self, register):
+        register(ToyPitchEncoder)
+        register(ToyLyricsEncoder)
+        register(ToyTextTower)
+
+
+TOY_CONFIG = {
+    "name": "toy",
+    "modalities": {
+        "pitch": {"encoder": {"name": "toy_pitch_enc"}},
+        "lyrics": {"encoder": {"name": "toy_lyrics_enc"}},
+    },
+    "fusion": {"name": "concat_mlp", "output_dim": TOY_DIM, "hidden": 32, "dropout": 0.0,
+               "subspaces": {"pitch": 8, "lyrics": 8}},
+    "text": {"name": "toy_text"},
+    "losses": [{"name": "infonce"}],
+}
+
+#: work -> (pitches, lyrics, mode)
+TOY_WORKS = {
+    "w0": ([60, 64, 67, 72, 67, 64, 60, 64], "the river runs so slowly", "major"),
+    "w1": ([57, 60, 64, 69, 64, 60, 57, 60], "night falls on the cold hills", "minor"),
+    "w2": ([62, 66, 69, 74, 69, 66, 62, 66], None, "major"),
+    "w3": ([64, 67, 71, 76, 71, 67, 64, 67], None, "minor"),
+    "w4": ([65, 69, 72, 77, 72, 69, 65, 69], "dance in the bright morning sun", "major"),
+    "w5": ([59, 62, 66, 71, 66, 62, 59, 62], None, "minor"),
+}
+
+
+def toy_registry():
+    from sapphire_core.plugins import build_registry, get_plugin_manager
+
+    return build_registry(get_plugin_manager(load_entrypoints=False, plugins=[ToyPlugin()]))
+
+
+def write_toy_corpus(root: Path) -> Path:
+    """6 works x 2 variants (the second slower and louder), lyrics on half, plus an excerpt query."""
+    root = Path(root)
+    (root / "audio").mkdir(parents=True, exist_ok=True)
+    (root / "excerpts").mkdir(exist_ok=True)
+    lines, queries = [], []
+    for w, (pitches, lyrics, mode) in TOY_WORKS.items():
+        for v, (scale, gain) in enumerate([(1.0, 0.5), (1.25, 0.8)]):
+            tid = f"{w}__v{v}"
+            y = signals.melody(pitches, durations=0.3 * scale, sr=16000) * gain
+            signals.write_wav(root / f"audio/{tid}.wav", y, 16000)
+            rec = {"id": tid, "audio": f"audio/{tid}.wav", "work_id": w, "variant_id": f"v{v}", "mode": mode,
+                   "era": "baroque" if int(w[1]) % 2 == 0 else "romantic", "tempo_bpm": 100.0 / scale,
+                   "instrument_family": "keyboard" if v == 0 else "strings", "key": f"C {mode}"}
+            if lyrics:
+                rec["lyrics"] = lyrics
+                rec["language"] = "en"
+            lines.append(json.dumps(rec))
+            if v == 0:
+                signals.write_wav(root / f"excerpts/{tid}.wav", y[: int(len(y) * 0.6)], 16000)
+                queries.append(json.dumps({"id": f"q_{tid}", "kind": "excerpt", "audio": f"excerpts/{tid}.wav",
+                                           "work_id": w, "source_track": tid, "offset": 0.0,
+                                           "duration": len(y) * 0.6 / 16000}))
+    (root / "tracks.jsonl").write_text("\n".join(lines) + "\n")
+    (root / "queries.jsonl").write_text("\n".join(queries) + "\n")
+    rel = [json.dumps({"work_id": w, "tracks": [f"{w}__v0", f"{w}__v1"],
+                       "labels": {"mode": m, "era": "baroque" if int(w[1]) % 2 == 0 else "romantic"}})
+           for w, (_, _, m) in TOY_WORKS.items()]
+    (root / "relations.jsonl").write_text("\n".join(rel) + "\n")
+    return root
+
+
+def toy_checkpoint(path: Path, registry, *, seed: int = 0, val_works=("w0", "w1", "w2")) -> Path:
+    from sapphire_core.checkpoint import save_checkpoint
+    from sapphire_core.config import config_to_dict, validate_config
+    from sapphire_core.model import SapphireModel
+
+    torch.manual_seed(seed)
+    cfg = validate_config(TOY_CONFIG, registry, source="toy")
+    model = SapphireModel(cfg, registry)
+    val = [f"{w}__v{v}" for w in val_works for v in (0, 1)]
+    train = [f"{w}__v{v}" for w in TOY_WORKS if w not in val_works for v in (0, 1)]
+    return save_checkpoint(path, config=config_to_dict(cfg), state_dict=model.state_dict(),
+                           meta={"val_ids": val, "train_ids": train, "step": 0})
+
+
+@functools.cache
+def toy_setup() -> dict:
+    """Toy corpus + checkpoint + built index, once per process: {"corpus", "ckpt", "index", "registry"}."""
+    root = Path(tempfile.mkdtemp(prefix="sapphire_toy_"))
+    registry = toy_registry()
+    corpus = write_toy_corpus(root / "corpus")
+    ckpt = toy_checkpoint(root / "toy.ckpt", registry)
+    from sapphire_core.index.builder import build_index
+
+    build_index(ckpt, corpus, root / "index", registry=registry, chunk_size=5, device="cpu")
+    return {"root": root, "corpus": corpus, "ckpt": ckpt, "index": root / "index", "registry": registry}
+
+
+# ---------------------------------------------------------------- the real chain on the demo corpus
+
+@functools.cache
+def demo_trained() -> dict:
+    """The demo corpus and a model trained on it with configs/default.yaml by the real trainer,
+    once per process (a finished run in ``<corpus>/.sapphire/test_run`` is reused across sessions)."""
+    from sapphire_core.corpus import ensure_demo_corpus
+    from sapphire_core.retrieval.pipeline import ensure_trained
+
+    corpus = ensure_demo_corpus()
+    run_dir = Path(os.environ.get("SAPPHIRE_TEST_RUN", corpus / ".sapphire" / "test_run"))
+    ckpt = ensure_trained(Path("configs/default.yaml"), corpus, run_dir)
+    return {"corpus": corpus, "ckpt": ckpt, "run": run_dir}

@@ -1,0 +1,80 @@
+"""Building index folders from a checkpoint: layout, resume, incremental update, failures."""
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _trained as T  # noqa: E402
+
+from sapphire_core.index.builder import build_index  # noqa: E402
+from sapphire_core.index.folder import IndexFolder  # noqa: E402
+
+
+def test_index_folder_layout():
+    s = T.toy_setup()
+    folder = IndexFolder.open(s["index"])
+    man = folder.manifest
+    assert man["dim"] == T.TOY_DIM and man["subspaces"] == {"pitch": [0, 8], "lyrics": [8, 16]}
+    assert len(man["model_sha256"]) == 64 and man["has_text_tower"] is True
+    assert len(folder.store) == 12 and list(folder.metadata) == [f"w{w}__v{v}" for w in range(6) for v in (0, 1)]
+    assert set(folder.modality_embeddings) == {"pitch", "lyrics"}
+    # lyrics presence follows the corpus: works 0, 1, 4 have lyrics
+    present = dict(zip(folder.metadata, folder.modality_present["lyrics"]))
+    assert present["w0__v0"] and present["w4__v1"] and not present["w2__v0"]
+    assert Path(folder.metadata["w0__v0"]["audio_path"]).is_file()
+    # every stored vector is unit length
+    v = folder.store.get_vectors(list(folder.metadata))
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+
+
+def test_rerun_reuses_chunks_and_updates_incrementally(tmp_path):
+    s = T.toy_setup()
+    corpus = tmp_path / "corpus"
+    shutil.copytree(s["corpus"], corpus)
+    out = tmp_path / "index"
+    first = build_index(s["ckpt"], corpus, out, registry=s["registry"], chunk_size=4)
+    assert first.chunks_done == 3 and first.added == 12
+    again = build_index(s["ckpt"], corpus, out, registry=s["registry"], chunk_size=4)
+    assert again.chunks_done == 0 and again.chunks_reused == 3 and again.added == 0
+    # drop two tracks and break one audio file: the store is updated without a rebuild, the failure reported
+    lines = (corpus / "tracks.jsonl").read_text().splitlines()
+    kept = [ln for ln in lines if not json.loads(ln)["id"].startswith("w5")]
+    (corpus / "tracks.jsonl").write_text("\n".join(kept) + "\n")
+    (corpus / "audio" / "w4__v1.wav").write_bytes(b"not audio")
+    third = build_index(s["ckpt"], corpus, out, registry=s["registry"], chunk_size=4)
+    assert third.removed == 3 and third.added == 0  # w5 x2 gone, w4__v1 failed
+    assert "w4__v1" in third.failures
+    fails = [json.loads(ln) for ln in (out / "failures.jsonl").read_text().splitlines()]
+    assert [f["id"] for f in fails] == ["w4__v1"]
+    folder = IndexFolder.open(out)
+    assert len(folder.store) == 9 and "w4__v1" not in folder.metadata
+
+
+def test_index_cli(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from sapphire_core.cli import app
+
+    s = T.toy_setup()
+    monkeypatch.setattr("sapphire_core.plugins._DEFAULT", s["registry"])
+    res = CliRunner().invoke(app, ["index", "--model", str(s["ckpt"]), "--corpus", str(s["corpus"]),
+                                   "--out", str(tmp_path / "idx"), "--chunk-size", "5"])
+    assert res.exit_code == 0, res.output
+    assert "12 tracks indexed" in res.output
+    res = CliRunner().invoke(app, ["search", str(tmp_path / "idx"), "--text", "river", "--k", "3", "--json"])
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.output)
+    assert len(payload["results"]) == 3 and payload["model_version"].startswith("toy@")
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path):
+    from sapphire_core.errors import CheckpointError
+
+    s = T.toy_setup()
+    with pytest.raises(CheckpointError, match="not found"):
+        build_index(tmp_path / "none.ckpt", s["corpus"], tmp_path / "i", registry=s["registry"])

@@ -1,0 +1,147 @@
+"""SearchEngine: query modes, combination, sub-space re-weighting, explanations."""
+
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _trained as T  # noqa: E402
+
+from sapphire_core.retrieval import SearchEngine, SearchError, UnknownTrackError, parse_weights  # noqa: E402
+from sapphire_core.retrieval import explain as ex  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def engine():
+    s = T.toy_setup()
+    return SearchEngine.open(s["index"], registry=s["registry"])
+
+
+def _audio(name):
+    return str(T.toy_setup()["corpus"] / "audio" / f"{name}.wav")
+
+
+def test_whole_track_finds_itself(engine):
+    res = engine.search(audio=_audio("w3__v1"), k=3)
+    assert res[0].track_id == "w3__v1" and res[0].score == pytest.approx(1.0, abs=1e-4)
+    assert [r.rank for r in res] == [1, 2, 3]
+    assert res[0].metadata["work_id"] == "w3" and Path(res[0].audio_path).is_file()
+    assert engine.search(audio=_audio("w3__v1"), k=3, exclude={"w3__v1"})[0].track_id != "w3__v1"
+
+
+def test_audio_array_query_matches_file_query(engine):
+    import soundfile as sf
+
+    y, sr = sf.read(T.toy_setup()["corpus"] / "excerpts" / "w2__v0.wav", dtype="float32")
+    a = engine.search(audio=(y, sr), k=4)
+    b = engine.search(audio=str(T.toy_setup()["corpus"] / "excerpts" / "w2__v0.wav"), k=4)
+    assert [r.track_id for r in a] == [r.track_id for r in b]
+    np.testing.assert_allclose([r.score for r in a], [r.score for r in b], atol=1e-4)
+
+
+def test_text_scores_are_inner_products(engine):
+    res = engine.search(text="a slow river", k=12)
+    q = engine.model.embed_text(["a slow river"])[0].detach().numpy()
+    x = engine.folder.store.get_vectors([r.track_id for r in res])
+    np.testing.assert_allclose([r.score for r in res], x @ q, atol=1e-5)
+    assert all(a.score >= b.score for a, b in zip(res, res[1:]))
+
+
+def test_subspace_weights_rescale_exactly(engine):
+    w = {"pitch": 0.0, "lyrics": 3.0}
+    res = engine.search(text="night hills", weights=w, k=12)
+    q = engine.model.embed_text(["night hills"])[0].detach().numpy()
+    scale = np.ones_like(q)
+    scale[0:8], scale[8:16] = 0.0, 3.0
+    x = engine.folder.store.get_vectors([r.track_id for r in res])
+    np.testing.assert_allclose([r.score for r in res], x @ (q * scale), atol=1e-5)
+    for r in res:  # with pitch weighted 0 it contributes nothing
+        assert r.explanation["subspaces"]["pitch"] == 0.0
+        assert sum(abs(v) for v in r.explanation["subspaces"].values()) == pytest.approx(1.0)
+
+
+def test_unknown_subspace_lists_choices(engine):
+    with pytest.raises(SearchError, match="'tempo'.*pitch, lyrics, rest"):
+        engine.search(text="x", weights={"tempo": 0})
+    with pytest.raises(SearchError, match="at least one query"):
+        engine.search()
+    assert parse_weights("tempo=0, key=2") == {"tempo": 0.0, "key": 2.0}
+    with pytest.raises(SearchError, match="name=number"):
+        parse_weights("tempo")
+
+
+def test_lyrics_query_goes_through_the_lyrics_modality(engine):
+    res = engine.search(lyrics="night falls on the cold hills", k=12)
+    model = engine.model
+    bow = torch.from_numpy(T._hash_bow("night falls on the cold hills", 32))[None]
+    with torch.no_grad():
+        emb = {"pitch": torch.zeros(1, 16), "lyrics": model.encoders["lyrics"]({"toy_bow.bow": bow})}
+        fused = model.fusion(emb, {"pitch": torch.tensor([False]), "lyrics": torch.tensor([True])}).embedding
+        q = torch.nn.functional.normalize(fused, dim=-1)[0].numpy()
+    x = engine.folder.store.get_vectors([r.track_id for r in res])
+    np.testing.assert_allclose([r.score for r in res], x @ q, atol=1e-5)
+
+
+def test_combined_modes_are_a_weighted_mean(engine):
+    res = engine.search(audio=_audio("w1__v0"), text="cold night", mode_weights={"audio": 3, "text": 1}, k=5)
+    for r in res:
+        m = r.explanation["modes"]
+        assert r.score == pytest.approx((3 * m["audio"] + m["text"]) / 4, abs=1e-5)
+
+
+def test_explanation_contents(engine):
+    res = engine.search(audio=_audio("w1__v0"), k=12)
+    by_id = {r.track_id: r for r in res}
+    e = by_id["w1__v1"].explanation
+    assert set(e["modalities"]) == {"pitch", "lyrics"}
+    assert sum(e["modalities"].values()) == pytest.approx(1.0)
+    assert "both minor-key" in e["summary"] and "slower" in e["summary"]
+    # a result without lyrics gets no lyrics share
+    assert by_id["w3__v0"].explanation["modalities"]["lyrics"] == 0.0
+
+
+def test_summary_reads_midlevel_side_by_side():
+    names = ["dissonance", "rhythm_stability", "melodiousness"]
+    ref = np.array([[0.1, 0.1, 0.5], [0.5, 0.5, 0.5], [0.9, 0.9, 0.5], [0.3, 0.2, 0.5], [0.7, 0.8, 0.5]])
+    mid = ex.midlevel_side_by_side(names, np.array([0.1, 0.15, 0.5]), np.array([0.9, 0.12, 0.5]), ref)
+    assert mid["query"]["dissonance"]["level"] == "low" and mid["result"]["dissonance"]["level"] == "high"
+    text = ex.summary_text(mid, {"mode": "minor"}, {"mode": "minor"})
+    assert text == "both minor-key, low rhythm stability; result more dissonant"
+    # contributions: a = 1 + 1 = 2, rest = -1 + 0 = -1; shares divide by |2| + |-1|
+    assert ex.subspace_shares(np.array([1.0, 1, 1, 1]), np.array([1.0, 1, -1, 0]), {"a": slice(0, 2)}) == \
+        {"a": pytest.approx(2 / 3), "rest": pytest.approx(-1 / 3)}
+
+
+def test_hum_uses_qbh_when_installed(engine, monkeypatch):
+    calls = {}
+
+    class FakeQbh:
+        def __init__(self, tracks):
+            calls["tracks"] = [t.id for t in tracks]
+
+        def rank(self, query_audio, sr, k):
+            calls["sr"] = sr
+            return [("w5__v1", 0.9), ("w5__v0", 0.8), ("w0__v0", 0.1)][:k]
+
+    fake = types.ModuleType("sapphire_vocal.qbh")
+    fake.QbhIndex = FakeQbh
+    monkeypatch.setitem(sys.modules, "sapphire_vocal.qbh", fake)
+    monkeypatch.setattr(engine, "_qbh", None)
+    res = engine.search(hum=_audio("w5__v0"), k=2)
+    assert [r.track_id for r in res] == ["w5__v1", "w5__v0"] and res[0].score == pytest.approx(0.9)
+    assert len(calls["tracks"]) == 12 and calls["sr"] == 16000
+    monkeypatch.setattr(engine, "_qbh", None)
+
+
+def test_track_lookup(engine):
+    rec = engine.track("w0__v0")
+    assert rec["metadata"]["lyrics"] == "the river runs so slowly" and Path(rec["audio_path"]).is_file()
+    with pytest.raises(UnknownTrackError, match="nope"):
+        engine.track("nope")
+    with pytest.raises(KeyError):
+        engine.track("nope")
+    assert engine.model_version.startswith("toy@") and engine.index_version

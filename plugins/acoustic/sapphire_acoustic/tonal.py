@@ -1,0 +1,167 @@
+"""``tonal``: CENS chroma over time and a key-strength profile; :func:`estimate_key`.
+
+Features (hop 512 at 22.05 kHz)
+--------------------------------
+cens : (12, T)
+    Chroma Energy Normalised Statistics (Mueller, Kurth & Clausen, ISMIR 2005), the chroma
+    input of the multi-input model of Ribecky et al.: robust to dynamics and timbre, smoothed over
+    ``cens_window`` frames (~1 s).
+key_profile : (24,)
+    Pearson correlation of the track's mean chroma with the Krumhansl-Kessler probe-tone profiles
+    (Krumhansl, *Cognitive Foundations of Musical Pitch*, 1990, table 2.1) rotated to each of the
+    24 keys, in :data:`KEY_NAMES` order (C major ... B major, C minor ... B minor). The arg-max is the
+    Krumhansl-Schmuckler key estimate.
+
+Backends: ``librosa`` computes chroma from a constant-Q transform (36 bins/octave, 7 octaves from C1,
+``librosa.feature.chroma_cqt``), the reference of Ribecky et al.; ``torch`` computes chroma from the
+STFT (:func:`sapphire_acoustic.torch_dsp.chroma_stft`, ~10x cheaper, coarser below ~100 Hz) and the
+same CENS post-processing. Tuning is estimated once per track (``librosa.estimate_tuning`` on the
+first minute) so chunked long files stay consistent.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from pydantic import Field
+
+from sapphire_acoustic.chunking import chunked_frames
+from sapphire_acoustic.common import HOP_LENGTH, N_FFT, SAMPLE_RATE, AcousticConfig, resolve_device
+from sapphire_core.extractor import FeatureExtractor
+
+PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+#: The 24 keys in ``key_profile`` order, spelled as mir_eval expects ("C major", "A minor").
+KEY_NAMES = tuple(f"{p} major" for p in PITCH_NAMES) + tuple(f"{p} minor" for p in PITCH_NAMES)
+#: Krumhansl & Kessler (1982) probe-tone ratings, tonic first (Krumhansl 1990, table 2.1).
+KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+#: Seconds of context either side of a frame that the CQT and the CENS smoothing need.
+_MARGIN_SECONDS = 1.5
+
+
+def key_templates() -> np.ndarray:
+    """``(24, 12)`` key profiles: row ``k`` is the profile of :data:`KEY_NAMES` ``[k]``."""
+    return np.stack([np.roll(KK_MAJOR, t) for t in range(12)] + [np.roll(KK_MINOR, t) for t in range(12)])
+
+
+def key_correlations(chroma_mean: np.ndarray) -> np.ndarray:
+    """Pearson correlation of a 12-bin pitch-class distribution with each of the 24 key profiles.
+
+    Returns zeros for a flat (e.g. silent) distribution, where no key is preferred.
+    """
+    x = np.asarray(chroma_mean, dtype=np.float64)
+    x = x - x.mean()
+    t = key_templates()
+    t = t - t.mean(axis=1, keepdims=True)
+    denom = np.linalg.norm(t, axis=1) * np.linalg.norm(x)
+    if denom.min() <= 1e-12:
+        return np.zeros(24, dtype=np.float32)
+    return (t @ x / denom).astype(np.float32)
+
+
+def estimate_tuning(audio: np.ndarray, sr: int) -> float:
+    """Deviation from A440 in fractions of a semitone, from at most the first 60 s."""
+    import librosa
+
+    head = np.asarray(audio[: int(60 * sr)], dtype=np.float32)
+    if head.size < 2048 or not np.any(head):
+        return 0.0
+    return float(librosa.estimate_tuning(y=head, sr=sr))
+
+
+def chroma_and_cens(audio: np.ndarray, *, sr: int = SAMPLE_RATE, hop_length: int = HOP_LENGTH,
+                    cens_window: int = 41, backend: str = "torch", device: str = "cpu", tuning: float | None = None,
+                    chunk_seconds: float = 60.0) -> tuple[np.ndarray, np.ndarray]:
+    """Max-normalised chroma and CENS, both ``(12, T)``, computed in chunks (see module docstring)."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if tuning is None:
+        tuning = estimate_tuning(audio, sr)
+    if backend == "torch":
+        import torch
+
+        from sapphire_acoustic import torch_dsp
+
+        dev = resolve_device(device)
+
+        def frame_fn(seg):
+            with torch.no_grad():
+                chroma = torch_dsp.chroma_stft(torch.from_numpy(np.ascontiguousarray(seg)).to(dev), sr=sr,
+                                               n_fft=N_FFT, hop_length=hop_length, tuning=tuning)
+                return chroma.cpu().numpy(), torch_dsp.cens(chroma, win_len_smooth=cens_window).cpu().numpy()
+    else:
+        import librosa
+
+        def frame_fn(seg):
+            with warnings.catch_warnings():
+                # The CQT's lowest octave is decimated 64x; librosa warns on short clips, the result is still valid.
+                warnings.simplefilter("ignore", UserWarning)
+                cqt = np.abs(librosa.cqt(seg, sr=sr, hop_length=hop_length, fmin=librosa.note_to_hz("C1"),
+                                         n_bins=7 * 36, bins_per_octave=36, tuning=tuning))
+            chroma = librosa.feature.chroma_cqt(C=cqt, sr=sr, hop_length=hop_length, bins_per_octave=36)
+            cens = librosa.feature.chroma_cens(C=cqt, sr=sr, hop_length=hop_length, bins_per_octave=36,
+                                               win_len_smooth=cens_window)
+            return chroma.astype(np.float32), cens.astype(np.float32)
+
+    return chunked_frames(audio, frame_fn, hop=hop_length, margin=int(_MARGIN_SECONDS * sr), sr=sr,
+                          chunk_seconds=chunk_seconds)
+
+
+def key_from_chroma(chroma: np.ndarray) -> tuple[str, np.ndarray]:
+    """``(key name, (24,) correlations)`` from a ``(12, T)`` chroma (Krumhansl-Schmuckler)."""
+    corr = key_correlations(np.asarray(chroma).mean(axis=-1))
+    return KEY_NAMES[int(np.argmax(corr))], corr
+
+
+def estimate_key(audio: np.ndarray, sr: int = SAMPLE_RATE, *, backend: str = "librosa") -> str:
+    """The key of ``audio`` in mir_eval spelling, e.g. ``"C major"`` (Krumhansl-Schmuckler on mean chroma).
+
+    Parameters
+    ----------
+    audio : np.ndarray
+        Mono samples.
+    sr : int
+        Their sample rate (resampled to 22.05 kHz when different).
+    backend : {"librosa", "torch"}
+        CQT chroma (default, better below 100 Hz) or STFT chroma.
+
+    Examples
+    --------
+    >>> from sapphire_core.testing.signals import chord
+    >>> estimate_key(chord([60, 64, 67], sr=22050), 22050)
+    'C major'
+    """
+    audio = _to_rate(audio, sr)
+    chroma, _ = chroma_and_cens(audio, sr=SAMPLE_RATE, backend=backend)
+    return key_from_chroma(chroma)[0]
+
+
+def _to_rate(audio: np.ndarray, sr: int) -> np.ndarray:
+    audio = np.asarray(audio, dtype=np.float32)
+    if sr == SAMPLE_RATE:
+        return audio
+    import soxr
+
+    return soxr.resample(audio, sr, SAMPLE_RATE).astype(np.float32)
+
+
+class Tonal(FeatureExtractor):
+    """CENS chroma over time and the 24-key Krumhansl-Kessler correlation profile."""
+
+    name = "tonal"
+    modality = "acoustic"
+    version = "1"
+    sample_rate = SAMPLE_RATE
+
+    class Config(AcousticConfig):
+        cens_window: int = Field(41, ge=1, description="CENS smoothing window (frames)")
+
+    def output_shapes(self):
+        return {"cens": (12, None), "key_profile": (24,)}
+
+    def extract(self, audio, track):
+        c = self.config
+        chroma, cens = chroma_and_cens(audio, sr=self.sample_rate, cens_window=c.cens_window, backend=c.backend,
+                                       device=c.device, chunk_seconds=c.chunk_seconds)
+        _, corr = key_from_chroma(chroma)
+        return {"cens": cens.astype(np.float32), "key_profile": corr}

@@ -5,9 +5,15 @@ from sapphire_core import hookimpl
 
 @hookimpl
 def register_extractors(register):
-    pass
+    from sapphire_vocal.extractors import EXTRACTORS
+
+    for cls in EXTRACTORS:
+        register(cls)
 
 
 @hookimpl
 def register_encoders(register):
-    pass
+    from sapphire_vocal.encoders import ENCODERS
+
+    for cls in ENCODERS:
+        register(cls)

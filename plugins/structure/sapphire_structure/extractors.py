@@ -123,7 +123,9 @@ class SIPLCAPatterns(FeatureExtractor):
                           sparsity=c.sparsity, seed=c.seed)
         W, H, z = (t.detach().double().cpu().numpy() for t in (W, H, z))
         order = np.argsort(-z, kind="stable")
-        act = resize_vector(H[order] * z[order, None], c.n_bins) * (H.shape[1] / c.n_bins)
+        act = resize_vector(H[order], c.n_bins)
+        # Row k sums to z_k: pooled activation mass, whatever the track length.
+        act = act / np.maximum(act.sum(axis=1, keepdims=True), 1e-12) * z[order, None]
         return {"patterns": _f32(W[order]), "activations": _f32(act)}
 
 

@@ -26,7 +26,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
-from sapphire_core.errors import ConfigError
+from sapphire_core.errors import ConfigError, SapphireError
 from sapphire_core.feedback.active import rank_pairs
 from sapphire_core.feedback.sessions import NAME_PATTERN, SessionSpec, load_sessions, parse_sessions
 from sapphire_core.feedback.store import FeedbackError, FeedbackStore, export_text
@@ -224,6 +224,11 @@ def create_app(engine: Any, *, db_path: str | Path, admin_token: str,
     @app.exception_handler(FeedbackError)
     async def _feedback_error(request: Request, exc: FeedbackError):
         return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(SapphireError)
+    async def _sapphire_error(request: Request, exc: SapphireError):
+        # e.g. a text query to a model without a text tower: the engine's message says what to do
+        return JSONResponse({"detail": str(exc)}, status_code=422)
 
     @app.exception_handler(UploadError)
     async def _upload_error(request: Request, exc: UploadError):

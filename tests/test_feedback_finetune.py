@@ -1,0 +1,275 @@
+"""Fine-tuning from simulated listeners who follow a hidden ground truth (same key), plus active learning."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from sapphire_core import hookimpl
+from sapphire_core.checkpoint import load_checkpoint, save_checkpoint
+from sapphire_core.config import validate_config
+from sapphire_core.encoder import Encoder, EncoderConfig
+from sapphire_core.extractor import FeatureExtractor
+from sapphire_core.feedback.active import disagreement, most_uncertain_triplets, rank_pairs, uncertainty
+from sapphire_core.feedback.finetune import finetune, is_heldout, triplet_agreement
+from sapphire_core.feedback.store import FeedbackError, FeedbackStore
+from sapphire_core.model import SapphireModel, load_model
+from sapphire_core.testing import signals
+from sapphire_core.webapp.memory import audio_features
+
+ROOTS = {"C": 48, "D": 50, "F#": 54, "A": 57}
+#: Timbre variants: (octave shift, harmonics). Octaves barely move chroma but move the band energies a lot.
+TIMBRES = {"low-pure": (-12, 1), "low-rich": (-12, 8), "mid-pure": (0, 1), "mid-rich": (0, 8),
+           "high-pure": (12, 1), "high-rich": (12, 8)}
+
+
+class ToyChroma(FeatureExtractor):
+    name, modality, sample_rate = "fb_chroma", "fb_tonal", 22050
+
+    def output_shapes(self):
+        return {"chroma": (12,)}
+
+    def extract(self, audio, track):
+        return {"chroma": audio_features(audio, self.sample_rate)[:12]}
+
+
+class ToyBands(FeatureExtractor):
+    name, modality, sample_rate = "fb_bands", "fb_timbre", 22050
+
+    def output_shapes(self):
+        return {"bands": (4,)}
+
+    def extract(self, audio, track):
+        return {"bands": audio_features(audio, self.sample_rate)[12:]}
+
+
+class _Linear(Encoder):
+    width: int
+    key: str
+
+    class Config(EncoderConfig):
+        output_dim: int = 8
+        gain: float = 1.0
+
+    def __init__(self, config=None, **settings):
+        super().__init__(config, **settings)
+        self.proj = nn.Linear(self.width, self.output_dim)
+
+    def forward(self, features):
+        return self.config.gain * self.proj(features[self.key])
+
+    def example_features(self, batch_size=2, *, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        return {self.key: torch.rand(batch_size, self.width, generator=g)}
+
+
+class ToyTonalEncoder(_Linear):
+    name, modality, requires, width, key = "fb_tonal_lin", "fb_tonal", ("fb_chroma",), 12, "fb_chroma.chroma"
+
+
+class ToyTimbreEncoder(_Linear):
+    name, modality, requires, width, key = "fb_timbre_lin", "fb_timbre", ("fb_bands",), 4, "fb_bands.bands"
+
+
+class ToyPlugin:
+    @hookimpl
+    def register_extractors(self, register):
+        register(ToyChroma)
+        register(ToyBands)
+
+    @hookimpl
+    def register_encoders(self, register):
+        register(ToyTonalEncoder)
+        register(ToyTimbreEncoder)
+
+
+#: The timbre modality is loud (gain 6), so the untrained fused space mostly hears timbre, while the
+#: simulated listeners judge by key: the head has to learn to listen to the tonal modality.
+CONFIG = {
+    "name": "feedback-toy",
+    "modalities": {"fb_tonal": {"encoder": {"name": "fb_tonal_lin", "output_dim": 8}},
+                   "fb_timbre": {"encoder": {"name": "fb_timbre_lin", "output_dim": 8, "gain": 6.0}}},
+    "fusion": {"name": "concat_mlp", "output_dim": 16, "hidden": 32, "dropout": 0.0},
+    "losses": [{"name": "infonce"}],
+}
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny matrices: on a shared 2-core machine extra torch threads only contend (10x slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def toy(write_corpus, registry_with, tmp_path):
+    """A 24-track corpus (4 keys x 6 timbres), a registry with the toy components, and an untrained checkpoint."""
+    tracks = {}
+    for key, root in ROOTS.items():
+        for timbre, (shift, harmonics) in TIMBRES.items():
+            r = root + 12 + shift
+            y = signals.chord([r, r + 4, r + 7], sr=22050, seconds=1.0, harmonics=harmonics)
+            tracks[f"{key}-{timbre}"] = (y, 22050, {"title": f"{key} major, {timbre}", "key": key, "timbre": timbre})
+    corpus = write_corpus(tracks)
+    registry = registry_with(ToyPlugin())
+    torch.manual_seed(0)
+    model = SapphireModel(validate_config(CONFIG, registry), registry)
+    ckpt = save_checkpoint(tmp_path / "parent.ckpt", config=model.config_dict(), state_dict=model.state_dict(),
+                           meta={"train_ids": sorted(tracks)})
+    return {"corpus": corpus, "registry": registry, "ckpt": ckpt, "ids": sorted(tracks)}
+
+
+def key_of(track_id: str) -> str:
+    return track_id.split("-", 1)[0]
+
+
+def timbre_of(track_id: str) -> str:
+    return track_id.split("-", 1)[1]
+
+
+def simulate_raters(db, ids, *, n_raters=3, triplets_per_rater=48, ab_per_rater=12, noise=0.05, seed=0,
+                    contradict_heldout=False):
+    """Listeners who hear key only. In each triplet the same-key candidate has a *different* timbre and the
+    other candidate shares the anchor's timbre, so a timbre-driven model gets them wrong."""
+    rng = random.Random(seed)
+    store = FeedbackStore(db)
+    for r in range(n_raters):
+        rater = f"sim{r}"
+        for _ in range(triplets_per_rater):
+            a = rng.choice(ids)
+            same_key = [t for t in ids if key_of(t) == key_of(a) and timbre_of(t) != timbre_of(a)]
+            same_timbre = [t for t in ids if timbre_of(t) == timbre_of(a) and key_of(t) != key_of(a)]
+            pos, neg = rng.choice(same_key), rng.choice(same_timbre)
+            b, c = (pos, neg) if rng.random() < 0.5 else (neg, pos)
+            truth = "b" if b == pos else "c"
+            choice = truth if rng.random() >= noise else ("c" if truth == "b" else "b")
+            next_id = store.count_triplets() + 1
+            if contradict_heldout and is_heldout("triplets", next_id, fraction=0.25, seed=0):
+                choice = "c" if truth == "b" else "b"
+            store.add_triplet(session="sim", rater=rater, anchor=a, b=b, c=c, choice=choice,
+                              model_version="parent", index_version="none")
+        for _ in range(ab_per_rater):
+            q = rng.choice(ids)
+            good = rng.sample([t for t in ids if key_of(t) == key_of(q) and t != q], 2)
+            bad = rng.sample([t for t in ids if timbre_of(t) == timbre_of(q) and t != q], 2)
+            left_is_model = rng.random() < 0.5
+            sides = [{"model": "model", "model_version": "m", "index_version": "i", "ids": good},
+                     {"model": "baseline", "model_version": "b", "index_version": "i", "ids": bad}]
+            left, right = sides if left_is_model else sides[::-1]
+            trial = store.add_ab_trial(session="sim-ab", rater=rater, query_kind="track", query=q, left=left,
+                                       right=right)
+            prefer_model = rng.random() >= noise
+            choice = "left" if (left_is_model == prefer_model) else "right"
+            store.add_ab(trial, rater=rater, choice=choice)
+    store.close()
+
+
+def test_finetune_raises_heldout_agreement_and_the_checkpoint_reloads(toy, tmp_path):
+    db = tmp_path / "fb.db"
+    simulate_raters(db, toy["ids"])
+    out = tmp_path / "child.ckpt"
+    result = finetune(toy["ckpt"], db, out, corpus=toy["corpus"], registry=toy["registry"], steps=300)
+    print("\nfinetune:", result.summary(), result.counts)
+    assert result.counts["triplets_heldout"] >= 20 and result.counts["ab_heldout"] >= 3
+    assert result.before["triplet"] < 0.5  # the timbre-driven parent mostly disagrees with the listeners
+    assert result.after["triplet"] >= result.before["triplet"] + 0.3
+    assert result.after["triplet"] >= 0.8
+    assert result.after["ab"] >= result.before["ab"]
+    assert result.saved and out.is_file()
+    assert result.losses[-1] < result.losses[0]
+    # the new checkpoint reloads (weights_only) and scores the held-out triplets as the run said
+    model, meta = load_model(out, toy["registry"])
+    assert meta["train_ids"] == toy["ids"]  # parent meta kept
+    lineage = meta["lineage"]
+    from sapphire_core.index.builder import file_sha256
+
+    assert lineage["parent_sha256"] == file_sha256(toy["ckpt"]) and lineage["ancestors"] == [lineage["parent_sha256"]]
+    assert sorted(lineage["triplet_ids_train"] + lineage["triplet_ids_heldout"]) == list(range(1, 145))
+    assert len(lineage["ab_ids_train"]) + len(lineage["ab_ids_heldout"]) == 36
+    assert meta["finetune"]["heldout_after"]["triplet"] == pytest.approx(result.after["triplet"])
+    # only the fusion head changed
+    parent = load_checkpoint(toy["ckpt"])["state_dict"]
+    child = load_checkpoint(out)["state_dict"]
+    changed = {k for k in parent if not torch.equal(parent[k], child[k])}
+    assert changed and all(k.startswith("fusion.") for k in changed)
+
+    from sapphire_core.embedding import embed_tracks
+    from sapphire_core.data import Corpus
+
+    model.registry = toy["registry"]
+    emb = embed_tracks(model, Corpus(toy["corpus"]).tracks, None)
+    pos = {t: i for i, t in enumerate(emb.ids)}
+    with FeedbackStore(db) as store:
+        rows = [r for r in store.rows("triplets") if r["id"] in set(lineage["triplet_ids_heldout"])]
+    trip = np.array([[pos[r["anchor"]], pos[r["positive"]], pos[r["negative"]]] for r in rows])
+    assert triplet_agreement(emb.fused, trip) == pytest.approx(result.after["triplet"])
+
+
+def test_finetune_does_not_save_when_heldout_agreement_drops(toy, tmp_path):
+    db = tmp_path / "fb.db"
+    # the held-out listeners contradict the training listeners: fitting the training part must hurt
+    simulate_raters(db, toy["ids"], ab_per_rater=0, noise=0.0, contradict_heldout=True)
+    out = tmp_path / "child.ckpt"
+    result = finetune(toy["ckpt"], db, out, corpus=toy["corpus"], registry=toy["registry"], steps=200)
+    assert result.after["triplet"] < result.before["triplet"]
+    assert not result.saved and not out.exists()
+    assert result.train_after["triplet"] > result.train_before["triplet"]
+
+
+def test_finetune_errors(toy, tmp_path):
+    with pytest.raises(FeedbackError, match="not found"):
+        finetune(toy["ckpt"], tmp_path / "missing.db", tmp_path / "o.ckpt", corpus=toy["corpus"],
+                 registry=toy["registry"])
+    FeedbackStore(tmp_path / "empty.db").close()
+    with pytest.raises(FeedbackError, match="no usable judgements"):
+        finetune(toy["ckpt"], tmp_path / "empty.db", tmp_path / "o.ckpt", corpus=toy["corpus"],
+                 registry=toy["registry"])
+    with pytest.raises(FeedbackError, match="--index INDEX"):
+        finetune(toy["ckpt"], tmp_path / "empty.db", tmp_path / "o.ckpt", registry=toy["registry"])
+    with pytest.raises(FeedbackError, match="strictly between"):
+        finetune(toy["ckpt"], tmp_path / "empty.db", tmp_path / "o.ckpt", registry=toy["registry"],
+                 heldout_fraction=1.0)
+
+
+def test_heldout_split_is_stable_and_near_the_fraction():
+    flags = [is_heldout("triplets", i, fraction=0.25, seed=0) for i in range(1, 4001)]
+    assert 0.22 < np.mean(flags) < 0.28
+    assert flags == [is_heldout("triplets", i, fraction=0.25, seed=0) for i in range(1, 4001)]
+    assert flags != [is_heldout("triplets", i, fraction=0.25, seed=1) for i in range(1, 4001)]
+
+
+# ---------------------------------------------------------------- active learning
+
+
+def test_uncertainty_and_disagreement_values():
+    assert uncertainty(0.5, 0.5) == pytest.approx(1.0)
+    # 1 - |tanh(0.1 / (2 * 0.05))| = 1 - tanh(1)
+    assert uncertainty(0.6, 0.5, temperature=0.05) == pytest.approx(1 - np.tanh(1.0))
+    assert uncertainty(0.9, 0.1) < 1e-3
+    assert disagreement(0.6, 0.5, 0.4, 0.7) == 1.0 and disagreement(0.6, 0.5, 0.7, 0.4) == 0.0
+    assert disagreement(0.5, 0.5, 0.4, 0.7) == 0.0  # a tie is not a flip
+
+
+def test_rank_pairs_puts_near_ties_and_model_disagreements_first():
+    scores = {"x": 0.90, "y": 0.89, "z": 0.20}
+    ranked = rank_pairs("a", scores)
+    assert (ranked[0].b, ranked[0].c) == ("x", "y") and len(ranked) == 3
+    other = {"x": 0.1, "y": 0.2, "z": 0.9}  # another version orders x/z and y/z the other way
+    ranked = rank_pairs("a", scores, other_scores=other)
+    assert {(t.b, t.c) for t in ranked[:3] if t.disagreement == 1.0} == {("x", "y"), ("x", "z"), ("y", "z")}
+    assert ranked[0].priority >= ranked[-1].priority
+
+
+def test_most_uncertain_triplets_on_points_of_a_circle():
+    # Points on a circle at 0, 10, 20 and 180 degrees: from the anchor at 10 degrees, the points at 0 and 20
+    # are equally similar (a perfect tie), so that triplet is the most uncertain of all.
+    angles = np.deg2rad([0.0, 10.0, 20.0, 180.0])
+    vectors = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    best = most_uncertain_triplets(["p0", "p10", "p20", "p180"], vectors, n=1, candidates=3)[0]
+    assert best.anchor == "p10" and {best.b, best.c} == {"p0", "p20"} and best.uncertainty == pytest.approx(1.0)

@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "plugins_cmd",
     "config_cmd",
     "extract_cmd",
+    "corpus_cmd",
 ]
 
 for _name in COMMAND_MODULES:

@@ -1,0 +1,67 @@
+"""``sapphire corpus build|scan``: render the demo corpus from music21, or index your own music folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from sapphire_core.cli.common import app, console, progress_bar
+
+corpus_app = typer.Typer(help="Build the rendered music21 demo corpus, or index your own music folder.",
+                         no_args_is_help=True)
+app.add_typer(corpus_app, name="corpus")
+
+
+@corpus_app.command("build")
+def build(
+    out: Path = typer.Option(..., "--out", help="Output folder (resumes an unfinished build there)."),
+    size: str = typer.Option("small", "--size", help="small (~80 works), medium (~600) or full (all)."),
+    variants: int = typer.Option(2, "--variants", min=1, help="Rendered variants per work."),
+    workers: int = typer.Option(2, "--workers", min=1, help="Worker processes."),
+    seed: int = typer.Option(0, "--seed", help="Seeds the selection and every random choice."),
+    include_heldout: bool = typer.Option(False, "--include-heldout",
+                                         help="Build ONLY the held-out works (an evaluation corpus)."),
+) -> None:
+    """Render music21 scores with FluidSynth: tracks, hums, excerpts and relations (deterministic per seed)."""
+    from sapphire_core.corpus.build import build_corpus
+    from sapphire_core.corpus.works import SIZES
+
+    if size not in SIZES:
+        raise typer.BadParameter(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
+    from sapphire_core.corpus.works import QUOTAS, candidate_works
+
+    if size == "full" or include_heldout:
+        total = len(candidate_works(size, seed=seed, include_heldout=include_heldout))
+    else:
+        total = sum(QUOTAS[size].values())
+    state: dict = {"done": 0}
+    with progress_bar(f"rendering ({size})", total) as advance:
+        def on_progress(done: int, total: int) -> None:
+            if done > state["done"]:
+                advance(done - state["done"])
+                state["done"] = done
+
+        report = build_corpus(out, size=size, variants=variants, seed=seed, workers=workers,
+                              include_heldout=include_heldout, on_progress=on_progress)
+    console.print(("reused " if report.reused else "built ") + report.summary())
+    for work_id, reason in report.skipped[:20]:
+        console.print(f"[yellow]skipped[/] {work_id}: {reason}")
+    if len(report.skipped) > 20:
+        console.print(f"... {len(report.skipped) - 20} more in {out / 'build_report.json'}")
+
+
+@corpus_app.command("scan")
+def scan(
+    folder: Path = typer.Argument(..., help="Folder of audio files (wav, flac, ogg, mp3, aiff)."),
+    out: Path = typer.Option(None, "--out", help="tracks.jsonl to write [default: FOLDER/tracks.jsonl]."),
+) -> None:
+    """Write tracks.jsonl for your own music: audio files, sidecar .lrc/.txt lyrics and embedded tags."""
+    from sapphire_core.corpus.scan import scan_folder
+    from sapphire_core.data import Corpus
+
+    path = scan_folder(folder, out=out)
+    corpus = Corpus(path.parent) if path.name == "tracks.jsonl" else None
+    n = len(corpus) if corpus is not None else sum(1 for _ in path.open())
+    with_lyrics = sum(t.has_lyrics for t in corpus) if corpus is not None else 0
+    console.print(f"wrote {path}: {n} tracks, {with_lyrics} with lyrics")

@@ -1,0 +1,183 @@
+"""The corpus builder: determinism per seed, resuming a killed build, held-out exclusion, errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sapphire_core.corpus.build import COMPLETE_MARKER, build_corpus, key_name, tempo_class
+from sapphire_core.corpus.works import (
+    WorkRef,
+    candidate_works,
+    load_heldout,
+    normalize_work_path,
+)
+from sapphire_core.errors import CorpusError
+
+# Three short, fast works (folk tunes and a chorale with lyrics), none held out.
+ONLY = ["ryansMammoth/TornadoReel.abc", "essenFolksong-erk30-n121", "bach/bwv10.7.mxl"]
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    """sha256 of every output file (audio, hums, excerpts, jsonl), by relative path."""
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder).as_posix()
+        if p.is_file() and not rel.startswith(".build/") and rel != "build_report.json":
+            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference_build(tmp_path_factory):
+    out = tmp_path_factory.mktemp("corpus") / "a"
+    report = build_corpus(out, only=ONLY, workers=1, seed=0)
+    assert report.works == 3 and report.tracks == 6
+    return out
+
+
+def test_tiny_build_layout(reference_build):
+    tracks = [json.loads(x) for x in (reference_build / "tracks.jsonl").read_text().splitlines()]
+    assert [t["id"] for t in tracks][:2] == ["bach-bwv10.7__v0", "bach-bwv10.7__v1"]
+    chorale = tracks[0]
+    assert chorale["lyrics"].startswith("Meine Seel") and chorale["language"] == "de"
+    assert chorale["instrument_family"] == "voice" and chorale["era"] == "baroque"
+    assert chorale["composer"] == "Johann Sebastian Bach" and chorale["form"] == "chorale"
+    reel = next(t for t in tracks if t["work_id"] == "ryansMammoth-TornadoReel")
+    assert reel["form"] == "reel" and reel["era"] == "folk" and "lyrics" not in reel
+    assert (reference_build / COMPLETE_MARKER).is_file()
+    queries = [json.loads(x) for x in (reference_build / "queries.jsonl").read_text().splitlines()]
+    assert {q["kind"] for q in queries} == {"hum", "excerpt"}
+
+
+def test_same_seed_gives_identical_files(reference_build, tmp_path):
+    build_corpus(tmp_path / "b", only=ONLY, workers=2, seed=0)
+    assert _digest(tmp_path / "b") == _digest(reference_build)
+
+
+def test_other_seed_gives_other_variants(reference_build, tmp_path):
+    build_corpus(tmp_path / "c", only=ONLY[:1], workers=1, seed=1)
+    a = {t["id"]: t for t in map(json.loads, (reference_build / "tracks.jsonl").read_text().splitlines())}
+    c = [json.loads(x) for x in (tmp_path / "c" / "tracks.jsonl").read_text().splitlines()]
+    v1 = next(t for t in c if t["variant_id"] == "v1")
+    ref = a[v1["id"]]
+    assert (v1["transpose"], v1["tempo_scale"], v1["instrument_plan"]) != (
+        ref["transpose"], ref["tempo_scale"], ref["instrument_plan"])
+    assert candidate_works("small", seed=0) != candidate_works("small", seed=1)
+
+
+def test_killed_build_resumes_to_the_same_result(reference_build, tmp_path):
+    out = tmp_path / "killed"
+    code = ("import sys; from sapphire_core.corpus.build import build_corpus; "
+            f"build_corpus(sys.argv[1], only={ONLY!r}, workers=1, seed=0)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(out)], start_new_session=True)
+    works = out / ".build" / "works"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if works.is_dir() and any(works.glob("*.json")):
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the build finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / COMPLETE_MARKER).exists()
+    assert 1 <= len(list(works.glob("*.json"))) < 3
+    report = build_corpus(out, only=ONLY, workers=1, seed=0)
+    assert report.works == 3
+    assert _digest(out) == _digest(reference_build)
+
+
+def test_finished_build_is_reused_and_parameters_are_checked(reference_build):
+    again = build_corpus(reference_build, only=ONLY, workers=1, seed=0)
+    assert again.reused and again.tracks == 6
+    with pytest.raises(CorpusError, match="built with"):
+        build_corpus(reference_build, only=ONLY, workers=1, seed=5)
+
+
+def test_heldout_works_never_selected():
+    heldout = load_heldout()
+    for size in ("small", "medium"):
+        refs = candidate_works(size, seed=0)
+        assert refs and not any(normalize_work_path(r.path) in heldout for r in refs)
+    full = candidate_works("full", seed=0)
+    assert not any(normalize_work_path(r.path) in heldout for r in full)
+    # Every tune of a held-out multi-tune file is excluded, and editions match (.krn = .mxl).
+    assert not any(r.path == "airdsAirs/book3.abc" for r in full)
+    assert not any(r.path.startswith("beethoven/opus18no1/movement1") for r in full)
+    assert not any(r.path.startswith("bach/bwv190.7") for r in full)
+    only_heldout = candidate_works("full", seed=0, include_heldout=True)
+    assert only_heldout and all(normalize_work_path(r.path) in heldout for r in only_heldout)
+    assert {r.number for r in only_heldout if r.path == "airdsAirs/book3.abc"} >= {1, 2}
+
+
+def test_only_never_builds_a_heldout_work(tmp_path):
+    report = build_corpus(tmp_path / "h", only=["bach/bwv113.8.mxl", "ryansMammoth/TornadoReel.abc"], workers=1)
+    ids = [json.loads(x)["work_id"] for x in (tmp_path / "h" / "tracks.jsonl").read_text().splitlines()]
+    assert report.works == 1 and set(ids) == {"ryansMammoth-TornadoReel"}
+
+
+def test_work_ids_and_labels():
+    assert WorkRef("oneills1850/0001-0050.abc", 7).work_id == "oneills1850-0001-0050-n7"
+    assert WorkRef("trecento/PMFC_04-Cara mi donna.xml").work_id == "trecento-PMFC_04-Cara-mi-donna"
+    assert normalize_work_path("bach/bwv190.7-inst.mxl") == normalize_work_path("bach/bwv190.7.mxl")
+    assert key_name(10, "minor") == ("Bb", "Bb minor")
+    assert key_name(-1, "major") == ("B", "B major")
+    assert tempo_class(60, "4/4") == "slow" and tempo_class(180, "6/8") == "medium"
+    assert tempo_class(200, "4/4") == "fast"
+
+
+def test_unknown_size_is_rejected():
+    with pytest.raises(CorpusError, match="small, medium, full"):
+        candidate_works("huge")
+
+
+def test_ensure_demo_corpus_waits_for_the_lock(tmp_path):
+    """A second process blocks on the lock, then finds the finished marker and builds nothing."""
+    import fcntl
+
+    from sapphire_core.corpus import DEFAULT_VARIANTS
+    from sapphire_core.corpus.build import BuildOptions
+
+    corpus = tmp_path / "demo"
+    lock = open(tmp_path / ".demo.lock", "a+")  # noqa: SIM115 - held across the subprocess
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    code = ("import sys; from sapphire_core.corpus import ensure_demo_corpus; "
+            "print(ensure_demo_corpus(sys.argv[1]))")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(corpus)], stdout=subprocess.PIPE, text=True)
+    time.sleep(3.0)
+    assert proc.poll() is None, "ensure_demo_corpus did not wait for the lock"
+    corpus.mkdir()
+    params = BuildOptions(size="small", variants=DEFAULT_VARIANTS, seed=0).key()
+    (corpus / COMPLETE_MARKER).write_text(json.dumps({"params": params}))
+    fcntl.flock(lock, fcntl.LOCK_UN)
+    lock.close()
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and Path(out.strip()) == corpus
+    assert not (corpus / ".build").exists()
+
+
+def test_hum_follows_the_melody_transposed():
+    import librosa
+
+    from sapphire_core.corpus.hums import synthesize_hum
+
+    melody = [[i * 0.5, 0.45, p] for i, p in enumerate([60, 62, 64, 65, 67, 69, 71, 72] * 4)]
+    hum = synthesize_hum(melody, seed=3, sr=22050)
+    again = synthesize_hum(melody, seed=3, sr=22050)
+    assert np.array_equal(hum.audio, again.audio)
+    assert 5.0 <= hum.duration <= 16.0 and 0.8 <= hum.tempo_scale <= 1.25
+    f0, voiced, _ = librosa.pyin(hum.audio, fmin=60, fmax=1000, sr=22050, frame_length=2048)
+    sung = librosa.hz_to_midi(f0[voiced & np.isfinite(f0)])
+    assert len(sung) > 50
+    # The hummed range is the scale moved by `transpose` (allowing intonation error and vibrato).
+    assert np.median(sung) == pytest.approx(np.median([p for _, _, p in melody]) + hum.transpose, abs=2.0)
+    assert np.percentile(sung, 95) - np.percentile(sung, 5) == pytest.approx(12, abs=3.5)

@@ -110,9 +110,11 @@ class FaissStore(VectorStore):
             nlist = min(nlist, max(1, n // 39))  # FAISS wants >= 39 training points per cell
             quantizer = faiss.IndexFlatIP(self.dim)
             index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
-            # k-means on a sample: 256 points per cell is what FAISS itself subsamples to.
+            # k-means on a sample: FAISS subsamples to 256 points per cell; 64 (above its minimum of 39)
+            # trains 4x faster with centroids good enough for cell assignment.
             rng = np.random.default_rng(0)
-            sample = vectors if n <= 256 * nlist else vectors[rng.choice(n, 256 * nlist, replace=False)]
+            cap = 64 * nlist
+            sample = vectors if n <= cap else vectors[np.sort(rng.choice(n, cap, replace=False))]
             index.train(np.ascontiguousarray(sample))
             index.set_direct_map_type(faiss.DirectMap.Hashtable)
             index.nprobe = s["nprobe"]

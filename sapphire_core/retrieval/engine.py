@@ -253,32 +253,14 @@ class SearchEngine:
 
     def encode_lyrics(self, lyrics: str) -> np.ndarray:
         """Lyrics through the lyrics modality (others absent), else through the text tower."""
-        import torch
-        import torch.nn.functional as F
+        if self._extractors is None:
+            from sapphire_core.model import build_extractors
 
-        from sapphire_core.data import Track
-        from sapphire_core.embedding import track_features
-        from sapphire_core.model import build_extractors
-
-        model = self.model
-        if "lyrics" in model.encoders:
-            if self._extractors is None:
-                self._extractors = build_extractors(model.cfg, self.registry)
-            lyr_ex = {"lyrics": self._extractors["lyrics"]}
-            if all(not e.needs_audio for e in lyr_ex["lyrics"]):
-                feats = track_features(Track(id="query", lyrics=lyrics, language=None), lyr_ex, None)
-                if feats.present.get("lyrics", False):
-                    from sapphire_core.collate import collate_features
-
-                    with torch.no_grad():
-                        batch = {k: v.to(self.device) for k, v in
-                                 collate_features([feats.by_modality["lyrics"]]).items()}
-                        emb = {m: torch.zeros(1, enc.output_dim, device=self.device) for m, enc in model.encoders.items()}
-                        emb["lyrics"] = model.encoders["lyrics"](batch) * model.modality_weights["lyrics"]
-                        present = {m: torch.tensor([m == "lyrics"], device=self.device) for m in model.encoders}
-                        fused = model.fusion(emb, present).embedding
-                        return F.normalize(fused, dim=-1)[0].float().cpu().numpy()
-        if model.text_tower is not None:
+            self._extractors = build_extractors(self.model.cfg, self.registry)
+        vec = lyrics_query_vector(self.model, self._extractors, lyrics, device=self.device)
+        if vec is not None:
+            return vec
+        if self.model.text_tower is not None:
             return self.encode_text(lyrics)
         raise SearchError(f"the model {self.model_version} has neither a lyrics modality nor a text tower; "
                           "lyrics queries need one of them")
@@ -480,3 +462,38 @@ class SearchEngine:
             drops[m] = full - float((q_m * w) @ x_m)
         shares = ex.normalised_shares(drops)
         return {m: shares.get(m, 0.0) for m in mods}
+
+
+def lyrics_query_vector(model, extractors, lyrics: str, *, device: str = "cpu",
+                        raw: bool = False) -> np.ndarray | None:
+    """Embed lyrics text through the model's lyrics modality, the other modalities marked absent.
+
+    Returns the fused, L2-normalised vector (or with ``raw`` the lyrics encoder's own embedding),
+    or None when the model has no lyrics modality, its extractors need audio, or the text yields
+    no lyrics features.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from sapphire_core.collate import collate_features
+    from sapphire_core.data import Track
+    from sapphire_core.embedding import track_features
+
+    if "lyrics" not in model.encoders or "lyrics" not in extractors:
+        return None
+    group = {"lyrics": extractors["lyrics"]}
+    if any(e.needs_audio for e in group["lyrics"]):
+        return None
+    feats = track_features(Track(id="query", lyrics=lyrics), group, None)
+    if not feats.present.get("lyrics", False):
+        return None
+    with torch.no_grad():
+        batch = {k: v.to(device) for k, v in collate_features([feats.by_modality["lyrics"]]).items()}
+        lyr = model.encoders["lyrics"](batch) * model.modality_weights["lyrics"]
+        if raw:
+            return lyr[0].float().cpu().numpy()
+        emb = {m: torch.zeros(1, enc.output_dim, device=device) for m, enc in model.encoders.items()}
+        emb["lyrics"] = lyr
+        present = {m: torch.tensor([m == "lyrics"], device=device) for m in model.encoders}
+        fused = model.fusion(emb, present).embedding
+        return F.normalize(fused, dim=-1)[0].float().cpu().numpy()

@@ -1,0 +1,49 @@
+"""``sapphire evaluate --model CKPT [--config A.yaml ...] --corpus DIR [--out DIR]``: the ablation table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from sapphire_core.cli.common import app, console
+
+
+def print_table(report) -> None:
+    """The ablation table as a rich table, then the legend of what each row is."""
+    from rich.table import Table
+
+    from sapphire_core.evaluation.report import COLUMNS, _fmt, lookup
+
+    cols = [c for c in COLUMNS if any(lookup(r, c[1]) is not None for r in report.rows)]
+    table = Table(title=f"ablation ({report.context['eval_tracks']} held-out tracks)" if report.context.get("held_out")
+                  else "ablation (NO held-out split: all tracks)")
+    table.add_column("system")
+    for head, _ in cols:
+        table.add_column(head, justify="right")
+    for r in report.rows:
+        table.add_row(r["name"], *[_fmt(lookup(r, path)) for _, path in cols])
+    console.print(table)
+    for r in report.rows:
+        console.print(f"  [bold]{r['name']}[/]: {r['what']}", highlight=False)
+
+
+@app.command("evaluate")
+def evaluate(
+    model: list[Path] = typer.Option([], "--model", help="Checkpoint(s); the first one's validation split is used."),
+    config: list[Path] = typer.Option([], "--config", help="YAML modality set(s), trained briefly here."),
+    corpus: Path = typer.Option(..., "--corpus", help="Corpus folder with tracks.jsonl (+ queries.jsonl)."),
+    out: Path = typer.Option(None, "--out", help="Output folder [default: CORPUS/.sapphire/eval]."),
+    epochs: int = typer.Option(2, "--epochs", min=1, help="Epochs for each --config row."),
+    triplets: Path = typer.Option(None, "--triplets", help="Extra triplets, Dim-sim CSV layout."),
+    device: str = typer.Option("cpu", "--device"),
+    no_msssim: bool = typer.Option(False, "--no-msssim", help="Skip the MS-SSIM correlation."),
+) -> None:
+    """Evaluate models and configs on held-out tracks: retrieval, triplets, MS-SSIM, zero-shot, baselines."""
+    from sapphire_core.evaluation.evaluate import run_evaluation
+
+    report = run_evaluation(corpus, models=list(model), configs=list(config), out_dir=out, config_epochs=epochs,
+                            device=device, triplets_csv=triplets, msssim=not no_msssim,
+                            log=lambda m: console.print(f"[dim]{m}[/]", highlight=False))
+    print_table(report)
+    console.print(f"tables: {report.files['md']}, {report.files['csv']}, {report.files['json']}")

@@ -1,0 +1,122 @@
+"""``run_evaluation``: models and configs -> systems -> the ablation table (see :mod:`.runner` for the tasks)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sapphire_core.data import Corpus
+from sapphire_core.errors import SapphireError
+from sapphire_core.evaluation.report import write_tables
+from sapphire_core.evaluation.runner import EvalData, evaluate_system, mfcc_system, model_systems, qbh_row
+
+
+@dataclass
+class EvaluationReport:
+    rows: list[dict[str, Any]]
+    context: dict[str, Any]
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def row(self, name: str) -> dict[str, Any]:
+        for r in self.rows:
+            if r["name"] == name:
+                return r
+        raise KeyError(f"no row {name!r}; rows: {', '.join(r['name'] for r in self.rows)}")
+
+
+def run_evaluation(corpus_dir: str | Path, *, models: list[str | Path] = (), configs: list[str | Path] = (),
+                   out_dir: str | Path | None = None, config_epochs: int | None = 2, registry=None,
+                   device: str = "cpu", triplets_csv: str | Path | None = None, per_modality: bool = True,
+                   msssim: bool = True, log=print) -> EvaluationReport:
+    """Evaluate checkpoints and YAML configs on a corpus's held-out tracks and queries.
+
+    Parameters
+    ----------
+    corpus_dir : path
+    models : list of path
+        Checkpoints. The first one's ``val_ids`` (works it never trained on) are the evaluation tracks.
+    configs : list of path
+        Modality sets; each is trained here for ``config_epochs`` epochs into ``OUT/runs/<stem>``
+        (a finished run there is reused) and evaluated like a checkpoint.
+    out_dir : path, optional
+        Where the tables (and config runs) go [default: ``CORPUS/.sapphire/eval``].
+    config_epochs : int or None
+        Epochs for config rows (None: the config's own ``training.epochs``).
+    triplets_csv : path, optional
+        Extra triplets in the Dim-sim CSV layout.
+    per_modality : bool
+        Add one row per modality encoder of each model.
+    msssim : bool
+        Compute the MS-SSIM correlation (spectrogram pairs; ~0.1 s per track).
+
+    Raises
+    ------
+    SapphireError
+        When nothing is given to evaluate.
+    """
+    from sapphire_core.cache import FeatureCache
+    from sapphire_core.cli.extract_cmd import default_cache_dir
+    from sapphire_core.evaluation.runs import ensure_trained
+
+    t0 = time.perf_counter()
+    corpus = Corpus(corpus_dir)
+    out = Path(out_dir) if out_dir else Path(corpus_dir) / ".sapphire" / "eval"
+    cache_root = default_cache_dir(Path(corpus_dir))
+    cache = FeatureCache(cache_root)
+    if not models and not configs:
+        raise SapphireError("nothing to evaluate: give --model CKPT and/or --config A.yaml ...")
+
+    from sapphire_core.checkpoint import load_checkpoint
+
+    def label_of(path: Path) -> str:
+        name = load_checkpoint(path).get("config", {}).get("name")
+        return name if name and name != "unnamed" else (path.parent.name or path.stem)
+
+    checkpoints: list[tuple[Path, str]] = [(Path(m), label_of(Path(m))) for m in models]
+    for c in configs:
+        stem = Path(c).stem
+        overrides = [f"training.epochs={config_epochs}"] if config_epochs else []
+        log(f"config {c}: training {config_epochs or 'its configured'} epochs (or reusing OUT/runs/{stem})")
+        ckpt = ensure_trained(c, corpus_dir, out / "runs" / stem, overrides=overrides, registry=registry, device=device)
+        checkpoints.append((ckpt, f"{stem} ({config_epochs} ep)" if config_epochs else stem))
+
+    primary_meta = load_checkpoint(checkpoints[0][0]).get("meta", {})
+    eval_ids = [i for i in (primary_meta.get("val_ids") or []) if i in {t.id for t in corpus.tracks}]
+    held_out = bool(eval_ids)
+    if not held_out:
+        eval_ids = [t.id for t in corpus.tracks]
+        log("warning: the first checkpoint records no validation split; evaluating on ALL tracks (optimistic)")
+    data = EvalData.build(corpus, eval_ids, triplets_csv=Path(triplets_csv) if triplets_csv else None)
+    log(f"evaluating on {len(eval_ids)} held-out tracks of {len({corpus[i].work_id for i in eval_ids})} works; "
+        f"{len(data.excerpts)} excerpt, {len(data.hums)} hum, {len(data.lyrics_queries)} lyrics queries, "
+        f"{sum(len(v) for v in data.descriptions.values())} descriptions, {len(data.triplets)} triplets")
+    if msssim:
+        data.compute_msssim()
+
+    rows = []
+    log("MFCC baseline ...")
+    rows.append(evaluate_system(mfcc_system(corpus, cache_root), data))
+    eval_set = set(eval_ids)
+    for ckpt, label in checkpoints:
+        log(f"embedding with {ckpt} ...")
+        systems, info = model_systems(ckpt, corpus, cache, label=label, registry=registry, device=device,
+                                      per_modality=per_modality)
+        seen = len(eval_set & set(info["train_ids"]))
+        for s in systems:
+            if seen:
+                s.what += f" — WARNING: trained on {seen} of the evaluation tracks"
+            if info.get("epoch") is not None:
+                s.what += f" [epoch {info['epoch']}]"
+            rows.append(evaluate_system(s, data))
+    q = qbh_row(data)
+    if q:
+        rows.append(q)
+    context = {"corpus": str(Path(corpus_dir).resolve()), "eval_tracks": len(eval_ids), "held_out": held_out,
+               "checkpoints": [str(c) for c, _ in checkpoints], "triplets": len(data.triplets),
+               "excerpt_queries": len(data.excerpts), "hum_queries": len(data.hums),
+               "lyrics_queries": len(data.lyrics_queries), "msssim_pairs": len(data.pairs) if msssim else 0,
+               "seconds": round(time.perf_counter() - t0, 1)}
+    files = write_tables(rows, out, context=context)
+    return EvaluationReport(rows, context, files)

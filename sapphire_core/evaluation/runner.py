@@ -1,0 +1,323 @@
+"""One evaluation run: every system (MFCC baseline, each single modality, each fused model) on the
+same held-out tracks and the same queries, into one ablation table.
+
+Tasks
+-----
+audio->audio   each held-out track queries the whole corpus (itself excluded); relevant = the other
+               versions of its work.
+excerpt->audio excerpt queries (``queries.jsonl``) cut from held-out tracks; the source track is excluded.
+hum->audio     hum queries of held-out works; the model embeds the hum like any audio; a separate row
+               gives ``sapphire_vocal.qbh`` when the vocal plugin provides it.
+text->audio    held-out tracks' descriptions (``descriptions.jsonl``) query the held-out tracks.
+audio->text    held-out tracks query the pool of held-out descriptions.
+lyrics->audio  one lyrics text per held-out work with lyrics queries the corpus.
+triplets       label triplets among held-out tracks (+ a Dim-sim CSV), per dimension and overall,
+               and per sub-space for models that have them.
+MS-SSIM        Spearman correlation between spectrogram MS-SSIM and embedding cosine over triplet pairs.
+zero-shot      era / instrument family / mode through the text tower.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sapphire_core.data import Corpus, Track
+from sapphire_core.evaluation import metrics as M
+from sapphire_core.evaluation.triplets import Triplet, label_triplets, read_dimsim_csv, triplet_agreement
+
+
+@dataclass
+class System:
+    """One row of the table: how it embeds tracks, queries and texts, and what it is."""
+
+    name: str
+    what: str
+    tracks: dict[str, np.ndarray]
+    audio_queries: Callable[[list[Path]], np.ndarray] | None = None
+    texts: Callable[[list[str]], np.ndarray] | None = None
+    lyrics: Callable[[str], np.ndarray | None] | None = None
+    subspaces: dict[str, slice] = field(default_factory=dict)
+    only: tuple[str, ...] = ()  # when set, the only tasks this row answers
+
+
+# ---------------------------------------------------------------- systems
+
+
+def mfcc_system(corpus: Corpus, cache_dir: Path | None, on_progress=None) -> System:
+    from sapphire_core.evaluation.baselines import MfccBaseline
+
+    base = MfccBaseline(cache_dir)
+    raw = {}
+    for t in corpus.tracks:
+        try:
+            raw[t.id] = base.raw(t.audio)
+        except Exception:  # noqa: BLE001 - an undecodable file is left out, like a failed embedding
+            pass
+        if on_progress:
+            on_progress(1)
+    ids = list(raw)
+    base.fit(np.stack([raw[i] for i in ids]))
+    vecs = dict(zip(ids, base.transform(np.stack([raw[i] for i in ids]))))
+    return System("MFCC stats", "baseline: mean + covariance of 20 MFCCs, z-scored (no training)", vecs,
+                  audio_queries=lambda paths: base.transform(np.stack([base.raw(p) for p in paths])))
+
+
+class _ModelQueries:
+    """Embeds query audio files once per model and serves fused and per-modality rows."""
+
+    def __init__(self, model, cache, device):
+        self.model, self.cache, self.device = model, cache, device
+        self.memo: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]] = {}
+
+    def get(self, paths: list[Path], modality: str | None) -> np.ndarray:
+        from sapphire_core.embedding import embed_tracks
+
+        todo = [p for p in paths if str(p) not in self.memo]
+        if todo:
+            emb = embed_tracks(self.model, [Track(id=str(p), audio=Path(p)) for p in todo], self.cache,
+                               device=self.device)
+            for i, tid in enumerate(emb.ids):
+                self.memo[tid] = (emb.fused[i], {m: v[i] for m, v in emb.per_modality.items()})
+        dim = self.model.embedding_dim if modality is None else self.model.encoders[modality].output_dim
+        out = []
+        for p in paths:
+            got = self.memo.get(str(p))
+            out.append(np.zeros(dim, np.float32) if got is None else (got[0] if modality is None else got[1][modality]))
+        return np.stack(out)
+
+
+def model_systems(ckpt: Path, corpus: Corpus, cache, *, label: str, registry=None, device: str = "cpu",
+                  per_modality: bool = True) -> tuple[list[System], dict]:
+    """The fused row and (optionally) one row per modality encoder of one checkpoint."""
+    import torch
+
+    from sapphire_core.embedding import embed_tracks
+    from sapphire_core.model import build_extractors, load_model
+    from sapphire_core.retrieval.engine import lyrics_query_vector
+
+    model, meta = load_model(ckpt, registry)
+    if registry is not None:
+        model.registry = registry
+    emb = embed_tracks(model, corpus.tracks, cache, device=device)
+    queries = _ModelQueries(model, cache, device)
+    extractors = build_extractors(model.cfg, registry or _default_registry())
+
+    def texts(batch: list[str]) -> np.ndarray:
+        with torch.no_grad():
+            return np.concatenate([model.embed_text(batch[i:i + 64]).float().cpu().numpy()
+                                   for i in range(0, len(batch), 64)])
+
+    def lyrics_fused(text: str):
+        v = lyrics_query_vector(model, extractors, text, device=device)
+        if v is None and model.text_tower is not None:
+            return texts([text])[0]
+        return v
+
+    mods = list(model.encoders)
+    fused = System(f"{label} fused", f"{label}: fused {'+'.join(mods)} ({model.fusion.name})",
+                   dict(zip(emb.ids, emb.fused)), audio_queries=lambda p: queries.get(p, None),
+                   texts=texts if model.text_tower is not None else None, lyrics=lyrics_fused,
+                   subspaces=dict(model.subspaces))
+    out = [fused]
+    if per_modality and len(mods) > 1:
+        for m in mods:
+            vecs = {tid: emb.per_modality[m][i] * float(emb.present[m][i]) for i, tid in enumerate(emb.ids)}
+            lyr = (lambda text: lyrics_query_vector(model, extractors, text, device=device, raw=True)) \
+                if m == "lyrics" else None
+            out.append(System(f"{label} {m} only", f"{label}: the {m} encoder's own embedding (same checkpoint, "
+                              "no fusion)", vecs, audio_queries=lambda p, _m=m: queries.get(p, _m), lyrics=lyr))
+    info = {"checkpoint": str(ckpt), "failures": emb.failures, "train_ids": meta.get("train_ids") or [],
+            "val_ids": meta.get("val_ids"), "epoch": meta.get("epoch")}
+    return out, info
+
+
+def _default_registry():
+    from sapphire_core.plugins import default_registry
+
+    return default_registry()
+
+
+# ---------------------------------------------------------------- tasks
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@dataclass
+class EvalData:
+    """Everything every system is measured on (built once per run)."""
+
+    corpus: Corpus
+    eval_ids: list[str]
+    excerpts: list[dict]
+    hums: list[dict]
+    descriptions: dict[str, list[str]]
+    lyrics_queries: list[tuple[str, str]]  # (work_id, lyrics)
+    triplets: list[Triplet]
+    pairs: list[tuple[str, str]]
+    msssim: np.ndarray | None = None
+
+    @classmethod
+    def build(cls, corpus: Corpus, eval_ids: list[str], *, triplets_csv: Path | None = None,
+              per_dimension: int = 150, seed: int = 0, msssim_pairs: int = 150) -> EvalData:
+        root = corpus.root
+        eval_set = set(eval_ids)
+        eval_works = {corpus[i].work_id for i in eval_ids}
+        queries = _read_jsonl(root / "queries.jsonl")
+        excerpts = [q for q in queries if q.get("kind") == "excerpt" and q.get("source_track") in eval_set
+                    and (root / q["audio"]).is_file()]
+        hums = [q for q in queries if q.get("kind") == "hum" and q.get("work_id") in eval_works
+                and (root / q["audio"]).is_file()]
+        desc = {d["id"]: list(d.get("descriptions", [])) for d in _read_jsonl(root / "descriptions.jsonl")
+                if d.get("id") in eval_set}
+        lyr: dict[str, str] = {}
+        for i in eval_ids:
+            t = corpus[i]
+            if t.lyrics and t.work_id not in lyr:
+                lyr[t.work_id] = t.lyrics
+        relations = {r["work_id"]: r.get("labels", {}) for r in _read_jsonl(root / "relations.jsonl")}
+        tracks = [corpus[i] for i in eval_ids]
+        trips = label_triplets(tracks, per_dimension=per_dimension, seed=seed, relations=relations)
+        if triplets_csv is not None:
+            trips += read_dimsim_csv(triplets_csv)
+        rng = np.random.default_rng(seed)
+        pairs = sorted({(t.anchor, x) for t in trips if t.dimension != "dimsim" for x in (t.positive, t.negative)})
+        if len(pairs) > msssim_pairs:
+            pairs = [pairs[i] for i in sorted(rng.choice(len(pairs), msssim_pairs, replace=False))]
+        return cls(corpus, list(eval_ids), excerpts, hums, desc, sorted(lyr.items()), trips, pairs)
+
+    def compute_msssim(self) -> None:
+        from sapphire_core.evaluation.perceptual import logmel_image, ms_ssim_pairs
+
+        ids = sorted({i for p in self.pairs for i in p})
+        images = {}
+        for i in ids:
+            try:
+                images[i] = logmel_image(self.corpus[i].audio)
+            except Exception:  # noqa: BLE001 - a broken file just drops its pairs
+                pass
+        self.pairs = [p for p in self.pairs if p[0] in images and p[1] in images]
+        self.msssim = ms_ssim_pairs(images, self.pairs)
+
+
+def _gallery(system: System, corpus: Corpus) -> tuple[list[str], np.ndarray]:
+    ids = [t.id for t in corpus.tracks if t.id in system.tracks]
+    return ids, np.stack([system.tracks[i] for i in ids]) if ids else np.zeros((0, 1))
+
+
+def evaluate_system(system: System, data: EvalData) -> dict[str, Any]:
+    """All tasks for one system; a task the system cannot answer is absent from the result."""
+    corpus = data.corpus
+    ids, G = _gallery(system, corpus)
+    work = np.array([corpus[i].work_id for i in ids])
+    res: dict[str, Any] = {"name": system.name, "what": system.what}
+    wants = (lambda task: not system.only or task in system.only)
+    if not ids:
+        return res
+
+    if wants("audio->audio"):
+        q_ids = [i for i in data.eval_ids if i in system.tracks]
+        if q_ids:
+            Q = np.stack([system.tracks[i] for i in q_ids])
+            qw = np.array([corpus[i].work_id for i in q_ids])
+            valid = np.array([[g != q for g in ids] for q in q_ids])
+            res["audio->audio"] = M.retrieval_metrics(M.cosine_matrix(Q, G), qw[:, None] == work[None, :], valid=valid)
+
+    root = corpus.root
+    for task, queries in (("excerpt->audio", data.excerpts), ("hum->audio", data.hums)):
+        if queries and system.audio_queries is not None and wants(task):
+            Q = system.audio_queries([root / q["audio"] for q in queries])
+            # A query the system cannot embed (e.g. the lyrics encoder on an excerpt without lyrics)
+            # comes back as zeros: leave it out rather than rank by ties.
+            ok = np.linalg.norm(Q, axis=1) > 1e-9
+            if ok.any():
+                kept = [q for q, good in zip(queries, ok) if good]
+                qw = np.array([q["work_id"] for q in kept])
+                valid = np.array([[g != q.get("source_track") for g in ids] for q in kept])
+                res[task] = M.retrieval_metrics(M.cosine_matrix(Q[ok], G), qw[:, None] == work[None, :], valid=valid)
+
+    if system.texts is not None and data.descriptions and wants("text->audio"):
+        d_ids = [i for i in data.descriptions if i in system.tracks]
+        pool = sorted({d for i in d_ids for d in data.descriptions[i]})
+        if pool:
+            T = system.texts(pool)
+            A = np.stack([system.tracks[i] for i in d_ids])
+            rel = np.array([[p in data.descriptions[i] for i in d_ids] for p in pool])
+            res["text->audio"] = M.retrieval_metrics(M.cosine_matrix(T, A), rel)
+            res["audio->text"] = M.retrieval_metrics(M.cosine_matrix(A, T), rel.T)
+
+    if system.lyrics is not None and data.lyrics_queries and wants("lyrics->audio"):
+        vecs, works = [], []
+        for w, text in data.lyrics_queries:
+            v = system.lyrics(text)
+            if v is not None:
+                vecs.append(v)
+                works.append(w)
+        if vecs:
+            res["lyrics->audio"] = M.retrieval_metrics(M.cosine_matrix(np.stack(vecs), G),
+                                                       np.array(works)[:, None] == work[None, :])
+
+    if data.triplets and wants("triplets"):
+        res["triplets"] = triplet_agreement(system.tracks, data.triplets)
+        if system.subspaces:
+            res["subspace_triplets"] = {s: triplet_agreement(system.tracks, data.triplets, subspace=sl)
+                                        for s, sl in system.subspaces.items()}
+
+    if data.msssim is not None and len(data.pairs) >= 3 and wants("msssim"):
+        from sapphire_core.evaluation.perceptual import spearman
+
+        keep = [k for k, (a, b) in enumerate(data.pairs) if a in system.tracks and b in system.tracks]
+        sims = [float(M.cosine_matrix(system.tracks[data.pairs[k][0]][None], system.tracks[data.pairs[k][1]][None])[0, 0])
+                for k in keep]
+        res["msssim_spearman"] = spearman(data.msssim[keep], np.array(sims))
+
+    if system.texts is not None and wants("zero-shot"):
+        from sapphire_core.evaluation.zeroshot import zero_shot
+
+        zs = {}
+        q_ids = [i for i in data.eval_ids if i in system.tracks]
+        for dim in ("era", "instrument_family", "mode"):
+            labels = [corpus[i].metadata.get(dim) for i in q_ids]
+            keep = [k for k, lab in enumerate(labels) if lab is not None]
+            if len(keep) >= 4:
+                zs[dim] = zero_shot(np.stack([system.tracks[q_ids[k]] for k in keep]),
+                                    [str(labels[k]) for k in keep], system.texts, dimension=dim)
+        if zs:
+            res["zero-shot"] = zs
+    return res
+
+
+def qbh_row(data: EvalData) -> dict[str, Any] | None:
+    """Hum->audio through ``sapphire_vocal.qbh`` (melody matching), when the vocal plugin provides it."""
+    try:
+        from sapphire_vocal import qbh
+    except ImportError:
+        return None
+    if not data.hums:
+        return None
+    from sapphire_core.audio import load_audio
+
+    tracks = data.corpus.tracks
+    cls = getattr(qbh, "QbhIndex")
+    index = cls.from_tracks(tracks) if hasattr(cls, "from_tracks") else cls(tracks)
+    ids = [t.id for t in tracks]
+    pos = {i: k for k, i in enumerate(ids)}
+    work = np.array([t.work_id for t in tracks])
+    scores = np.full((len(data.hums), len(ids)), -np.inf)
+    for r, q in enumerate(data.hums):
+        y = load_audio(data.corpus.root / q["audio"], sr=16000)
+        for tid, s in index.rank(y, 16000, len(ids)):
+            if tid in pos:
+                scores[r, pos[tid]] = s
+    qw = np.array([q["work_id"] for q in data.hums])
+    return {"name": "QBH (vocal plugin)", "what": "sapphire_vocal.qbh melody matching (no embedding)",
+            "hum->audio": M.retrieval_metrics(scores, qw[:, None] == work[None, :])}

@@ -19,6 +19,8 @@ COMMAND_MODULES = [
     "config_cmd",
     "extract_cmd",
     "corpus_cmd",
+    "serve_cmd",
+    "feedback_cmd",
 ]
 
 for _name in COMMAND_MODULES:

@@ -46,11 +46,15 @@ class Branch(nn.Module):
     def __init__(self, c_in: int, width: int) -> None:
         super().__init__()
         self.norm = nn.BatchNorm1d(c_in)
-        self.net = nn.Sequential(_temporal_block(c_in, width), _temporal_block(width, width))
+        self.blocks = nn.ModuleList([_temporal_block(c_in, width), _temporal_block(width, width)])
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         m = mask[:, None].to(x.dtype)
-        return self.net(self.norm(x * m) * m) * m
+        x = self.norm(x * m) * m
+        for block in self.blocks:
+            # Re-zero padded frames after each block: BN biases would leak padding into valid frames.
+            x = block(x) * m
+        return x
 
 
 class MultiInputCNN(Encoder):

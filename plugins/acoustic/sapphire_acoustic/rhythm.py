@@ -183,16 +183,30 @@ def _refine_onsets(env: np.ndarray, frames: np.ndarray) -> np.ndarray:
     return f + np.clip(delta, -0.5, 0.5)
 
 
+def _smooth_grid(beats: np.ndarray, half: int = 4) -> np.ndarray:
+    """Beat times regularised by a local straight-line fit over ``2 * half + 1`` beats: follows tempo
+    changes, averages out the per-beat jitter that micro-timing is measured against."""
+    n = beats.size
+    out = beats.astype(np.float64).copy()
+    idx = np.arange(n)
+    for i in range(n):
+        lo, hi = max(0, i - half), min(n, i + half + 1)
+        if hi - lo >= 3:
+            slope, icpt = np.polyfit(idx[lo:hi], beats[lo:hi], 1)
+            out[i] = slope * i + icpt
+    return out
+
+
 def swing_and_timing(onsets: np.ndarray, strengths: np.ndarray, beats: np.ndarray) -> tuple[float, float, float]:
     """``(swing ratio, off-beat phase, micro-timing ms)`` from onset and beat times (see module docstring)."""
     if beats.size < 3 or onsets.size < 3:
         return 1.0, 0.5, 0.0
-    # Snap each beat to the nearest onset within 10 % of a beat: onset and beat times then share the
-    # envelope's latency, which would otherwise bias the phases.
+    # Snap each beat to the nearest onset within 10 % of a beat (onset and beat times then share the
+    # envelope's latency, which would otherwise bias the phases), then regularise the grid locally.
     period = float(np.median(np.diff(beats)))
     idx = np.clip(np.searchsorted(onsets, beats), 1, onsets.size - 1)
     near = np.where(np.abs(onsets[idx - 1] - beats) < np.abs(onsets[idx] - beats), onsets[idx - 1], onsets[idx])
-    grid = np.where(np.abs(near - beats) < 0.1 * period, near, beats)
+    grid = _smooth_grid(np.where(np.abs(near - beats) < 0.1 * period, near, beats))
     k = np.searchsorted(grid, onsets, side="right") - 1
     inside = (k >= 0) & (k < grid.size - 1)
     k, t, w = k[inside], onsets[inside], strengths[inside]

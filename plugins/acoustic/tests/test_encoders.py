@@ -1,0 +1,95 @@
+"""Encoders: padding invariance, pooling modes, sizes up to the published Cnn14, MidLevelHead, registration."""
+
+import pytest
+import torch
+
+from sapphire_acoustic.cnn14 import LOGMEL_KEY, Cnn14
+from sapphire_acoustic.midlevel import MIDLEVEL_NAMES
+from sapphire_acoustic.midlevel_head import MidLevelHead, midlevel_loss
+from sapphire_acoustic.multi_input_cnn import MultiInputCNN
+from sapphire_acoustic.testing import MultiInputContract, multi_input_batch
+from sapphire_core.collate import length_key
+
+
+def _one(batch, i):
+    """Track ``i`` of a padded batch, cut to its own length (as if batched alone)."""
+    out = {}
+    for key, value in batch.items():
+        if key.endswith("__len"):
+            continue
+        v = value[i : i + 1]
+        n = batch.get(length_key(key))
+        if n is not None:
+            v = v[..., : int(n[i])]
+            out[length_key(key)] = n[i : i + 1]
+        out[key] = v
+    return out
+
+
+@pytest.mark.parametrize("cls, settings", [(Cnn14, {}), (MultiInputCNN, {}), (MultiInputCNN, {"pooling": "average"})])
+def test_padding_does_not_change_a_track_embedding(cls, settings):
+    torch.manual_seed(0)
+    enc = cls(**settings).eval()
+    batch = enc.example_features(2, seed=1)
+    # Make the lengths a multiple of 2^depth so strided pooling sees the same frames padded or not.
+    key = LOGMEL_KEY
+    for k in list(batch):
+        if k.endswith("__len"):
+            batch[k] = torch.tensor([batch[key].shape[-1], 32])
+    with torch.no_grad():
+        full = enc(batch)
+        alone = enc(_one(batch, 1))
+    torch.testing.assert_close(full[1:], alone, rtol=1e-4, atol=1e-4)
+
+
+def test_cnn14_scales_to_the_published_size():
+    big = Cnn14(width=64, depth=6)
+    n = sum(p.numel() for p in big.parameters())
+    assert 79e6 < n < 82e6  # Kong et al. 2020 report 80.8 M for Cnn14 (their fc layers differ slightly)
+    small = Cnn14()
+    assert sum(p.numel() for p in small.parameters()) < 1e6
+
+
+def test_short_clip_runs():
+    enc = Cnn14().eval()
+    x = {LOGMEL_KEY: torch.randn(2, 64, 3) - 50}
+    assert enc(x).shape == (2, 128)
+
+
+def test_midlevel_head():
+    head = MidLevelHead(128)
+    emb = torch.randn(4, 128, requires_grad=True)
+    pred = head(emb)
+    assert pred.shape == (4, len(MIDLEVEL_NAMES)) and bool(((pred > 0) & (pred < 1)).all())
+    loss = midlevel_loss(pred, torch.rand(4, 8))
+    loss.backward()
+    assert emb.grad is not None and torch.isfinite(emb.grad).all()
+
+
+def test_multi_input_on_real_features(make_melody):
+    a = make_melody([60, 64, 67, 72] * 3, durations=0.3, sr=22050)
+    b = make_melody([57, 60, 64, 69] * 2, durations=0.25, sr=22050)
+    batch = multi_input_batch([a, b])
+    assert batch[LOGMEL_KEY].shape[-1] == batch["tonal.cens"].shape[-1] == batch["rhythm.tempogram"].shape[-1]
+    for pooling in ("attention", "average"):
+        torch.manual_seed(0)
+        out = MultiInputCNN(pooling=pooling).eval()(batch)
+        assert out.shape == (2, 128) and torch.isfinite(out).all()
+
+
+def test_plugin_registers_everything(registry_with):
+    from sapphire_acoustic import plugin
+
+    reg = registry_with(plugin)
+    assert reg.names("extractor", modality="acoustic") == ["midlevel", "perceptual_spectrum", "rhythm", "tonal"]
+    assert reg.names("encoder", modality="acoustic") == ["cnn14", "midlevel_mlp", "multi_input_cnn"]
+    for name in ("cnn14", "multi_input_cnn", "midlevel_mlp"):
+        enc = reg.get("encoder", name)
+        assert all(r in reg.names("extractor") for r in enc.requires)
+
+
+class TestPerceptualMultiInput(MultiInputContract):
+    from sapphire_acoustic.perceptual import PerceptualSpectrum as extractor_cls  # noqa: N813
+
+    def encoder_settings(self):
+        return {"pooling": "average"}

@@ -143,7 +143,10 @@ class SentimentArc(FeatureExtractor):
             valence, source = sentiment.embedding_valence(sims), "embedding"
         else:
             valence, source = np.zeros(len(lines)), "none"
-        emotion = sentiment.emotion_profile(sims) if (cfg.emotions and sims is not None) else np.zeros(len(EMOTION_NAMES))
+        if cfg.emotions and sims is not None:
+            emotion = sentiment.emotion_profile(sims)
+        else:
+            emotion = np.zeros(len(EMOTION_NAMES))
         return {
             "summary": sentiment.arc_summary(valence),
             "arc": sentiment.resample_arc(valence, length=cfg.arc_length),
@@ -189,7 +192,6 @@ class Phonetics(FeatureExtractor):
             phones,
             durations=lyrics.line_durations(),
             track_duration=lyrics.duration if self.config.use_track_duration else None,
-            texts=list(lyrics.lines),
         )
         return {"profile": profile, "present": _present(True)}
 

@@ -52,7 +52,9 @@ class LyricsAttentionEncoder(Encoder):
         if d % cfg.n_heads:
             from sapphire_core.errors import ConfigError
 
-            raise ConfigError(f"lyrics_attention: d_model {d} is not divisible by n_heads {cfg.n_heads}; pick e.g. n_heads 4")
+            raise ConfigError(
+                f"lyrics_attention: d_model {d} is not divisible by n_heads {cfg.n_heads}; pick e.g. n_heads 4"
+            )
         # (key, width) of each song-level input, in concatenation order.
         self.scalar_inputs = (
             ("sentiment_arc.summary", len(SUMMARY_NAMES)),

@@ -53,26 +53,20 @@ def rhyme_part(word: Word) -> tuple[str, ...]:
     return tuple(_strip_length(p.symbol) for p in word[start:])
 
 
-def end_rhyme_rate(lines: Sequence[Sequence[Word]], texts: Sequence[str] | None = None) -> float:
+def end_rhyme_rate(lines: Sequence[Sequence[Word]]) -> float:
     """Share of lines (from the second on) whose last word rhymes with a line 1 or 2 before.
 
-    A word repeated verbatim is not counted as a rhyme (refrains would inflate the score).
+    A word repeated verbatim (same phonemes) is not counted as a rhyme: refrains would inflate
+    the score.
     """
-    ends = []
-    for i, line in enumerate(lines):
-        if line:
-            last = line[-1]
-            word_id = (texts[i].split()[-1].lower() if texts and texts[i].split() else None, tuple(p.symbol for p in last))
-            ends.append((rhyme_part(last), word_id))
-        else:
-            ends.append(None)
+    ends = [(rhyme_part(line[-1]), tuple(p.symbol for p in line[-1])) if line else None for line in lines]
     pairs = hits = 0
     for i in range(1, len(ends)):
         if ends[i] is None:
             continue
         pairs += 1
         for j in (i - 1, i - 2):
-            if j >= 0 and ends[j] is not None and ends[j][0] == ends[i][0] and ends[j][1][1] != ends[i][1][1]:
+            if j >= 0 and ends[j] is not None and ends[j][0] == ends[i][0] and ends[j][1] != ends[i][1]:
                 hits += 1
                 break
     return hits / pairs if pairs else 0.0
@@ -130,7 +124,6 @@ def phonetic_profile(
     *,
     durations: Sequence[float] | None = None,
     track_duration: float | None = None,
-    texts: Sequence[str] | None = None,
 ) -> np.ndarray:
     """The phonetic profile vector (:data:`PHONETIC_FEATURES`) of phonemised lines.
 
@@ -143,8 +136,6 @@ def phonetic_profile(
         duration are left out of the rates.
     track_duration : float, optional
         Used for the rates only when no line timing is known (all phonemes / whole track).
-    texts : sequence of str, optional
-        The line texts (to tell a repeated word from a rhyme).
 
     Returns
     -------
@@ -180,7 +171,7 @@ def phonetic_profile(
     if phones:
         for c in PHONE_CLASSES:
             out[f"frac_{c}"] = sum(p.cls == c for p in phones) / len(phones)
-    out["end_rhyme_rate"] = end_rhyme_rate(lines, texts)
+    out["end_rhyme_rate"] = end_rhyme_rate(lines)
     out["rhyme_density"] = rhyme_density(lines)
     out["alliteration_rate"] = alliteration_rate(lines)
     return np.array([out[k] for k in PHONETIC_FEATURES], dtype=np.float32)

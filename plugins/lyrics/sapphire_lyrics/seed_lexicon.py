@@ -100,7 +100,8 @@ def seed_valence(lines: Sequence[str], *, language: str) -> list[float]:
 
     Examples
     --------
-    >>> [round(v, 2) for v in seed_valence(["Ich bin so traurig und allein", "Freude, schöner Götterfunken"], language="de")]
+    >>> lines = ["Ich bin so traurig und allein", "Freude, schöner Götterfunken"]
+    >>> [round(v, 2) for v in seed_valence(lines, language="de")]
     [-0.62, 0.81]
     """
     lang = language.lower()

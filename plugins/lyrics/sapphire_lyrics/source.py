@@ -14,6 +14,7 @@ empty timed line marking where the previous line ends.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,10 @@ from sapphire_lyrics.language import detect_language
 _TIME_TAG = re.compile(r"\[(\d{1,3}):(\d{1,2}(?:[.:]\d{1,3})?)\]")
 _ID_TAG = re.compile(r"^\[([a-zA-Z#]+):([^\]]*)\]\s*$")
 _WORD_TAG = re.compile(r"<\d{1,3}:\d{1,2}(?:[.:]\d{1,3})?>")
+_CLAUSE_END = re.compile(r"(?<=[.,;:!?])\s+")
+
+#: Untimed lines with more words than this are split into phrases (:func:`split_long_line`).
+MAX_WORDS_PER_LINE = 14
 
 
 @dataclass(frozen=True)
@@ -161,11 +166,55 @@ def _track_duration(track: Track) -> float | None:
     return value if value > 0 else None
 
 
+def split_long_line(line: str, *, max_words: int = MAX_WORDS_PER_LINE) -> list[str]:
+    """Split a run-on line into sung lines: at clause punctuation, then into even word chunks.
+
+    Lyrics taken from a score arrive as one line per verse (the demo corpus joins a part's
+    syllables into one string); line-level features (arcs, rhymes, syllables per line) need lines.
+
+    Examples
+    --------
+    >>> split_long_line("one two three, four five six; seven eight", max_words=4)
+    ['one two three,', 'four five six;', 'seven eight']
+    >>> split_long_line("a b c d e f g h i j k l m n o p")
+    ['a b c d e f g h', 'i j k l m n o p']
+    """
+    words = line.split()
+    if len(words) <= max_words:
+        return [line]
+    pieces = []
+    for phrase in (p.strip() for p in _CLAUSE_END.split(line) if p.strip()):
+        pw = phrase.split()
+        n = math.ceil(len(pw) / max_words)
+        size = math.ceil(len(pw) / n)
+        pieces.extend(pw[i : i + size] for i in range(0, len(pw), size))
+    # A line ends at the first clause end after 3+ words; shorter clauses ("Vieh, Menschen,") lead into the next
+    # clause, as in hymn and song lines ("Vieh, Menschen, Städt und Felder,").
+    out: list[list[str]] = []
+    current: list[str] = []
+    for piece in pieces:
+        if current and len(current) + len(piece) > max_words:
+            out.append(current)
+            current = []
+        current = current + list(piece)
+        if len(current) >= 3:
+            out.append(current)
+            current = []
+    if current:
+        if out and len(out[-1]) + len(current) <= max_words:
+            out[-1].extend(current)
+        else:
+            out.append(current)
+    return [" ".join(words) for words in out]
+
+
 def read_lyrics(track: Track) -> Lyrics | None:
     """The lyrics of ``track``, or ``None`` when it has none (instrumental).
 
-    ``track.lyrics`` (plain text, or LRC text) wins over ``track.lyrics_path`` (a ``.txt`` or
-    ``.lrc`` file; the content decides, so LRC saved as ``.txt`` keeps its timing).
+    Order: a ``.lrc`` ``lyrics_path`` (it carries line timing, which the plain ``lyrics`` text a
+    scanner copies from it has lost), then ``track.lyrics`` (plain or LRC text), then a ``.txt``
+    ``lyrics_path``. Content decides the format, so LRC saved as ``.txt`` keeps its timing.
+    Untimed lines longer than :data:`MAX_WORDS_PER_LINE` words are split (:func:`split_long_line`).
 
     Parameters
     ----------
@@ -179,15 +228,17 @@ def read_lyrics(track: Track) -> Lyrics | None:
     Raises
     ------
     ExtractionError
-        When ``lyrics_path`` names a file that cannot be read.
+        When the lyrics come from ``lyrics_path`` and that file cannot be read.
     """
     duration = _track_duration(track)
-    if track.lyrics and track.lyrics.strip():
+    path = Path(track.lyrics_path) if track.lyrics_path is not None else None
+    has_text = bool(track.lyrics and track.lyrics.strip())
+    if path is not None and path.suffix.lower() == ".lrc" and (path.is_file() or not has_text):
+        text, source = _read_text_file(path), "lrc"
+    elif has_text:
         text, source = track.lyrics, "text"
-    elif track.lyrics_path is not None:
-        path = Path(track.lyrics_path)
-        text = _read_text_file(path)
-        source = "lrc" if path.suffix.lower() == ".lrc" else "txt"
+    elif path is not None:
+        text, source = _read_text_file(path), "txt"
     else:
         return None
     times = ends = None
@@ -197,7 +248,7 @@ def read_lyrics(track: Track) -> Lyrics | None:
         source = "lrc"
     else:
         lines = [" ".join(line.split()) for line in text.splitlines()]
-        lines = [line for line in lines if line]
+        lines = [part for line in lines if line for part in split_long_line(line)]
     if not lines:
         return None
     language = track.language or detect_language("\n".join(lines))

@@ -94,7 +94,9 @@ class MiniLMTextTower(TextEncoder):
         encoder = getattr(model, "encoder", None)
         layers = getattr(encoder, "layer", None)
         if layers is None:
-            raise ConfigError(f"minilm_text_tower: {type(model).__name__} has no encoder.layer list; use a BERT-family model")
+            raise ConfigError(
+                f"minilm_text_tower: {type(model).__name__} has no encoder.layer list; use a BERT-family model"
+            )
         return layers
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:

@@ -14,7 +14,8 @@ from sapphire_lyrics.extractors import EXTRACTORS, LyricsSemantic, Phonetics, Se
 from sapphire_lyrics.lyrics_encoder import LyricsAttentionEncoder
 from sapphire_lyrics.text_tower import SENTENCE_KEY, MiniLMTextTower
 
-GERMAN_LRC = "[00:00.50]Der Mond ist aufgegangen,\n[00:03.00]die goldnen Sternlein prangen\n[00:06.00]am Himmel hell und klar.\n"
+GERMAN_LRC = ("[00:00.50]Der Mond ist aufgegangen,\n[00:03.00]die goldnen Sternlein prangen\n"
+              "[00:06.00]am Himmel hell und klar.\n")
 
 
 class TestLyricsSemanticPair(ModalityContract):

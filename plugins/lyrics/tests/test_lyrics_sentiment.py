@@ -65,7 +65,8 @@ def test_italian_and_latin_seed_lexicon():
 
 
 def test_non_english_zeros_option_says_so():
-    out = SentimentArc(non_english="zeros", emotions=False).extract(None, Track(id="t", lyrics="Ich bin traurig", language="de"))
+    track = Track(id="t", lyrics="Ich bin traurig", language="de")
+    out = SentimentArc(non_english="zeros", emotions=False).extract(None, track)
     assert out["valence_source"] == VALENCE_SOURCES["none"]
     assert not out["arc"].any()
 

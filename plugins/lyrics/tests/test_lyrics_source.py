@@ -96,3 +96,24 @@ def test_language_detection(text, lang):
 def test_language_unknown_is_none():
     assert detect_language("Kyrie eleison") is None
     assert detect_language("") is None
+
+
+def test_scanned_record_keeps_lrc_timing_over_its_plain_copy(tmp_path):
+    # The corpus scanner stores the LRC's text without timestamps in 'lyrics' AND the .lrc path.
+    path = tmp_path / "song.lrc"
+    path.write_text("[00:01.00]the cat sat\n[00:03.00]on the mat\n", encoding="utf-8")
+    lyrics = read_lyrics(Track(id="t", lyrics="the cat sat\non the mat", lyrics_path=path))
+    assert lyrics.times == (1.0, 3.0)
+
+
+def test_score_verse_on_one_line_is_split_into_phrases():
+    # Demo-corpus lyrics come from a score as one string per verse.
+    verse = ("Nun ruhen alle Wälder, Vieh, Menschen, Städt und Felder, es schläft die ganze Welt; "
+             "ihr aber, meine Sinnen, auf, auf, ihr sollt beginnen, was eurem Schöpfer wohlgefällt.")
+    lyrics = read_lyrics(Track(id="t", lyrics=verse))
+    assert lyrics.lines == (
+        "Nun ruhen alle Wälder,", "Vieh, Menschen, Städt und Felder,", "es schläft die ganze Welt;",
+        "ihr aber, meine Sinnen,", "auf, auf, ihr sollt beginnen,", "was eurem Schöpfer wohlgefällt.",
+    )
+    assert " ".join(lyrics.lines) == verse
+    assert lyrics.language == "de"

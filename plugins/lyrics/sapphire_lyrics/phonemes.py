@@ -149,6 +149,12 @@ _ESPEAK_MEMO: dict[tuple[str, str], tuple[Word, ...]] = {}
 _ESPEAK_LOCK = threading.Lock()
 
 
+def clear_memo() -> None:
+    """Forget memoised espeak-ng results (benchmarks time the subprocess, not the memo)."""
+    with _ESPEAK_LOCK:
+        _ESPEAK_MEMO.clear()
+
+
 def _clean_for_espeak(line: str) -> str:
     # Only letters reach espeak: punctuation would split a line into several clauses (several
     # output lines) and digits would be read out as number words.

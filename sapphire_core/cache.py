@@ -67,6 +67,10 @@ def content_hash(track: Track, extractor: FeatureExtractor) -> str:
     if track.lyrics_path is not None and Path(track.lyrics_path).is_file():
         h.update(Path(track.lyrics_path).read_bytes())
     h.update(str(track.language).encode())
+    # A text extractor whose output also reads track metadata (e.g. phonemes per second of the
+    # track's duration) names those keys in ``metadata_keys``; none named -> the hash is unchanged.
+    for key in getattr(extractor, "metadata_keys", ()):
+        h.update(f"|{key}={track.metadata.get(key)!r}".encode())
     return h.hexdigest()
 
 

@@ -173,6 +173,9 @@ class Phonetics(FeatureExtractor):
     modality: ClassVar[str] = "lyrics"
     version: ClassVar[str] = "1"
     needs_audio: ClassVar[bool] = False
+    #: Part of the feature-cache key (sapphire_core.cache.content_hash): tempo variants of one
+    #: work share their lyrics but not their duration, hence not their phoneme rate.
+    metadata_keys: ClassVar[tuple[str, ...]] = ("duration",)
 
     class Config(FeatureExtractor.Config):
         use_track_duration: bool = True

@@ -120,3 +120,13 @@ def test_profile_shape_and_instrumental():
     out = Phonetics().extract(None, Track(id="inst"))
     assert out["present"] == 0.0
     assert not out["profile"].any()
+
+
+def test_cache_key_follows_duration_for_phonetics_only():
+    from sapphire_core.cache import content_hash
+    from sapphire_lyrics.extractors import LyricsSemantic
+
+    slow = Track(id="a", lyrics="the cat sat", language="en", metadata={"duration": 8.0})
+    fast = Track(id="b", lyrics="the cat sat", language="en", metadata={"duration": 4.0})
+    assert content_hash(slow, Phonetics()) != content_hash(fast, Phonetics())
+    assert content_hash(slow, LyricsSemantic()) == content_hash(fast, LyricsSemantic())

@@ -273,3 +273,75 @@ def test_most_uncertain_triplets_on_points_of_a_circle():
     vectors = np.stack([np.cos(angles), np.sin(angles)], axis=1)
     best = most_uncertain_triplets(["p0", "p10", "p20", "p180"], vectors, n=1, candidates=3)[0]
     assert best.anchor == "p10" and {best.b, best.c} == {"p0", "p20"} and best.uncertainty == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------- the whole loop on the real SearchEngine
+
+
+def test_loop_index_serve_judge_finetune_reindex(toy, tmp_path, monkeypatch):
+    """Index a checkpoint, serve it with the real SearchEngine, collect simulated listeners' judgements over
+    HTTP, ``sapphire finetune --index``, and re-index with the child checkpoint."""
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from sapphire_core import plugins
+    from sapphire_core.cli import app as cli
+    from sapphire_core.index.builder import build_index
+    from sapphire_core.retrieval import SearchEngine
+    from sapphire_core.webapp import create_app
+    from sapphire_core.webapp.app import ADMIN_HEADER
+    from sapphire_core.webapp.memory import MemoryEngine
+
+    registry, ids = toy["registry"], toy["ids"]
+    build_index(toy["ckpt"], toy["corpus"], tmp_path / "index", registry=registry, device="cpu")
+    engine = SearchEngine.open(tmp_path / "index", registry=registry)
+    baseline = MemoryEngine.from_corpus(toy["corpus"], model_version="chroma")
+    db = tmp_path / "fb.db"
+    web = create_app(engine, db_path=db, admin_token="loop-admin-token", baseline_engine=baseline)
+    rng = random.Random(1)
+    with TestClient(web) as c:
+        hits = c.post("/api/search", json={"track": "C-mid-rich", "k": 5}).json()["results"]
+        assert len(hits) == 5 and "C-mid-rich" not in [h["track_id"] for h in hits]
+        assert c.get(hits[0]["audio_url"]).content[:4] == b"RIFF"
+        r = c.post("/api/search", json={"text": "calm piano"})
+        assert r.status_code == 422 and "text tower" in r.json()["detail"]  # the engine's own message
+        t = c.get("/api/triplet/next", params={"rater": "x"}).json()  # anchors come from engine.track_ids()
+        assert t["anchor"]["id"] in ids
+        spec = {"name": "loop", "kind": "ab", "models": ["model", "baseline"], "list_length": 3,
+                "trials_per_rater": 6, "queries": [{"track": i} for i in ids[::3]]}
+        assert c.post("/api/admin/sessions", json=spec, headers={ADMIN_HEADER: "loop-admin-token"}).status_code == 200
+        for rater in ("sim0", "sim1", "sim2"):
+            for _ in range(40):  # listeners who hear key only (see simulate_raters)
+                a = rng.choice(ids)
+                pos = rng.choice([x for x in ids if key_of(x) == key_of(a) and timbre_of(x) != timbre_of(a)])
+                neg = rng.choice([x for x in ids if timbre_of(x) == timbre_of(a) and key_of(x) != key_of(a)])
+                b, cc = (pos, neg) if rng.random() < 0.5 else (neg, pos)
+                j = {"rater": rater, "anchor": a, "b": b, "c": cc, "choice": "b" if b == pos else "c"}
+                assert c.post("/api/triplet/judgement", json=j).status_code == 200
+            for _ in range(6):
+                trial = c.get("/api/ab/next", params={"session": "loop", "rater": rater}).json()
+                q = trial["query"]["track"]["id"]
+                same = {s: sum(key_of(x["id"]) == key_of(q) for x in trial["lists"][s]) for s in "AB"}
+                choice = "tie" if same["A"] == same["B"] else max(same, key=same.get)
+                assert c.post("/api/ab/judgement", json={"trial_id": trial["trial_id"], "rater": rater,
+                                                         "choice": choice}).status_code == 200
+    with FeedbackStore(db) as store:
+        rows = store.rows("triplets")
+    assert len(rows) == 120 and {r["model_version"] for r in rows} == {engine.model_version}
+
+    monkeypatch.setattr(plugins, "_DEFAULT", registry)  # the CLI uses the default registry
+    out = tmp_path / "child.ckpt"
+    res = CliRunner().invoke(cli, ["finetune", "--model", str(toy["ckpt"]), "--feedback", str(db),
+                                   "--index", str(tmp_path / "index"), "--out", str(out), "--steps", "300"])
+    print("\n" + res.output)
+    assert res.exit_code == 0, res.output
+    assert "saved" in res.output and out.is_file()
+    _, meta = load_model(out, registry)
+    assert meta["finetune"]["heldout_after"]["triplet"] > meta["finetune"]["heldout_before"]["triplet"]
+    # the index can be rebuilt with the child; its engine reports a new model version
+    build_index(out, toy["corpus"], tmp_path / "index2", registry=registry, device="cpu")
+    child_engine = SearchEngine.open(tmp_path / "index2", registry=registry)
+    assert child_engine.model_version != engine.model_version
+    # an index of another checkpoint is refused as the embedding source
+    with pytest.raises(FeedbackError, match="another checkpoint"):
+        finetune(toy["ckpt"], db, tmp_path / "x.ckpt", index=tmp_path / "index2", registry=registry)

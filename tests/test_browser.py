@@ -140,3 +140,35 @@ def test_search_play_ab_and_triplet_in_chromium(served, shots):
     assert triplets[0]["rater"] == "browser-rater" and triplets[0]["model_version"] == "model-v1"
     for name in ("search", "ab", "triplet"):
         assert (shots / f"{name}.png").stat().st_size > 10_000
+
+
+def test_hum_recording_and_file_upload_in_chromium(served, shots, tmp_path):
+    """MediaRecorder with Chromium's fake microphone (a beep tone): the page decodes the recording to wav
+    in the browser and uploads it; a file chosen in the file input is searched too."""
+    from playwright.sync_api import sync_playwright
+
+    url, _ = served
+    query = tmp_path / "query.wav"
+    signals.write_wav(query, signals.chord([69, 73, 76], sr=22050, seconds=2.0, harmonics=6), 22050)
+    args = CHROMIUM_ARGS + ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
+        context = browser.new_context()
+        context.grant_permissions(["microphone"], origin=url)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url + "/")
+        page.set_input_files("#upload", str(query))
+        page.click("#upload-btn")
+        page.wait_for_selector("li.result")
+        assert page.locator("li.result .title").first.inner_text() == "A major organ"
+        page.click("#record-btn")
+        page.wait_for_selector("#record-btn.rec")
+        page.wait_for_timeout(1500)
+        page.click("#record-btn")
+        page.wait_for_selector("li.result .bar >> text=hum")  # the explanation names the hum query mode
+        status = page.inner_text("#search-status")
+        page.screenshot(path=str(shots / "search_hum.png"), full_page=True)
+        browser.close()
+    assert errors == [] and status.endswith("results"), status

@@ -31,7 +31,7 @@ _MODELS: dict[str, tuple] = {}
 # Lines repeat a lot across extractors (semantic + sentiment read the same lines) and songs
 # (choruses); a bounded per-process memo of sentence vectors avoids re-running the model.
 _MEMO: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-_MEMO_SIZE = 50_000
+_MEMO_SIZE = 20_000  # ~30 MB of 384-d float32 vectors
 
 
 def default_model_path() -> Path:

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import threading
 import unicodedata
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from sapphire_core.errors import ExtractionError
@@ -145,7 +146,10 @@ def espeak_voice(language: str | None) -> str:
     return voice if voice in espeak_voices() else "en-us"
 
 
-_ESPEAK_MEMO: dict[tuple[str, str], tuple[Word, ...]] = {}
+# Bounded LRU memo of espeak-ng results: choruses and the variants of one work repeat lines, but a
+# whole corpus of unique lines must not accumulate in memory.
+_ESPEAK_MEMO: OrderedDict[tuple[str, str], tuple[Word, ...]] = OrderedDict()
+_ESPEAK_MEMO_SIZE = 20_000
 _ESPEAK_LOCK = threading.Lock()
 
 
@@ -210,8 +214,13 @@ def espeak_phonemize(lines: list[str], *, language: str | None) -> list[tuple[Wo
     """
     voice = espeak_voice(language)
     cleaned = [_clean_for_espeak(line) for line in lines]
+    found: dict[str, tuple[Word, ...]] = {"": ()}
     with _ESPEAK_LOCK:
-        todo = sorted({c for c in cleaned if c and (voice, c) not in _ESPEAK_MEMO})
+        for c in cleaned:
+            if c and (voice, c) in _ESPEAK_MEMO:
+                _ESPEAK_MEMO.move_to_end((voice, c))
+                found[c] = _ESPEAK_MEMO[(voice, c)]
+    todo = sorted({c for c in cleaned if c not in found})
     if todo:
         got = _run_espeak(voice, todo)
         if len(got) != len(todo):
@@ -219,9 +228,10 @@ def espeak_phonemize(lines: list[str], *, language: str | None) -> list[tuple[Wo
             got = [" ".join(_run_espeak(voice, [c])) for c in todo]
         with _ESPEAK_LOCK:
             for c, out in zip(todo, got):
-                _ESPEAK_MEMO[(voice, c)] = _parse_espeak_line(out)
-    with _ESPEAK_LOCK:
-        return [_ESPEAK_MEMO[(voice, c)] if c else () for c in cleaned]
+                found[c] = _ESPEAK_MEMO[(voice, c)] = _parse_espeak_line(out)
+            while len(_ESPEAK_MEMO) > _ESPEAK_MEMO_SIZE:
+                _ESPEAK_MEMO.popitem(last=False)
+    return [found[c] for c in cleaned]
 
 
 def phonemize_lines(lines: list[str], *, language: str | None) -> list[tuple[Word, ...]]:

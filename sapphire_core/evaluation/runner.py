@@ -83,7 +83,9 @@ class _ModelQueries:
             emb = embed_tracks(self.model, [Track(id=str(p), audio=Path(p)) for p in todo], self.cache,
                                device=self.device)
             for i, tid in enumerate(emb.ids):
-                self.memo[tid] = (emb.fused[i], {m: v[i] for m, v in emb.per_modality.items()})
+                # an absent modality (no lyrics in an excerpt) gives zeros, which the tasks leave out
+                self.memo[tid] = (emb.fused[i], {m: v[i] * float(emb.present[m][i])
+                                                 for m, v in emb.per_modality.items()})
         dim = self.model.embedding_dim if modality is None else self.model.encoders[modality].output_dim
         out = []
         for p in paths:

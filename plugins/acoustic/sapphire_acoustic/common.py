@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 import torch
 from pydantic import Field
 
@@ -14,6 +15,12 @@ from sapphire_core.extractor import FeatureExtractor
 SAMPLE_RATE = 22050
 HOP_LENGTH = 512
 N_FFT = 2048
+#: Context (samples) every extractor's chunks carry on each side: enough for the STFT (n_fft/2), the
+#: CQT's longest filter (~0.3 s at C1) and CENS smoothing (20 frames). One value for all extractors,
+#: so their chunks are identical and the torch path computes each chunk's STFT once (see :mod:`.memo`).
+CONTEXT = int(1.5 * SAMPLE_RATE)
+#: Default chunk length: tracks up to 5 minutes are one chunk (their STFT is ~50 MB), longer ones are split.
+CHUNK_SECONDS = 300.0
 
 
 class AcousticConfig(FeatureExtractor.Config):
@@ -22,7 +29,7 @@ class AcousticConfig(FeatureExtractor.Config):
 
     backend: Literal["librosa", "torch"] = "torch"
     device: Literal["auto", "cpu", "cuda"] = "cpu"
-    chunk_seconds: float = Field(60.0, gt=5.0)
+    chunk_seconds: float = Field(CHUNK_SECONDS, gt=5.0)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -33,3 +40,18 @@ def resolve_device(name: str) -> torch.device:
         raise ConfigError("device: 'cuda' but no CUDA device is available; valid choices here: auto, cpu. "
                           "Set device: auto to use a GPU only when present.")
     return torch.device(name)
+
+
+def shared_stft_power(segment: np.ndarray, *, device: torch.device, n_fft: int = N_FFT,
+                      hop_length: int = HOP_LENGTH) -> torch.Tensor:
+    """``|STFT|^2`` of ``segment`` via :func:`sapphire_acoustic.torch_dsp.stft_power`, computed once for all
+    extractors that process the same segment (the torch path's shared front end)."""
+    from sapphire_acoustic import torch_dsp
+    from sapphire_acoustic.memo import memoize
+
+    def compute():
+        with torch.no_grad():
+            return torch_dsp.stft_power(torch.from_numpy(np.ascontiguousarray(segment)).to(device), n_fft=n_fft,
+                                        hop_length=hop_length)
+
+    return memoize(segment, ("stft_power", n_fft, hop_length, str(device)), compute, slot="segment")

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sapphire_acoustic.common import HOP_LENGTH, SAMPLE_RATE, AcousticConfig
+from sapphire_acoustic.common import CHUNK_SECONDS, HOP_LENGTH, SAMPLE_RATE, AcousticConfig
 from sapphire_core.extractor import FeatureExtractor
 
 MIDLEVEL_NAMES = ("melodiousness", "articulation", "rhythmic_complexity", "rhythmic_stability", "dissonance",
@@ -160,7 +160,7 @@ def describe_midlevel(values) -> dict[str, str]:
 
 
 def analyze_midlevel(audio: np.ndarray, *, sr: int = SAMPLE_RATE, backend: str = "torch", device: str = "cpu",
-                     chunk_seconds: float = 60.0) -> np.ndarray:
+                     chunk_seconds: float = CHUNK_SECONDS) -> np.ndarray:
     """The 8 mid-level values of ``audio`` (see the module table)."""
     from sapphire_acoustic.rhythm import analyze_rhythm
     from sapphire_acoustic.tonal import chroma_and_cens

@@ -26,7 +26,8 @@ from pydantic import Field
 
 from sapphire_acoustic import iso226
 from sapphire_acoustic.chunking import chunked_frames
-from sapphire_acoustic.common import HOP_LENGTH, N_FFT, SAMPLE_RATE, AcousticConfig, resolve_device
+from sapphire_acoustic.common import (CHUNK_SECONDS, CONTEXT, HOP_LENGTH, N_FFT, SAMPLE_RATE, AcousticConfig,
+                                      resolve_device, shared_stft_power)
 from sapphire_core.extractor import FeatureExtractor
 
 #: dB floor of ``logmel`` before weighting (librosa's ``amin=1e-10``).
@@ -52,7 +53,7 @@ def _weights(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float, phon: f
 def perceptual_spectrum(audio: np.ndarray, *, sr: int = SAMPLE_RATE, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH,
                         n_mels: int = 64, fmin: float = 20.0, fmax: float | None = None, n_mfcc: int = 20,
                         weighting_phon: float = 60.0, full_scale_spl: float = 100.0, backend: str = "torch",
-                        device: str = "cpu", chunk_seconds: float = 60.0) -> dict[str, np.ndarray]:
+                        device: str = "cpu", chunk_seconds: float = CHUNK_SECONDS) -> dict[str, np.ndarray]:
     """Weighted log-mel, MFCC and loudness of ``audio`` (see the module docstring).
 
     Parameters
@@ -80,8 +81,7 @@ def perceptual_spectrum(audio: np.ndarray, *, sr: int = SAMPLE_RATE, n_fft: int 
 
         def frame_fn(seg):
             with torch.no_grad():
-                power = torch_dsp.stft_power(torch.from_numpy(np.ascontiguousarray(seg)).to(dev), n_fft=n_fft,
-                                             hop_length=hop_length)
+                power = shared_stft_power(seg, device=dev, n_fft=n_fft, hop_length=hop_length)
                 mel = torch_dsp.mel_from_power(power, sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
                 ms = w_t @ power
                 return mel.cpu().numpy(), ms.cpu().numpy()
@@ -94,7 +94,7 @@ def perceptual_spectrum(audio: np.ndarray, *, sr: int = SAMPLE_RATE, n_fft: int 
             power = np.abs(librosa.stft(seg, n_fft=n_fft, hop_length=hop_length)) ** 2
             return basis @ power, lin_w @ power
 
-    mel, ms = chunked_frames(np.asarray(audio, dtype=np.float32), frame_fn, hop=hop_length, margin=n_fft // 2,
+    mel, ms = chunked_frames(np.asarray(audio, dtype=np.float32), frame_fn, hop=hop_length, margin=CONTEXT,
                              sr=sr, chunk_seconds=chunk_seconds)
     logmel = (10.0 * np.log10(np.maximum(mel, AMIN)) + mel_w_db[:, None]).astype(np.float32)
     mfcc = _dct(n_mfcc, n_mels) @ logmel

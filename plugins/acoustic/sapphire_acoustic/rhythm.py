@@ -42,7 +42,8 @@ import numpy as np
 from pydantic import Field
 
 from sapphire_acoustic.chunking import chunked_frames, frame_chunks
-from sapphire_acoustic.common import HOP_LENGTH, N_FFT, SAMPLE_RATE, AcousticConfig, resolve_device
+from sapphire_acoustic.common import (CHUNK_SECONDS, CONTEXT, HOP_LENGTH, N_FFT, SAMPLE_RATE, AcousticConfig,
+                                      resolve_device, shared_stft_power)
 from sapphire_core.extractor import FeatureExtractor
 
 #: Order of the ``summary`` vector of the ``rhythm`` extractor.
@@ -81,7 +82,7 @@ class RhythmAnalysis:
 
 
 def onset_envelope(audio: np.ndarray, *, sr: int = SAMPLE_RATE, hop_length: int = HOP_LENGTH, n_mels: int = 128,
-                   backend: str = "torch", device: str = "cpu", chunk_seconds: float = 60.0) -> np.ndarray:
+                   backend: str = "torch", device: str = "cpu", chunk_seconds: float = CHUNK_SECONDS) -> np.ndarray:
     """Spectral-flux onset strength ``(T,)`` (``librosa.onset.onset_strength`` on a 128-band dB mel), chunked."""
     audio = np.asarray(audio, dtype=np.float32)
     if backend == "torch":
@@ -93,8 +94,8 @@ def onset_envelope(audio: np.ndarray, *, sr: int = SAMPLE_RATE, hop_length: int 
 
         def frame_fn(seg):
             with torch.no_grad():
-                mel = torch_dsp.melspectrogram(torch.from_numpy(np.ascontiguousarray(seg)).to(dev), sr=sr,
-                                               n_fft=N_FFT, hop_length=hop_length, n_mels=n_mels)
+                power = shared_stft_power(seg, device=dev, n_fft=N_FFT, hop_length=hop_length)
+                mel = torch_dsp.mel_from_power(power, sr=sr, n_fft=N_FFT, n_mels=n_mels)
                 return torch_dsp.onset_strength_from_db(torch_dsp.power_to_db(mel), n_fft=N_FFT,
                                                         hop_length=hop_length).cpu().numpy()
     else:
@@ -105,9 +106,8 @@ def onset_envelope(audio: np.ndarray, *, sr: int = SAMPLE_RATE, hop_length: int 
             return librosa.onset.onset_strength(S=librosa.power_to_db(mel, ref=1.0, top_db=None), sr=sr,
                                                 hop_length=hop_length).astype(np.float32)
 
-    # Flux at frame k reads mel frames k-3 and k-4 (librosa's centring pad), hence the extra hops.
-    return chunked_frames(audio, frame_fn, hop=hop_length, margin=N_FFT // 2 + 5 * hop_length, sr=sr,
-                          chunk_seconds=chunk_seconds)
+    # Flux at frame k reads mel frames k-3 and k-4 (librosa's centring pad): CONTEXT covers that too.
+    return chunked_frames(audio, frame_fn, hop=hop_length, margin=CONTEXT, sr=sr, chunk_seconds=chunk_seconds)
 
 
 @lru_cache(maxsize=8)
@@ -246,8 +246,21 @@ def pulse_clarity(env: np.ndarray, *, sr: int = SAMPLE_RATE, hop_length: int = H
 
 
 def analyze_rhythm(audio: np.ndarray, *, sr: int = SAMPLE_RATE, hop_length: int = HOP_LENGTH, tempogram_bins: int = 30,
-                   backend: str = "torch", device: str = "cpu", chunk_seconds: float = 60.0) -> RhythmAnalysis:
-    """Everything the rhythm features are made of (see the module docstring)."""
+                   backend: str = "torch", device: str = "cpu", chunk_seconds: float = CHUNK_SECONDS) -> RhythmAnalysis:
+    """Everything the rhythm features are made of (see the module docstring).
+
+    Memoised per track (``midlevel`` reuses what ``rhythm`` computed); treat the result as read-only.
+    """
+    from sapphire_acoustic.memo import memoize
+
+    audio = np.asarray(audio, dtype=np.float32)
+    key = ("rhythm", sr, hop_length, tempogram_bins, backend, device, chunk_seconds)
+    return memoize(audio, key, lambda: _analyze_rhythm(audio, sr=sr, hop_length=hop_length,
+                                                       tempogram_bins=tempogram_bins, backend=backend, device=device,
+                                                       chunk_seconds=chunk_seconds))
+
+
+def _analyze_rhythm(audio, *, sr, hop_length, tempogram_bins, backend, device, chunk_seconds) -> RhythmAnalysis:
     import librosa
 
     audio = np.asarray(audio, dtype=np.float32)

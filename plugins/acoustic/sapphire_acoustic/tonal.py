@@ -16,7 +16,7 @@ Backends: ``librosa`` computes chroma from a constant-Q transform (36 bins/octav
 ``librosa.feature.chroma_cqt``), the reference of Ribecky et al.; ``torch`` computes chroma from the
 STFT (:func:`sapphire_acoustic.torch_dsp.chroma_stft`, ~10x cheaper, coarser below ~100 Hz) and the
 same CENS post-processing. Tuning is estimated once per track (``librosa.estimate_tuning`` on the
-first minute) so chunked long files stay consistent.
+first 20 s) so chunked long files stay consistent.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ import numpy as np
 from pydantic import Field
 
 from sapphire_acoustic.chunking import chunked_frames
-from sapphire_acoustic.common import HOP_LENGTH, N_FFT, SAMPLE_RATE, AcousticConfig, resolve_device
+from sapphire_acoustic.common import (CHUNK_SECONDS, CONTEXT, HOP_LENGTH, N_FFT, SAMPLE_RATE, AcousticConfig,
+                                      resolve_device, shared_stft_power)
 from sapphire_core.extractor import FeatureExtractor
 
 PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
@@ -36,8 +37,8 @@ KEY_NAMES = tuple(f"{p} major" for p in PITCH_NAMES) + tuple(f"{p} minor" for p 
 #: Krumhansl & Kessler (1982) probe-tone ratings, tonic first (Krumhansl 1990, table 2.1).
 KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-#: Seconds of context either side of a frame that the CQT and the CENS smoothing need.
-_MARGIN_SECONDS = 1.5
+#: Audio (s) the tuning is estimated from.
+TUNING_SECONDS = 20.0
 
 
 def key_templates() -> np.ndarray:
@@ -61,22 +62,40 @@ def key_correlations(chroma_mean: np.ndarray) -> np.ndarray:
 
 
 def estimate_tuning(audio: np.ndarray, sr: int) -> float:
-    """Deviation from A440 in fractions of a semitone, from at most the first 60 s."""
+    """Deviation from A440 in fractions of a semitone (``librosa.estimate_tuning``) from at most the first
+    :data:`TUNING_SECONDS`, once per track (memoised)."""
     import librosa
 
-    head = np.asarray(audio[: int(60 * sr)], dtype=np.float32)
-    if head.size < 2048 or not np.any(head):
-        return 0.0
-    return float(librosa.estimate_tuning(y=head, sr=sr))
+    from sapphire_acoustic.memo import memoize
+
+    def compute():
+        head = np.asarray(audio[: int(TUNING_SECONDS * sr)], dtype=np.float32)
+        if head.size < N_FFT or not np.any(head):
+            return 0.0
+        return float(librosa.estimate_tuning(y=head, sr=sr))
+
+    return memoize(audio, ("tuning", sr), compute)
 
 
 def chroma_and_cens(audio: np.ndarray, *, sr: int = SAMPLE_RATE, hop_length: int = HOP_LENGTH,
                     cens_window: int = 41, backend: str = "torch", device: str = "cpu", tuning: float | None = None,
-                    chunk_seconds: float = 60.0) -> tuple[np.ndarray, np.ndarray]:
-    """Max-normalised chroma and CENS, both ``(12, T)``, computed in chunks (see module docstring)."""
+                    chunk_seconds: float = CHUNK_SECONDS) -> tuple[np.ndarray, np.ndarray]:
+    """Max-normalised chroma and CENS, both ``(12, T)``, computed in chunks (see module docstring).
+
+    Memoised per track, so ``midlevel`` reuses what ``tonal`` computed; treat the result as read-only.
+    """
+    from sapphire_acoustic.memo import memoize
+
     audio = np.asarray(audio, dtype=np.float32)
     if tuning is None:
         tuning = estimate_tuning(audio, sr)
+    key = ("chroma_and_cens", sr, hop_length, cens_window, backend, device, float(tuning), chunk_seconds)
+    return memoize(audio, key, lambda: _chroma_and_cens(audio, sr=sr, hop_length=hop_length, cens_window=cens_window,
+                                                        backend=backend, device=device, tuning=tuning,
+                                                        chunk_seconds=chunk_seconds))
+
+
+def _chroma_and_cens(audio, *, sr, hop_length, cens_window, backend, device, tuning, chunk_seconds):
     if backend == "torch":
         import torch
 
@@ -86,8 +105,8 @@ def chroma_and_cens(audio: np.ndarray, *, sr: int = SAMPLE_RATE, hop_length: int
 
         def frame_fn(seg):
             with torch.no_grad():
-                chroma = torch_dsp.chroma_stft(torch.from_numpy(np.ascontiguousarray(seg)).to(dev), sr=sr,
-                                               n_fft=N_FFT, hop_length=hop_length, tuning=tuning)
+                power = shared_stft_power(seg, device=dev, n_fft=N_FFT, hop_length=hop_length)
+                chroma = torch_dsp.chroma_from_power(power, sr=sr, n_fft=N_FFT, tuning=tuning)
                 return chroma.cpu().numpy(), torch_dsp.cens(chroma, win_len_smooth=cens_window).cpu().numpy()
     else:
         import librosa
@@ -103,8 +122,7 @@ def chroma_and_cens(audio: np.ndarray, *, sr: int = SAMPLE_RATE, hop_length: int
                                                win_len_smooth=cens_window)
             return chroma.astype(np.float32), cens.astype(np.float32)
 
-    return chunked_frames(audio, frame_fn, hop=hop_length, margin=int(_MARGIN_SECONDS * sr), sr=sr,
-                          chunk_seconds=chunk_seconds)
+    return chunked_frames(audio, frame_fn, hop=hop_length, margin=CONTEXT, sr=sr, chunk_seconds=chunk_seconds)
 
 
 def key_from_chroma(chroma: np.ndarray) -> tuple[str, np.ndarray]:

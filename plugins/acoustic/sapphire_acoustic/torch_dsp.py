@@ -152,7 +152,8 @@ def tempogram(onset_env: torch.Tensor, *, win_length: int = 384) -> torch.Tensor
     padded = torch.cat([left, env, right], dim=-1)
     frames = padded.unfold(-1, win_length, 1)[..., : env.shape[-1], :]  # (B, T, win)
     frames = frames * torch.hann_window(win_length, periodic=True, device=env.device, dtype=env.dtype)
-    n_pad = 2 * win_length - 1
+    # Any FFT size >= 2 * win - 1 gives the linear autocorrelation; a power of two is much faster.
+    n_pad = 1 << (2 * win_length - 2).bit_length()
     spec = torch.fft.rfft(frames, n=n_pad, dim=-1)
     ac = torch.fft.irfft(spec.real.square() + spec.imag.square(), n=n_pad, dim=-1)[..., :win_length]
     peak = ac.abs().amax(dim=-1, keepdim=True)

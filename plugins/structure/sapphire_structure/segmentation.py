@@ -37,8 +37,10 @@ SEGMENT_SUMMARY_NAMES: tuple[str, ...] = (
 
 #: Width of the Gaussian kernel turning section alignment into affinity (see :func:`section_affinity`).
 REPEAT_SCALE = 0.25
-#: Section affinities below this are no edge in the label graph.
-MIN_EDGE = 0.01
+#: Section affinities below this (an excess alignment under ~60 %) are no edge in the label graph.
+MIN_EDGE = 0.1
+#: A section alignment must cover at least this fraction of the shorter section.
+MIN_COVER = 0.75
 
 
 @dataclass(frozen=True)
@@ -156,28 +158,30 @@ def pick_boundaries(novelty: np.ndarray, *, min_gap: int, threshold: float = 0.5
 def section_affinity(rec: np.ndarray, boundary_beats: np.ndarray) -> np.ndarray:
     """``(n, n)`` affinity of the sections between ``boundary_beats``, from the recurrence graph.
 
-    The affinity of sections ``i`` and ``j`` is the best fraction of aligned beat pairs that
-    recur, over all diagonals of their block of ``rec`` that are at least half as long as the
-    shorter section: a repeated section shows as one long diagonal stripe
-    (McFee & Ellis 2014, sec. 3.1), a different one as scattered points.
+    A repeated section shows in the block of ``rec`` for two sections as one long diagonal
+    stripe (McFee & Ellis 2014, sec. 3.1), a different one as scattered points. The alignment
+    score of sections ``i`` and ``j`` is the best fraction of recurring beats along a diagonal
+    covering at least ``MIN_COVER`` of the shorter section, taken in excess of the block's
+    overall recurrence density (what chance alignment gives): ``(best - mean) / (1 - mean)``.
     """
     n = len(boundary_beats) - 1
     hit = rec > 0
-    aff = np.eye(n)
+    score = np.ones((n, n))
     for i in range(n):
         for j in range(i + 1, n):
             block = hit[boundary_beats[i] : boundary_beats[i + 1], boundary_beats[j] : boundary_beats[j + 1]]
             li, lj = block.shape
-            shortest = min(li, lj)
+            need = MIN_COVER * min(li, lj)
             best = 0.0
             for d in range(-(li - 1), lj):
                 diag = np.diagonal(block, offset=d)
-                if diag.size * 2 >= shortest:
+                if diag.size >= need:
                     best = max(best, float(diag.mean()))
-            aff[i, j] = aff[j, i] = best
+            chance = float(block.mean())
+            score[i, j] = score[j, i] = max(0.0, best - chance) / max(1.0 - chance, 1e-9)
     # Gaussian kernel on the unaligned fraction: sections count as repeats from ~75 % aligned
-    # recurring beats, so the weak chance recurrences of unrelated sections (20-30 %) vanish.
-    return np.exp(-(((1.0 - aff) / REPEAT_SCALE) ** 2))
+    # recurring beats; chance-level alignments of unrelated sections vanish.
+    return np.exp(-(((1.0 - score) / REPEAT_SCALE) ** 2))
 
 
 def spectral_labels(aff: np.ndarray, *, max_labels: int = 6) -> np.ndarray:

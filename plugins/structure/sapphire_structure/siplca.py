@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 
 _EPS = 1e-12
+#: Below this many F x T x K x L multiply-adds per step, CPU fits run single-threaded.
+_SMALL = 50_000_000
 
 
 class SIPLCAResult(NamedTuple):
@@ -52,12 +54,19 @@ class SIPLCAResult(NamedTuple):
     z: torch.Tensor
 
 
+def _shifted_h(H: torch.Tensor, length: int) -> torch.Tensor:
+    """``(K, T, L)`` with ``[k, t, tau] = H[k, t - tau]`` (zero before the start)."""
+    return F.pad(H, (length - 1, 0)).unfold(1, length, 1).flip(-1)
+
+
+def _shifted_r(R: torch.Tensor, length: int) -> torch.Tensor:
+    """``(F, T, L)`` with ``[f, t, tau] = R[f, t + tau]`` (zero after the end)."""
+    return F.pad(R, (0, length - 1)).unfold(1, length, 1)
+
+
 def reconstruct(W: torch.Tensor, H: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """``(F, T)`` model distribution ``sum_k z_k (W_k * H_k)`` (convolution over time)."""
-    k, f, length = W.shape
-    weight = (z[:, None, None] * W).permute(1, 0, 2).flip(-1)  # (F, K, L), flipped: conv1d correlates
-    h = F.pad(H[None], (length - 1, 0))
-    return F.conv1d(h, weight)[0]
+    return torch.einsum("kfl,ktl->ft", z[:, None, None] * W, _shifted_h(H, W.shape[-1]))
 
 
 def si_plca(V: torch.Tensor, *, n_patterns: int = 4, pattern_len: int = 16, n_iter: int = 100,
@@ -102,6 +111,21 @@ def si_plca(V: torch.Tensor, *, n_patterns: int = 4, pattern_len: int = 16, n_it
         raise ValueError(f"n_patterns ({n_patterns}) and pattern_len ({pattern_len}) must be >= 1, n_iter >= 0")
     if bool((V < 0).any()):
         raise ValueError("si_plca needs non-negative data (e.g. chroma or a magnitude spectrogram)")
+    if V.device.type == "cpu" and V.numel() * n_patterns * pattern_len < _SMALL:
+        # Each EM step is a handful of tiny matmuls; with several intra-op threads on a busy
+        # CPU the synchronisation dominates (measured 10-50x slower on 2 shared cores), so a
+        # small problem runs single-threaded. The global setting is restored afterwards.
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return _fit(V, n_patterns, pattern_len, n_iter, sparsity, seed)
+        finally:
+            torch.set_num_threads(before)
+    return _fit(V, n_patterns, pattern_len, n_iter, sparsity, seed)
+
+
+def _fit(V: torch.Tensor, n_patterns: int, pattern_len: int, n_iter: int, sparsity: float,
+         seed: int) -> SIPLCAResult:
     dtype = V.dtype if V.dtype.is_floating_point else torch.float32
     V = V.to(dtype)
     device = V.device
@@ -115,13 +139,16 @@ def si_plca(V: torch.Tensor, *, n_patterns: int = 4, pattern_len: int = 16, n_it
     H = H / H.sum(dim=1, keepdim=True)
     z = torch.full((n_patterns,), 1.0 / n_patterns, device=device, dtype=dtype)
     for _ in range(n_iter):
-        R = V / reconstruct(W, H, z).clamp_min(_EPS)
-        R_pad = F.pad(R, (0, pattern_len - 1))  # (F, T + L - 1)
-        # E+M for W: sum_t R[f, t] H_k[t - tau]  -> (F, K, L)
-        gw = F.conv1d(R_pad[:, None, :], H[:, None, :]).permute(1, 0, 2)
+        # Convolutions as matrix products over explicit shifts: T x K x L is small, and one
+        # batched matmul beats a long-kernel conv1d on both CPU and GPU.
+        Hs = _shifted_h(H, pattern_len)
+        R = V / torch.einsum("kfl,ktl->ft", z[:, None, None] * W, Hs).clamp_min(_EPS)
+        # E+M for W: sum_t R[f, t] H_k[t - tau] -> (K, F, L)
+        gw = torch.einsum("ft,ktl->kfl", R, Hs)
+        # E+M for H: sum_{f, tau} W_k[f, tau] R[f, t + tau] -> (K, T)
+        gh = torch.einsum("kfl,ftl->kt", W, _shifted_r(R, pattern_len))
         W_new = W * gw * z[:, None, None]
         # E+M for H: sum_{f, tau} W_k[f, tau] R[f, t + tau] -> (K, T)
-        gh = F.conv1d(R_pad[None], W)[0]
         H_new = H * gh * z[:, None]
         z = H_new.sum(dim=1)
         z = z / z.sum().clamp_min(_EPS)

@@ -54,15 +54,18 @@ def render_phrase(out_dir: Path, name: str, melody, chords, *, program: str = "P
     return y.astype(np.float32)
 
 
-@pytest.fixture(scope="session")
-def aaba_piece(tmp_path_factory):
-    """``(audio, reference_intervals, reference_labels)`` of A A B A, 8 s phrases at 120 BPM."""
-    out = tmp_path_factory.mktemp("aaba")
-    a = render_phrase(out, "A", A_MELODY, A_CHORDS, program="Piano", seconds=8.0)
-    b = render_phrase(out, "B", B_MELODY, B_CHORDS, program="StringInstrument", seconds=8.0)
+@pytest.fixture(scope="session", params=[120.0, 140.0], ids=["120bpm", "140bpm"])
+def aaba_piece(request, tmp_path_factory):
+    """``(audio, reference_intervals, reference_labels)`` of A A B A, four 4/4 bars per phrase
+    (8 s at 120 BPM, 6.9 s at 140 BPM)."""
+    bpm = request.param
+    out = tmp_path_factory.mktemp(f"aaba{int(bpm)}")
+    phrase = 16 * 60.0 / bpm
+    a = render_phrase(out, "A", A_MELODY, A_CHORDS, program="Piano", bpm=bpm, seconds=phrase)
+    b = render_phrase(out, "B", B_MELODY, B_CHORDS, program="StringInstrument", bpm=bpm, seconds=phrase)
     y = np.concatenate([a, a, b, a])
     y = 0.8 * y / np.max(np.abs(y))
-    intervals = np.array([[0.0, 8.0], [8.0, 16.0], [16.0, 24.0], [24.0, 32.0]])
+    intervals = np.array([[i * phrase, (i + 1) * phrase] for i in range(4)])
     return y, intervals, ["A", "A", "B", "A"]
 
 

@@ -29,6 +29,11 @@ def test_spectral_labels_groups_repeats():
     labels = spectral_labels(aff)
     assert labels[0] == labels[1] == labels[3]
     assert labels[2] == labels[4] != labels[0]
+    # A one-off section with only a negligible link to a repeated one keeps its own label
+    # (degree normalisation would otherwise inflate that link).
+    weak = np.array([[1, .95, .02, .9], [.95, 1, .03, .9], [.02, .03, 1, .01], [.9, .9, .01, 1.]])
+    labels = spectral_labels(weak)
+    assert labels[0] == labels[1] == labels[3] != labels[2]
     # No repetition at all: every section its own label.
     assert len(set(spectral_labels(np.eye(4)).tolist())) == 4
     # All alike: one label.
@@ -54,7 +59,7 @@ def test_aaba_summary(aaba_piece):
     summary = dict(zip(SEGMENT_SUMMARY_NAMES, segment_summary(seg)))
     assert summary["n_sections"] == 4
     assert summary["n_labels"] == 2
-    assert abs(summary["mean_section_s"] - 8.0) < 0.5
+    assert abs(summary["mean_section_s"] - audio.size / SR / 4) < 0.5
     assert summary["repetition_ratio"] > 0.7  # three quarters of the piece is the repeated A
     assert summary["return_to_first"] == 1.0
     assert abs(summary["first_label_share"] - 0.75) < 0.05

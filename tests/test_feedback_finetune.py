@@ -345,3 +345,29 @@ def test_loop_index_serve_judge_finetune_reindex(toy, tmp_path, monkeypatch):
     # an index of another checkpoint is refused as the embedding source
     with pytest.raises(FeedbackError, match="another checkpoint"):
         finetune(toy["ckpt"], db, tmp_path / "x.ckpt", index=tmp_path / "index2", registry=registry)
+
+
+class _Payload:
+    """Unpickling this would create a file: a stand-in for code execution hidden in a checkpoint."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        from pathlib import Path
+
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_finetune_never_unpickles_code_from_a_checkpoint(toy, tmp_path):
+    from sapphire_core.errors import CheckpointError
+
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.ckpt"
+    payload = load_checkpoint(toy["ckpt"])
+    payload["meta"]["note"] = _Payload(str(marker))
+    torch.save(payload, evil)
+    simulate_raters(tmp_path / "fb.db", toy["ids"], n_raters=1, triplets_per_rater=8, ab_per_rater=0)
+    with pytest.raises(CheckpointError, match="not a readable SAPPHIRE checkpoint"):
+        finetune(evil, tmp_path / "fb.db", tmp_path / "o.ckpt", corpus=toy["corpus"], registry=toy["registry"])
+    assert not marker.exists()  # weights_only=True refused the object instead of running its __reduce__

@@ -171,6 +171,7 @@ def test_upload_caps_and_formats(engines, tmp_path):
         assert c.post("/api/search/audio", params={"kind": "audio", "file": "/etc/passwd"},
                       content=long).status_code == 422
         assert list(app.state.upload_dir.iterdir()) == []
+    assert not app.state.upload_dir.exists()  # removed when the server shuts down
 
 
 # ---------------------------------------------------------------- admin token
@@ -344,6 +345,16 @@ def test_sessions_yaml(tmp_path):
         parse_sessions([{"name": "x", "kind": "triplet"}, {"name": "x", "kind": "triplet"}])
     with pytest.raises(ConfigError, match="not found"):
         load_sessions(tmp_path / "missing.yaml")
+
+
+def test_shipped_example_sessions_file_is_valid():
+    from pathlib import Path
+
+    import sapphire_core.feedback
+
+    specs = load_sessions(Path(sapphire_core.feedback.__file__).with_name("example_sessions.yaml"))
+    assert [(s.name, s.kind) for s in specs] == [("pilot-ab", "ab"), ("pilot-triplets", "triplet")]
+    assert [q.kind for q in specs[0].queries] == ["track", "text", "lyrics"] and specs[1].strategy == "active"
 
 
 def test_create_app_checks_session_models(engines, tmp_path):

@@ -18,6 +18,7 @@ import secrets
 import shutil
 import tempfile
 import threading
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -204,14 +205,15 @@ def create_app(engine: Any, *, db_path: str | Path, admin_token: str,
         if token is None or not secrets.compare_digest(token.encode(), admin_token.encode()):
             raise HTTPException(401, f"admin endpoint: send the server's admin token in the {ADMIN_HEADER} header")
 
-    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        shutil.rmtree(tmp_dir, ignore_errors=True)  # uploads never outlive the server
+
+    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.store = store
     app.state.engines = named
     app.state.upload_dir = tmp_dir
-
-    @app.on_event("shutdown")
-    def _cleanup() -> None:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
 
     @app.middleware("http")
     async def _headers(request: Request, call_next):

@@ -21,7 +21,8 @@ from sapphire_core.audio import load_audio
 SAMPLE_RATE = 22050
 SUBSPACES = {"tonal": slice(0, 12), "timbre": slice(12, 16)}
 _PITCH_CLASSES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
-_TEXT_FIELDS = ("title", "composer", "artist", "genre", "mood", "instrument", "key", "tags", "description")
+_TEXT_FIELDS = ("title", "composer", "artist", "genre", "mood", "instrument", "key", "tags", "description", "era",
+                "form", "collection", "instrument_family", "instrument_plan", "tempo_class")
 
 
 @dataclass

@@ -93,16 +93,21 @@ def _compute(audio: np.ndarray, sr: int, hop: int, n_mfcc: int) -> BeatFeatures:
     with warnings.catch_warnings():
         # The CQT's lowest octaves warn on clips shorter than their window; padding covers it.
         warnings.filterwarnings("ignore", message="n_fft=.*is too large")
+        warnings.filterwarnings("ignore", message="Trying to estimate tuning from empty frequency set")
         chroma = librosa.feature.chroma_cqt(y=y, sr=sr, hop_length=hop)
     n_frames = chroma.shape[1]
     mfcc = librosa.feature.mfcc(y=y, sr=sr, hop_length=hop, n_mfcc=n_mfcc)[:, :n_frames]
     onset_env = librosa.onset.onset_strength(y=y, sr=sr, hop_length=hop)[:n_frames]
     frames = _grid(n_frames, sr, hop, onset_env)
+    # Interior edges past the real end (short clips are padded) merge into the last interval.
+    real_end = audio.size / hop
+    frames = np.concatenate([frames[:-1][(frames[:-1] < real_end - 1) | (np.arange(frames.size - 1) == 0)],
+                             frames[-1:]])
     beat_chroma = librosa.util.sync(chroma, frames, aggregate=np.median)
     beat_chroma = beat_chroma / np.maximum(beat_chroma.max(axis=0, keepdims=True), 1e-6)
     beat_mfcc = librosa.util.sync(mfcc, frames, aggregate=np.mean)
     times = librosa.frames_to_time(frames, sr=sr, hop_length=hop)
-    times[-1] = max(times[-1], audio.size / sr)
+    times[-1] = max(audio.size / sr, times[-2] + 1e-3)  # the last interval ends at the true duration
     tempo = 60.0 / float(np.median(np.diff(times))) if times.size > 1 else 0.0
     return BeatFeatures(times=times.astype(np.float64), chroma=beat_chroma.astype(np.float32),
                         mfcc=beat_mfcc.astype(np.float32), frame_chroma=chroma.astype(np.float32),

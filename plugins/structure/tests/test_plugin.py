@@ -1,12 +1,13 @@
 """Registration and error paths of the structure plugin."""
 
+import numpy as np
 import pytest
 import torch
 
 import sapphire_structure.plugin as plugin
 from sapphire_core.errors import ConfigError
 from sapphire_structure.encoder import StructureCNN
-from sapphire_structure.extractors import SIPLCAPatterns
+from sapphire_structure.extractors import EXTRACTORS, SIPLCAPatterns
 
 
 def test_registers_structure_components(registry_with):
@@ -33,3 +34,26 @@ def test_cuda_without_a_gpu_is_a_config_error():
         pytest.skip("a CUDA device is present, so device='cuda' is valid here")
     with pytest.raises(ConfigError, match="no CUDA device.*valid: cpu, cuda, auto"):
         SIPLCAPatterns(device="cuda")
+
+
+@pytest.mark.parametrize("seconds", [0.2, 1.0])
+@pytest.mark.parametrize("kind", ["tone", "silence"])
+def test_short_and_silent_clips(seconds, kind):
+    """Too short for beats, or silent: still finite features of the declared shapes, one section
+    and chord segments spanning exactly the clip."""
+    from sapphire_core.testing.signals import sine
+    from sapphire_structure import recognise_chords, segment
+
+    n = int(22050 * seconds)
+    y = sine(440.0, sr=22050, seconds=seconds) if kind == "tone" else np.zeros(n, dtype=np.float32)
+    for cls in EXTRACTORS:
+        ex = cls()
+        feats = ex.extract(y, None)
+        for key, shape in ex.output_shapes().items():
+            assert feats[key].shape == shape and np.isfinite(feats[key]).all(), (cls.name, key)
+    sections = segment(y, 22050)
+    assert [lab for *_, lab in sections] == ["A"] and sections[-1][1] == pytest.approx(seconds)
+    chords = recognise_chords(y, 22050)
+    assert chords[0][0] == 0.0 and chords[-1][1] == pytest.approx(seconds)
+    if kind == "silence":
+        assert {lab for *_, lab in chords} == {"N"}

@@ -12,7 +12,7 @@ from torch import nn
 from sapphire_core import hookimpl
 from sapphire_core.checkpoint import load_checkpoint, save_checkpoint
 from sapphire_core.config import validate_config
-from sapphire_core.encoder import Encoder, EncoderConfig
+from sapphire_core.encoder import Encoder, EncoderConfig, TextEncoder
 from sapphire_core.extractor import FeatureExtractor
 from sapphire_core.feedback.active import disagreement, most_uncertain_triplets, rank_pairs, uncertainty
 from sapphire_core.feedback.finetune import finetune, is_heldout, triplet_agreement
@@ -75,6 +75,31 @@ class ToyTimbreEncoder(_Linear):
     name, modality, requires, width, key = "fb_timbre_lin", "fb_timbre", ("fb_bands",), 4, "fb_bands.bands"
 
 
+class ToyTextTower(TextEncoder):
+    """Bag of words over a tiny vocabulary -> a random linear map (frozen in fine-tuning)."""
+
+    name = "fb_text"
+    VOCAB = ("c", "d", "f#", "a", "major", "low", "mid", "high", "pure", "rich")
+
+    class Config(EncoderConfig):
+        output_dim: int = 8
+
+    def __init__(self, config=None, **settings):
+        super().__init__(config, **settings)
+        self.proj = nn.Linear(len(self.VOCAB), self.output_dim)
+
+    def tokenize(self, texts):
+        bags = torch.zeros(len(texts), len(self.VOCAB))
+        for i, text in enumerate(texts):
+            for word in text.lower().split():
+                if word in self.VOCAB:
+                    bags[i, self.VOCAB.index(word)] += 1
+        return {"bag": bags}
+
+    def forward(self, features):
+        return self.proj(features["bag"])
+
+
 class ToyPlugin:
     @hookimpl
     def register_extractors(self, register):
@@ -85,6 +110,7 @@ class ToyPlugin:
     def register_encoders(self, register):
         register(ToyTonalEncoder)
         register(ToyTimbreEncoder)
+        register(ToyTextTower)
 
 
 #: The timbre modality is loud (gain 6), so the untrained fused space mostly hears timbre, while the
@@ -134,7 +160,7 @@ def timbre_of(track_id: str) -> str:
 
 
 def simulate_raters(db, ids, *, n_raters=3, triplets_per_rater=48, ab_per_rater=12, noise=0.05, seed=0,
-                    contradict_heldout=False):
+                    contradict_heldout=False, text_ab_per_rater=0):
     """Listeners who hear key only. In each triplet the same-key candidate has a *different* timbre and the
     other candidate shares the anchor's timbre, so a timbre-driven model gets them wrong."""
     rng = random.Random(seed)
@@ -167,6 +193,15 @@ def simulate_raters(db, ids, *, n_raters=3, triplets_per_rater=48, ab_per_rater=
             prefer_model = rng.random() >= noise
             choice = "left" if (left_is_model == prefer_model) else "right"
             store.add_ab(trial, rater=rater, choice=choice)
+        for _ in range(text_ab_per_rater):  # text queries "<key> major": the list in that key wins
+            key = rng.choice(list(ROOTS))
+            good = rng.sample([t for t in ids if key_of(t) == key], 2)
+            bad = rng.sample([t for t in ids if key_of(t) != key], 2)
+            left = {"model": "model", "model_version": "m", "index_version": "i", "ids": good}
+            right = {"model": "baseline", "model_version": "b", "index_version": "i", "ids": bad}
+            trial = store.add_ab_trial(session="sim-text", rater=rater, query_kind="text", query=f"{key} major",
+                                       left=left, right=right)
+            store.add_ab(trial, rater=rater, choice="left" if rng.random() >= noise else "right")
     store.close()
 
 
@@ -209,6 +244,30 @@ def test_finetune_raises_heldout_agreement_and_the_checkpoint_reloads(toy, tmp_p
         rows = [r for r in store.rows("triplets") if r["id"] in set(lineage["triplet_ids_heldout"])]
     trip = np.array([[pos[r["anchor"]], pos[r["positive"]], pos[r["negative"]]] for r in rows])
     assert triplet_agreement(emb.fused, trip) == pytest.approx(result.after["triplet"])
+
+
+def test_text_query_choices_train_the_text_projection(toy, tmp_path):
+    """A/B choices on text queries ("D major") move the text projection (the tower stays frozen); a model
+    without a text tower skips them and says so."""
+    registry = toy["registry"]
+    torch.manual_seed(1)
+    model = SapphireModel(validate_config({**CONFIG, "text": {"name": "fb_text"}}, registry), registry)
+    parent = save_checkpoint(tmp_path / "text.ckpt", config=model.config_dict(), state_dict=model.state_dict())
+    db = tmp_path / "fb.db"
+    simulate_raters(db, toy["ids"], triplets_per_rater=40, ab_per_rater=0, text_ab_per_rater=16)
+    out = tmp_path / "child.ckpt"
+    result = finetune(parent, db, out, corpus=toy["corpus"], registry=registry, steps=300)
+    print("\ntext finetune:", result.summary(), result.counts)
+    assert result.counts["skipped_text_query"] == 0 and result.counts["ab_heldout"] >= 5
+    assert result.after["ab"] > result.before["ab"] and result.after["ab"] >= 0.8
+    assert result.saved
+    before, after = load_checkpoint(parent)["state_dict"], load_checkpoint(out)["state_dict"]
+    changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"fusion", "text_projection"}  # never the encoders or the text tower
+    # the parent without a text tower cannot place text queries: they are skipped, not guessed
+    plain = finetune(toy["ckpt"], db, tmp_path / "plain.ckpt", corpus=toy["corpus"], registry=registry, steps=5,
+                     require_no_drop=False)
+    assert plain.counts["skipped_text_query"] == 48 and plain.counts["ab_train"] == plain.counts["ab_heldout"] == 0
 
 
 def test_finetune_does_not_save_when_heldout_agreement_drops(toy, tmp_path):

@@ -1,8 +1,9 @@
 """``sapphire finetune``: refine the fusion head from listener judgements, keeping it only if it generalises.
 
-Only the fusion head (the layers that mix the modality embeddings into the shared space) is
-trained; the encoders stay frozen, so each judged track's per-modality embeddings are computed
-once (from the index folder, or from the corpus through the shared embedding path).
+Only the fusion head (the layers that mix the modality embeddings into the shared space) and, for
+A/B judgements of text queries, the text projection are trained; the encoders and the text tower
+stay frozen, so each judged track's per-modality embeddings are computed once (from the index
+folder, or from the corpus through the shared embedding path).
 
 Objective, over the training part of the judgements:
 
@@ -96,10 +97,15 @@ class _Judgements:
                            [lo for lo, k in zip(self.ab_lose, keep_a) if k], [i for i, k in zip(self.ab_ids, keep_a) if k])
 
 
-def _collect(triplet_rows: list[dict], ab_rows: list[dict], known: set[str] | None
-             ) -> tuple[list[str], _Judgements, dict[str, int]]:
-    """Turn store rows into index arrays over the judged tracks; count what is skipped and why."""
-    skipped = {"unknown_track": 0, "text_query": 0, "tie": 0}
+def _collect(triplet_rows: list[dict], ab_rows: list[dict], known: set[str] | None, *, texts_ok: bool = False
+             ) -> tuple[list[str], list[str], _Judgements, dict[str, int]]:
+    """Turn store rows into index arrays over the judged tracks; count what is skipped and why.
+
+    Returns ``(track ids, query texts, judgements, skipped)``. A/B query indices address the
+    rows of ``[track vectors; text-query vectors]``: text query ``j`` is row ``len(track ids) + j``.
+    """
+    skipped = {"unknown_track": 0, "text_query": 0, "other_query": 0, "tie": 0}
+    texts: dict[str, int] = {}
     ids: dict[str, int] = {}
 
     def idx(t: str) -> int:
@@ -115,25 +121,29 @@ def _collect(triplet_rows: list[dict], ab_rows: list[dict], known: set[str] | No
         trip_ids.append(int(r["id"]))
     q, win, lose, ab_ids = [], [], [], []
     for r in ab_rows:
-        if r["query_kind"] != "track":
-            skipped["text_query"] += 1  # text queries would train the text projection; not done here
+        if r["query_kind"] == "text" and not texts_ok:
+            skipped["text_query"] += 1  # the model has no text tower to place the query with
+            continue
+        if r["query_kind"] not in ("track", "text"):
+            skipped["other_query"] += 1  # lyrics queries go through other encoders; not tuned here
             continue
         if r["winner"] == "tie":
             skipped["tie"] += 1
             continue
         w_ids, l_ids = (r["left_ids"], r["right_ids"]) if r["winner"] == r["left_model"] else \
             (r["right_ids"], r["left_ids"])
-        tracks = [r["query"], *w_ids, *l_ids]
+        tracks = [*w_ids, *l_ids] + ([r["query"]] if r["query_kind"] == "track" else [])
         if not w_ids or not l_ids or (known is not None and not all(t in known for t in tracks)):
             skipped["unknown_track"] += 1
             continue
-        q.append(idx(r["query"]))
+        q.append(idx(r["query"]) if r["query_kind"] == "track" else ("text", texts.setdefault(r["query"], len(texts))))
         win.append([idx(t) for t in w_ids])
         lose.append([idx(t) for t in l_ids])
         ab_ids.append(int(r["id"]))
+    q = [len(ids) + x[1] if isinstance(x, tuple) else x for x in q]
     judg = _Judgements(np.asarray(trip, dtype=np.int64).reshape(-1, 3), trip_ids, np.asarray(q, dtype=np.int64),
                        win, lose, ab_ids)
-    return list(ids), judg, skipped
+    return list(ids), list(texts), judg, skipped
 
 
 # ---------------------------------------------------------------- agreement (pure)
@@ -274,11 +284,12 @@ def finetune(model_path: str | Path, feedback_db: str | Path, out_path: str | Pa
     with FeedbackStore(feedback_db) as store:
         triplet_rows, ab_rows = store.rows("triplets"), store.rows("ab")
 
-    names, _, _ = _collect(triplet_rows, ab_rows, None)
+    texts_ok = model.text_tower is not None and model.text_projection is not None
+    names, _, _, _ = _collect(triplet_rows, ab_rows, None, texts_ok=texts_ok)
     emb, present, found = _modality_inputs(model, names, index=Path(index) if index else None,
                                            corpus=Path(corpus) if corpus else None,
                                            cache_dir=Path(cache_dir) if cache_dir else None, parent_sha=parent_sha)
-    names, judg, skipped = _collect(triplet_rows, ab_rows, set(found))
+    names, texts, judg, skipped = _collect(triplet_rows, ab_rows, set(found), texts_ok=texts_ok)
     if len(judg.triplets) + len(judg.ab_query) == 0:
         raise FeedbackError(f"{feedback_db}: no usable judgements (skipped: {skipped}); collect triplet or A/B "
                             "judgements on track queries first")
@@ -298,10 +309,19 @@ def finetune(model_path: str | Path, feedback_db: str | Path, out_path: str | Pa
         raise FeedbackError("every judgement fell in the held-out part; collect more or lower --heldout")
 
     fusion = model.fusion
+    tower_out = None
+    if texts:  # the text tower stays frozen: encode the query texts once
+        with torch.no_grad():
+            model.text_tower.eval()
+            tower_out = model.text_tower.encode_text(texts).float()
 
     def embed(training: bool) -> torch.Tensor:
+        """Rows: the judged tracks, then the text queries (through the text projection)."""
         fusion.train(training)
-        return F.normalize(fusion(E, P).embedding, dim=-1)
+        z = F.normalize(fusion(E, P).embedding, dim=-1)
+        if tower_out is None:
+            return z
+        return torch.cat([z, F.normalize(model.text_projection(tower_out), dim=-1)])
 
     with torch.no_grad():
         start = embed(False).numpy()
@@ -310,7 +330,7 @@ def finetune(model_path: str | Path, feedback_db: str | Path, out_path: str | Pa
     torch.manual_seed(seed)
     for p in model.parameters():
         p.requires_grad_(False)
-    params = [p for p in fusion.parameters()]
+    params = list(fusion.parameters()) + (list(model.text_projection.parameters()) if texts else [])
     for p in params:
         p.requires_grad_(True)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
@@ -353,7 +373,7 @@ def finetune(model_path: str | Path, feedback_db: str | Path, out_path: str | Pa
     }
     settings = {"heldout_fraction": heldout_fraction, "seed": seed, "steps": steps, "lr": lr, "margin": margin,
                 "bt_weight": bt_weight, "bt_temperature": bt_temperature, "weight_decay": weight_decay,
-                "trained": "fusion"}
+                "trained": "fusion" + (" + text_projection" if texts else "")}
     meta: dict[str, Any] = {**parent_meta, "lineage": lineage,
                             "finetune": {"settings": settings, "heldout_before": before, "heldout_after": after,
                                          "counts": counts}}

@@ -304,6 +304,8 @@ def test_triplet_session_limits_and_anchors(client):
     j = {"session": "trip", "rater": "dee", "anchor": "g-organ", "b": t["b"]["id"], "c": t["c"]["id"], "choice": "b"}
     assert client.post("/api/triplet/judgement", json=j).status_code == 200
     assert client.get("/api/triplet/next", params={"rater": "dee", "session": "trip"}).json()["done"] is True
+    extra = client.post("/api/triplet/judgement", json=dict(j, b=t["c"]["id"], c=t["b"]["id"]))
+    assert extra.status_code == 409 and "finished" in extra.json()["detail"]
 
 
 # ---------------------------------------------------------------- export

@@ -384,8 +384,7 @@ def create_app(engine: Any, *, db_path: str | Path, admin_token: str,
         rng = random.Random(secrets.randbits(64))
         anchor = rng.choice(anchors)
         rec = need_track(anchor)
-        hits = search("model", audio=rec["audio_path"], k=TRIPLET_CANDIDATES, exclude={anchor})
-        scores = {str(result_json(h)["track_id"]): float(result_json(h)["score"] or 0.0) for h in hits}
+        scores = scores_of(search("model", audio=rec["audio_path"], k=TRIPLET_CANDIDATES, exclude={anchor}))
         scores.pop(anchor, None)
         if len(scores) < 2:
             raise HTTPException(409, "the index has too few tracks for a triplet (need 3)")
@@ -393,8 +392,7 @@ def create_app(engine: Any, *, db_path: str | Path, admin_token: str,
             other = None
             other_name = next((n for n in named if n != "model"), None)
             if other_name is not None:
-                ohits = search(other_name, audio=rec["audio_path"], k=MAX_K, exclude={anchor})
-                other = {str(result_json(h)["track_id"]): float(result_json(h)["score"] or 0.0) for h in ohits}
+                other = scores_of(search(other_name, audio=rec["audio_path"], k=MAX_K, exclude={anchor}))
             best = rank_pairs(anchor, scores, other_scores=other, n=1)[0]
             pair = [best.b, best.c]
         else:
@@ -405,7 +403,10 @@ def create_app(engine: Any, *, db_path: str | Path, admin_token: str,
 
     @app.post("/api/triplet/judgement")
     def triplet_judgement(j: TripletJudgement) -> dict[str, Any]:
-        get_session(j.session, "triplet")
+        spec = get_session(j.session, "triplet")
+        if spec and store.count_triplets(session=j.session, rater=j.rater) >= spec["trials_per_rater"]:
+            raise HTTPException(409, f"rater {j.rater!r} has finished the {spec['trials_per_rater']} triplets of "
+                                     f"session {j.session!r}")
         for tid in (j.anchor, j.b, j.c):
             need_track(tid)
         row = store.add_triplet(session=j.session, rater=j.rater, anchor=j.anchor, b=j.b, c=j.c, choice=j.choice,
@@ -451,6 +452,15 @@ def create_app(engine: Any, *, db_path: str | Path, admin_token: str,
         return {"counts": store.counts(), "integrity": store.integrity_check(), "journal_mode": store.journal_mode}
 
     return app
+
+
+def scores_of(results: list[Any]) -> dict[str, float]:
+    """``{track_id: score}`` of search results."""
+    out = {}
+    for r in results:
+        item = result_json(r)
+        out[item["track_id"]] = float(item["score"] or 0.0)
+    return out
 
 
 def _quote(value: str) -> str:

@@ -65,6 +65,7 @@ def _client(url: str, ids: list[str], n: int) -> dict:
     return {"sent": sent, "ids": row_ids, "failures": failures}
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_concurrent_judgements_none_lost(server):
     url, db, ids = server

@@ -192,6 +192,17 @@ def test_admin_endpoints_need_the_token(client):
     assert r.status_code == 422 and "gpt-9" in r.json()["detail"]
 
 
+def test_admin_sessions_yaml(client):
+    text = "- {name: y1, kind: triplet}\n- {name: y2, kind: ab, queries: [{text: calm}]}\n"
+    assert client.post("/api/admin/sessions/yaml", content=text).status_code == 401
+    r = client.post("/api/admin/sessions/yaml", content=text, headers=admin())
+    assert r.status_code == 200 and r.json()["sessions"] == ["y1", "y2"]
+    assert {s["name"] for s in client.get("/api/info").json()["sessions"]} == {"y1", "y2"}
+    bad = client.post("/api/admin/sessions/yaml", content="- {name: y3, kind: quiz}\n", headers=admin())
+    assert bad.status_code == 422 and "kind" in bad.json()["detail"]
+    assert client.post("/api/admin/sessions/yaml", content="a: [", headers=admin()).status_code == 422
+
+
 def test_short_admin_token_is_refused(engines, tmp_path):
     with pytest.raises(ConfigError, match="at least 8"):
         create_app(engines[0], db_path=tmp_path / "x.db", admin_token="abc")

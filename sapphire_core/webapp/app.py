@@ -8,6 +8,20 @@ Safety, by construction:
 - every JSON body is a pydantic model with ``extra="forbid"``; unknown query parameters are refused;
 - admin endpoints (session set-up, export) need the ``X-Admin-Token`` header;
 - ``sapphire serve`` binds to 127.0.0.1 unless told otherwise.
+
+Endpoints
+---------
+``GET /``, ``/ab``, ``/triplet``                 the three pages (``static/``)
+``GET /api/info``                                versions, sub-space names, sessions, limits
+``POST /api/search``                             ``{text | lyrics | track, weights, mode_weights, k}``
+``POST /api/search/audio?kind=audio|hum&k&weights``  raw wav/flac/ogg/mp3 body
+``GET /api/audio?id=TRACK``                      the indexed track's audio (range requests)
+``GET /api/ab/next?session&rater``               a blinded trial (lists "A" and "B")
+``POST /api/ab/judgement``                       ``{trial_id, rater, choice | rating_a + rating_b}``
+``GET /api/triplet/next?rater[&session&strategy]``  anchor, B, C (``strategy=active``: most uncertain)
+``POST /api/triplet/judgement``                  ``{session, rater, anchor, b, c, choice}``
+``POST /api/admin/sessions`` (JSON), ``/api/admin/sessions/yaml``, ``GET /api/admin/export?table&format``,
+``GET /api/admin/counts``                        need ``X-Admin-Token``
 """
 
 from __future__ import annotations

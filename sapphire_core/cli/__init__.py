@@ -25,6 +25,8 @@ COMMAND_MODULES = [
     "index_cmd",
     "search_cmd",
     "evaluate_cmd",
+    "analyze_cmd",
+    "demo_cmd",
     "serve_cmd",
     "feedback_cmd",
 ]

@@ -199,3 +199,31 @@ def test_toy_chroma_finds_the_pitch_class():
 def test_toy_text_is_frozen_by_default():
     assert not any(p.requires_grad for p in ToyText().parameters())
     assert all(p.requires_grad for p in ToyText(trainable_layers=1).parameters())
+
+
+def _main(argv: list[str]) -> None:
+    """Subprocess entry for the kill and DDP tests: ``python test_train_helpers.py '<json>'``.
+
+    JSON keys: corpus, out, training (overrides of :func:`toy_config`), resume, sleep (seconds per step),
+    checkpoint_every.
+    """
+    import os
+    import time
+
+    from sapphire_core.training import train
+
+    args = json.loads(argv[0])
+    torch.set_num_threads(1)
+    registry = toy_registry()
+    cfg = validated(toy_config(**args.get("training", {})), registry)
+    sleep = float(args.get("sleep", 0.0))
+    result = train(cfg, args["corpus"], args["out"], registry=registry, device="cpu",
+                   resume=bool(args.get("resume")), checkpoint_every=int(args.get("checkpoint_every", 0)),
+                   evaluate_untrained=False, on_step=(lambda r: time.sleep(sleep)) if sleep else None)
+    print(json.dumps({"rank": int(os.environ.get("RANK", 0)), "global_step": result.metrics["global_step"]}))
+
+
+if __name__ == "__main__":
+    import sys
+
+    _main(sys.argv[1:])

@@ -192,7 +192,11 @@ def test_rendered_key_agrees_with_metadata(demo_corpus, tracks):
 
 
 def test_rendered_tempo_agrees_with_metadata(demo_corpus, tracks):
-    """Beat-tracker tempo vs metadata (mir_eval.tempo.detection, 8% tolerance, octave errors allowed)."""
+    """Beat-tracker tempo vs metadata (mir_eval.tempo.detection, 8% tolerance, octave errors allowed).
+
+    The sample is the renderings with clear note attacks in simple meters: a beat tracker follows
+    onsets, and choir/woodwind renderings (soft legato attacks) give it too little to lock on to.
+    """
     import librosa
     import mir_eval
 
@@ -200,7 +204,8 @@ def test_rendered_tempo_agrees_with_metadata(demo_corpus, tracks):
 
     def simple_meter(t):
         num, _, den = t["meter"].partition("/")
-        return den == "4" and num in {"2", "3", "4"} and 50 <= t["tempo_bpm"] <= 200
+        return (den in {"2", "4"} and num in {"2", "3", "4"}
+                and t["instrument_family"] not in {"voice", "woodwind"})
 
     sample = _sample(tracks, 16, simple_meter)
     assert len(sample) >= 12

@@ -23,8 +23,8 @@ from sapphire_core.corpus.works import (
 )
 from sapphire_core.errors import CorpusError
 
-# Three short, fast works (folk tunes and a chorale with lyrics), none held out.
-ONLY = ["ryansMammoth/TornadoReel.abc", "essenFolksong-erk30-n121", "bach/bwv10.7.mxl"]
+# Two short works (a chorale with lyrics, a reel), none held out.
+ONLY = ["ryansMammoth/TornadoReel.abc", "bach/bwv10.7.mxl"]
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -41,7 +41,7 @@ def _digest(folder: Path) -> dict[str, str]:
 def reference_build(tmp_path_factory):
     out = tmp_path_factory.mktemp("corpus") / "a"
     report = build_corpus(out, only=ONLY, workers=1, seed=0)
-    assert report.works == 3 and report.tracks == 6
+    assert report.works == 2 and report.tracks == 4
     return out
 
 
@@ -90,15 +90,15 @@ def test_killed_build_resumes_to_the_same_result(reference_build, tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / COMPLETE_MARKER).exists()
-    assert 1 <= len(list(works.glob("*.json"))) < 3
+    assert len(list(works.glob("*.json"))) == 1
     report = build_corpus(out, only=ONLY, workers=1, seed=0)
-    assert report.works == 3
+    assert report.works == 2
     assert _digest(out) == _digest(reference_build)
 
 
 def test_finished_build_is_reused_and_parameters_are_checked(reference_build):
     again = build_corpus(reference_build, only=ONLY, workers=1, seed=0)
-    assert again.reused and again.tracks == 6
+    assert again.reused and again.tracks == 4
     with pytest.raises(CorpusError, match="built with"):
         build_corpus(reference_build, only=ONLY, workers=1, seed=5)
 
@@ -116,13 +116,13 @@ def test_heldout_works_never_selected():
     assert not any(r.path.startswith("bach/bwv190.7") for r in full)
     only_heldout = candidate_works("full", seed=0, include_heldout=True)
     assert only_heldout and all(normalize_work_path(r.path) in heldout for r in only_heldout)
-    assert {r.number for r in only_heldout if r.path == "airdsAirs/book3.abc"} >= {1, 2}
+    assert len({r.number for r in only_heldout if r.path == "airdsAirs/book3.abc"}) > 50
 
 
 def test_only_never_builds_a_heldout_work(tmp_path):
-    report = build_corpus(tmp_path / "h", only=["bach/bwv113.8.mxl", "ryansMammoth/TornadoReel.abc"], workers=1)
-    ids = [json.loads(x)["work_id"] for x in (tmp_path / "h" / "tracks.jsonl").read_text().splitlines()]
-    assert report.works == 1 and set(ids) == {"ryansMammoth-TornadoReel"}
+    report = build_corpus(tmp_path / "h", only=["bach/bwv113.8.mxl", "airdsAirs-book3-n401"], workers=1)
+    assert report.works == 0 and (tmp_path / "h" / "tracks.jsonl").read_text() == ""
+    assert not (tmp_path / "h" / "audio").exists()
 
 
 def test_work_ids_and_labels():
@@ -175,8 +175,9 @@ def test_hum_follows_the_melody_transposed():
     again = synthesize_hum(melody, seed=3, sr=22050)
     assert np.array_equal(hum.audio, again.audio)
     assert 5.0 <= hum.duration <= 16.0 and 0.8 <= hum.tempo_scale <= 1.25
-    f0, voiced, _ = librosa.pyin(hum.audio, fmin=60, fmax=1000, sr=22050, frame_length=2048)
-    sung = librosa.hz_to_midi(f0[voiced & np.isfinite(f0)])
+    f0 = librosa.yin(hum.audio, fmin=60, fmax=1000, sr=22050, frame_length=2048)
+    rms = librosa.feature.rms(y=hum.audio, frame_length=2048, hop_length=512)[0][: len(f0)]
+    sung = librosa.hz_to_midi(f0[: len(rms)][rms > 0.3 * rms.max()])
     assert len(sung) > 50
     # The hummed range is the scale moved by `transpose` (allowing intonation error and vibrato).
     assert np.median(sung) == pytest.approx(np.median([p for _, _, p in melody]) + hum.transpose, abs=2.0)

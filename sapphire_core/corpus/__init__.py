@@ -67,11 +67,30 @@ def ensure_demo_corpus(path: str | Path | None = None, *, size: str = "small", s
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             if not _finished(path, want):
+                _remove_stale(path, want)
                 n = workers or int(os.environ.get("SAPPHIRE_CORPUS_WORKERS", "2"))
                 build_corpus(path, size=size, variants=DEFAULT_VARIANTS, seed=seed, workers=n)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return path
+
+
+def _remove_stale(path: Path, want: dict) -> None:
+    """Delete a demo corpus made by an older SAPPHIRE (another format version), finished or not.
+
+    Only a folder this builder wrote (it holds ``.build/params.json``) is removed, never a user's folder.
+    """
+    import shutil
+
+    params = path / ".build" / "params.json"
+    if not params.is_file():
+        return
+    try:
+        old = json.loads(params.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        old = {}
+    if old.get("format") != want["format"]:
+        shutil.rmtree(path)
 
 
 def _finished(path: Path, want: dict) -> bool:

@@ -32,7 +32,8 @@ import numpy as np
 from sapphire_core.errors import CorpusError
 
 COMPLETE_MARKER = ".complete"
-FORMAT_VERSION = 1
+#: Bumped when the output changes for the same parameters; older demo corpora are rebuilt.
+FORMAT_VERSION = 2
 _PC_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 
 #: Alternative instrumentations by kind of work (v1, v2, ... draw from these, seeded).
@@ -138,8 +139,9 @@ def build_work(ref_path: str, ref_number: int | None, out: str, opts: dict) -> d
 
     def finish(rec: dict) -> dict:
         rec = {"work_id": ref.work_id, "source_path": ref.path, "number": ref.number, **rec}
-        atomic_write_bytes(record_path, json.dumps(rec, ensure_ascii=False, sort_keys=True).encode("utf-8"))
-        return rec
+        text = json.dumps(rec, ensure_ascii=False)
+        atomic_write_bytes(record_path, text.encode("utf-8"))
+        return json.loads(text)  # exactly what a resumed build reads back (same key order and floats)
 
     try:
         with warnings.catch_warnings():

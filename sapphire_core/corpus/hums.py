@@ -81,7 +81,10 @@ def synthesize_hum(
     Hum
     """
     rng = np.random.default_rng(seed)
-    notes, offset = choose_window(melody, rng, min_s=min_s, max_s=max_s)
+    tempo_scale = float(np.round(rng.uniform(0.8, 1.25), 3))
+    # Window lengths in source time, so that the hum itself (after the tempo change, drift and a
+    # 0.3 s tail) lasts min_s-max_s seconds.
+    notes, offset = choose_window(melody, rng, min_s=min_s * tempo_scale, max_s=(max_s - 1.5) * tempo_scale)
     if not notes:
         raise ValueError("melody has no notes to hum")
     # Monophonic line: when notes overlap (chords in the top part), keep the highest at each onset.
@@ -94,7 +97,6 @@ def synthesize_hum(
     median = float(np.median([p for _, _, p in line])) + transpose
     voice_center = float(rng.choice([55.0, 64.0]))  # a low or a high voice
     transpose += int(12 * np.round((voice_center - median) / 12))
-    tempo_scale = float(np.round(rng.uniform(0.8, 1.25), 3))
     # Timing drift: each inter-onset interval stretched by a random factor (people rush and drag).
     onsets, durs = [], []
     t = 0.0
@@ -106,7 +108,7 @@ def synthesize_hum(
         durs.append(max(0.08, d / tempo_scale * float(np.clip(1 + rng.normal(0, 0.1), 0.6, 1.3))))
     detune = float(rng.uniform(-0.4, 0.4))  # the whole hum a little sharp or flat (semitones)
     jitter = rng.normal(0, 0.25, len(line))  # per-note intonation error (semitones)
-    total = onsets[-1] + durs[-1] + 0.3
+    total = min(onsets[-1] + durs[-1] + 0.3, max_s)
     n = int(total * sr)
     f0 = np.zeros(n, dtype=np.float64)
     env = np.zeros(n, dtype=np.float64)
@@ -114,6 +116,7 @@ def synthesize_hum(
     vib_depth = float(rng.uniform(0.15, 0.45))  # semitones
     tt = np.arange(n) / sr
     for i, ((_o, _d, p), on, dur) in enumerate(zip(line, onsets, durs)):
+        dur = min(dur, total - 0.05 - on)
         a, b = int(on * sr), min(n, int((on + dur) * sr))
         if b <= a:
             continue

@@ -100,14 +100,20 @@ MASS_TEXTS = {
     "benedicamus": "Benedicamus Domino. Deo gratias.",
 }
 
-#: Folk tune forms recognised in titles (ryansMammoth file names, O'Neill titles).
+#: Folk tune forms recognised in titles (ryansMammoth file names, O'Neill titles), with the typical
+#: note rate of the tune as played (notes per second). The same reel is notated in 2/4 with
+#: sixteenths or in 4/4 with eighths, so without a tempo mark the quarter-note BPM is set from the
+#: notes' median duration: BPM = rate * 60 * median_duration_in_quarters.
 FOLK_FORMS = {
-    "reel": ("reel", 200), "jig": ("jig", 170), "hornpipe": ("hornpipe", 160), "strathspey": ("strathspey", 130),
-    "polka": ("polka", 180), "waltz": ("waltz", 150), "clog": ("clog", 160), "march": ("march", 110),
-    "schottische": ("schottische", 140), "fling": ("fling", 140), "quickstep": ("march", 120),
-    "slide": ("slide", 180), "air": ("air", 90), "lament": ("air", 70), "mazurka": ("mazurka", 132),
-    "quadrille": ("quadrille", 120), "song": ("song", 100),
+    "reel": ("reel", 6.5), "jig": ("jig", 6.0), "hornpipe": ("hornpipe", 5.0), "strathspey": ("strathspey", 4.5),
+    "polka": ("polka", 5.0), "waltz": ("waltz", 3.5), "clog": ("clog", 5.0), "march": ("march", 4.0),
+    "schottische": ("schottische", 4.5), "fling": ("fling", 4.5), "quickstep": ("march", 4.5),
+    "slide": ("slide", 6.0), "air": ("air", 2.5), "lament": ("air", 2.0), "mazurka": ("mazurka", 4.0),
+    "quadrille": ("quadrille", 4.5), "song": ("song", 2.5),
 }
+#: Default note rate of each folk collection's usual form (notes per second).
+FOLK_DEFAULT_RATE = {"ryansMammoth": 6.0, "oneills1850": 2.5, "essenFolksong": 2.5, "airdsAirs": 2.5,
+                     "nottingham-dataset": 6.5, "miscFolk": 4.0}
 
 
 @dataclass(frozen=True)
@@ -319,9 +325,10 @@ def labels_for(ref: WorkRef, title: str = "") -> dict:
             labels.update(over)
     name = f"{Path(ref.path).stem} {title}".lower()
     if ref.collection in {"ryansMammoth", "oneills1850", "airdsAirs", "nottingham-dataset", "miscFolk"}:
-        for word, (form, bpm) in FOLK_FORMS.items():
+        labels["note_rate"] = FOLK_DEFAULT_RATE.get(ref.collection, 3.0)
+        for word, (form, rate) in FOLK_FORMS.items():
             if word in name:
-                labels.update(form=form, bpm=bpm)
+                labels.update(form=form, note_rate=rate)
                 break
     if ref.collection in {"palestrina", "trecento", "ciconia"}:
         for section in MASS_TEXTS:
@@ -398,12 +405,19 @@ def score_info(score, ref: WorkRef, *, target_s: float = 20.0, max_s: float = 25
         labels["composer"] = composer
     parts = list(score.parts) if score.parts else [score]
     # Tempo: the first MetronomeMark in a plausible range, else the form's default.
-    bpm = float(labels["bpm"])
+    bpm = None
     for mm in score.recurse().getElementsByClass(tempo.MetronomeMark):
         q = mm.getQuarterBPM()
         if q and 40 <= q <= 240:
             bpm = float(q)
         break
+    if bpm is None and labels.get("note_rate"):
+        durs = sorted(float(n.duration.quarterLength) for n in parts[0].recurse().notes
+                      if n.duration.quarterLength > 0)
+        if durs:
+            bpm = float(min(240.0, max(50.0, round(labels["note_rate"] * 60.0 * durs[len(durs) // 2]))))
+    if bpm is None:
+        bpm = float(labels["bpm"])
     end_goal_q = target_s * bpm / 60.0
     max_q = max_s * bpm / 60.0
     # Measure boundaries of the first part (offsets in quarters).
@@ -460,6 +474,10 @@ def score_info(score, ref: WorkRef, *, target_s: float = 20.0, max_s: float = 25
             if section in name:
                 lyrics, source = text, "liturgical"
                 break
+    counts = {k: sum(1 for n in notes if n[3] == k) for k in range(kept_parts)}
+    if counts.get(melody_part, 0) < 4:
+        # The sung part enters after an introduction: take the first part that plays in the excerpt.
+        melody_part = next((k for k in range(kept_parts) if counts[k] >= 4), max(counts, key=counts.get))
     return ScoreInfo(
         notes=sorted(notes), n_parts=kept_parts, end_q=float(end_q), bpm=bpm, tonic_pc=int(k.tonic.pitchClass),
         mode=k.mode if k.mode in ("major", "minor") else "major", meter=meter, title=title.strip(),

@@ -41,12 +41,13 @@ def finetune(
     margin: float = typer.Option(0.2, "--margin", min=0.0),
     bt_weight: float = typer.Option(1.0, "--bt-weight", min=0.0, help="Weight of the Bradley-Terry A/B term."),
     seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
 ) -> None:
     """Fine-tune the fusion head from triplet and A/B judgements; exit 1 when the result is not kept."""
     from sapphire_core.feedback.finetune import finetune as run
 
     result = run(model, feedback, out, index=index, corpus=corpus, cache_dir=cache, heldout_fraction=heldout,
-                 steps=steps, lr=lr, margin=margin, bt_weight=bt_weight, seed=seed)
+                 steps=steps, lr=lr, margin=margin, bt_weight=bt_weight, seed=seed, device=device)
     console.print(result.summary(), highlight=False, markup=False)
     console.print(f"judgements: {result.counts}", highlight=False, markup=False)
     if not result.saved:

@@ -179,7 +179,7 @@ def _agreement(vectors: np.ndarray, j: _Judgements) -> dict[str, float | None]:
 
 
 def _modality_inputs(model, track_ids: list[str], *, index: Path | None, corpus: Path | None,
-                     cache_dir: Path | None, parent_sha: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray],
+                     cache_dir: Path | None, parent_sha: str, device: str = "cpu") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray],
                                                                      list[str]]:
     """Per-modality encoder embeddings and presence of ``track_ids`` (those found), from an index
     built with the same checkpoint or by embedding the corpus tracks."""
@@ -211,7 +211,7 @@ def _modality_inputs(model, track_ids: list[str], *, index: Path | None, corpus:
     wanted = set(track_ids)
     tracks = [t for t in data.tracks if t.id in wanted]
     cache = FeatureCache(cache_dir or default_cache_dir(Path(corpus)))
-    out = embed_tracks(model, tracks, cache)
+    out = embed_tracks(model, tracks, cache, device=device)
     return dict(out.per_modality), dict(out.present), list(out.ids)
 
 
@@ -222,7 +222,7 @@ def finetune(model_path: str | Path, feedback_db: str | Path, out_path: str | Pa
              corpus: str | Path | None = None, cache_dir: str | Path | None = None, registry=None,
              heldout_fraction: float = 0.25, seed: int = 0, steps: int = 300, lr: float = 3e-3,
              margin: float = 0.2, bt_weight: float = 1.0, bt_temperature: float = 0.1, weight_decay: float = 1e-4,
-             require_no_drop: bool = True) -> FinetuneResult:
+             require_no_drop: bool = True, device: str = "cpu") -> FinetuneResult:
     """Fine-tune a checkpoint's fusion head on the judgements in a feedback database.
 
     Parameters
@@ -252,6 +252,8 @@ def finetune(model_path: str | Path, feedback_db: str | Path, out_path: str | Pa
         Weight and score temperature of the Bradley-Terry term.
     require_no_drop : bool
         Save only when held-out combined agreement is at least the parent's.
+    device : str
+        Torch device of the run (the checkpoint is always saved from CPU tensors).
 
     Returns
     -------
@@ -278,6 +280,7 @@ def finetune(model_path: str | Path, feedback_db: str | Path, out_path: str | Pa
     model_path, out_path = Path(model_path), Path(out_path)
     model, parent_meta = load_model(model_path, registry)
     model.registry = registry  # embed_tracks reads the registry from the model
+    model.to(device)
     parent_sha = file_sha256(model_path)
     if not Path(feedback_db).is_file():
         raise FeedbackError(f"{feedback_db}: feedback database not found; serve the app with --db to collect one")
@@ -288,15 +291,16 @@ def finetune(model_path: str | Path, feedback_db: str | Path, out_path: str | Pa
     names, _, _, _ = _collect(triplet_rows, ab_rows, None, texts_ok=texts_ok)
     emb, present, found = _modality_inputs(model, names, index=Path(index) if index else None,
                                            corpus=Path(corpus) if corpus else None,
-                                           cache_dir=Path(cache_dir) if cache_dir else None, parent_sha=parent_sha)
+                                           cache_dir=Path(cache_dir) if cache_dir else None, parent_sha=parent_sha,
+                                           device=device)
     names, texts, judg, skipped = _collect(triplet_rows, ab_rows, set(found), texts_ok=texts_ok)
     if len(judg.triplets) + len(judg.ab_query) == 0:
         raise FeedbackError(f"{feedback_db}: no usable judgements (skipped: {skipped}); collect triplet or A/B "
                             "judgements on track queries first")
     pos = {t: i for i, t in enumerate(found)}
     order = [pos[t] for t in names]
-    E = {m: torch.as_tensor(v[order], dtype=torch.float32) for m, v in emb.items()}
-    P = {m: torch.as_tensor(v[order], dtype=torch.bool) for m, v in present.items()}
+    E = {m: torch.as_tensor(v[order], dtype=torch.float32, device=device) for m, v in emb.items()}
+    P = {m: torch.as_tensor(v[order], dtype=torch.bool, device=device) for m, v in present.items()}
 
     held_t = np.array([is_heldout("triplets", i, fraction=heldout_fraction, seed=seed) for i in judg.triplet_ids],
                       dtype=bool)
@@ -324,7 +328,7 @@ def finetune(model_path: str | Path, feedback_db: str | Path, out_path: str | Pa
         return torch.cat([z, F.normalize(model.text_projection(tower_out), dim=-1)])
 
     with torch.no_grad():
-        start = embed(False).numpy()
+        start = embed(False).cpu().numpy()
     before, train_before = _agreement(start, held), _agreement(start, train)
 
     torch.manual_seed(seed)
@@ -334,7 +338,7 @@ def finetune(model_path: str | Path, feedback_db: str | Path, out_path: str | Pa
     for p in params:
         p.requires_grad_(True)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    trip = torch.as_tensor(train.triplets)
+    trip = torch.as_tensor(train.triplets, device=device)
     losses: list[float] = []
     for _ in range(steps):
         z = embed(True)
@@ -344,7 +348,7 @@ def finetune(model_path: str | Path, feedback_db: str | Path, out_path: str | Pa
             d_ap, d_an = 1 - (a * p_).sum(-1), 1 - (a * n).sum(-1)
             loss = loss + F.relu(d_ap - d_an + margin).mean()
         if len(train.ab_query):
-            q = z[torch.as_tensor(train.ab_query)]
+            q = z[torch.as_tensor(train.ab_query, device=device)]
             s_w = torch.stack([(z[w] @ q[i]).mean() for i, w in enumerate(train.ab_win)])
             s_l = torch.stack([(z[lo] @ q[i]).mean() for i, lo in enumerate(train.ab_lose)])
             loss = loss + bt_weight * F.softplus(-(s_w - s_l) / bt_temperature).mean()  # -log sigmoid
@@ -353,7 +357,7 @@ def finetune(model_path: str | Path, feedback_db: str | Path, out_path: str | Pa
         opt.step()
         losses.append(float(loss.detach()))
     with torch.no_grad():
-        end = embed(False).numpy()
+        end = embed(False).cpu().numpy()
     after, train_after = _agreement(end, held), _agreement(end, train)
     counts = {"triplets_train": len(train.triplets), "triplets_heldout": len(held.triplets),
               "ab_train": len(train.ab_query), "ab_heldout": len(held.ab_query),

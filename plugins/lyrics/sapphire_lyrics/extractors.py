@@ -23,7 +23,7 @@ from sapphire_lyrics.sentiment import ARC_LENGTH, EMOTION_NAMES, SUMMARY_NAMES
 from sapphire_lyrics.source import Lyrics, read_lyrics
 
 #: Value of ``sentiment_arc``'s ``valence_source`` scalar for each way a line's valence was scored.
-VALENCE_SOURCES = {"vader": 1.0, "seed_lexicon": 0.5, "embedding": 0.25, "none": 0.0}
+VALENCE_SOURCES = {"vader": 1.0, "seed_lexicon": 0.5, "vader_other_language": 0.3, "embedding": 0.2, "none": 0.0}
 
 
 def _present(flag: bool) -> np.ndarray:
@@ -89,7 +89,8 @@ class SentimentArc(FeatureExtractor):
 
     Valence per line: VADER compound for English (and unknown language); for other languages
     the config ``non_english`` picks the hand-made seed lexicon (default,
-    :mod:`sapphire_lyrics.seed_lexicon`), the MiniLM emotion-axis projection, or zeros.
+    :mod:`sapphire_lyrics.seed_lexicon`; VADER for languages it lacks), the MiniLM
+    emotion-axis projection, or zeros.
     See :mod:`sapphire_lyrics.sentiment` for the formulas and their limits.
 
     Features
@@ -101,7 +102,8 @@ class SentimentArc(FeatureExtractor):
     emotion : (8,)
         Mean cosine similarity of the lines with each emotion prototype, centred (:data:`EMOTION_NAMES`).
     valence_source : ()
-        How valence was scored (:data:`VALENCE_SOURCES`): 1 VADER, 0.5 seed lexicon, 0.25 embedding, 0 none.
+        How valence was scored (:data:`VALENCE_SOURCES`): 1 VADER on English, 0.5 seed lexicon,
+        0.3 VADER on another language, 0.2 embedding, 0 none.
     present : ()
         1.0 with lyrics, 0.0 without.
     """
@@ -141,6 +143,10 @@ class SentimentArc(FeatureExtractor):
             valence, source = np.asarray(seed_valence(lines, language=lang)), "seed_lexicon"
         elif cfg.non_english == "embedding":
             valence, source = sentiment.embedding_valence(sims), "embedding"
+        elif cfg.non_english == "seed_lexicon":
+            # No seed lexicon for this language: VADER still scores English words in mixed texts
+            # (e.g. "Aloha 'Oe ... Until we meet again"); flagged as less reliable.
+            valence, source = sentiment.vader_valence(lines), "vader_other_language"
         else:
             valence, source = np.zeros(len(lines)), "none"
         if cfg.emotions and sims is not None:

@@ -27,6 +27,8 @@ from sapphire_lyrics.language import detect_language
 _TIME_TAG = re.compile(r"\[(\d{1,3}):(\d{1,2}(?:[.:]\d{1,3})?)\]")
 _ID_TAG = re.compile(r"^\[([a-zA-Z#]+):([^\]]*)\]\s*$")
 _WORD_TAG = re.compile(r"<\d{1,3}:\d{1,2}(?:[.:]\d{1,3})?>")
+# Syllable hyphens of score underlay ("a- ni-ma,- a- ma") that survive text extraction.
+_SYLLABLE_BREAK = re.compile(r"(?<=[^\W\d_])[-~]+\s+(?=[^\W\d_])")
 _CLAUSE_END = re.compile(r"(?<=[.,;:!?])\s+")
 
 #: Untimed lines with more words than this are split into phrases (:func:`split_long_line`).
@@ -214,7 +216,8 @@ def read_lyrics(track: Track) -> Lyrics | None:
     Order: a ``.lrc`` ``lyrics_path`` (it carries line timing, which the plain ``lyrics`` text a
     scanner copies from it has lost), then ``track.lyrics`` (plain or LRC text), then a ``.txt``
     ``lyrics_path``. Content decides the format, so LRC saved as ``.txt`` keeps its timing.
-    Untimed lines longer than :data:`MAX_WORDS_PER_LINE` words are split (:func:`split_long_line`).
+    Syllable hyphens left from a score's underlay are joined ("a- ni- ma" -> "anima"), and untimed
+    lines longer than :data:`MAX_WORDS_PER_LINE` words are split (:func:`split_long_line`).
 
     Parameters
     ----------
@@ -247,7 +250,7 @@ def read_lyrics(track: Track) -> Lyrics | None:
         times, ends = tuple(starts), tuple(stops)
         source = "lrc"
     else:
-        lines = [" ".join(line.split()) for line in text.splitlines()]
+        lines = [" ".join(_SYLLABLE_BREAK.sub("", line).split()) for line in text.splitlines()]
         lines = [part for line in lines if line for part in split_long_line(line)]
     if not lines:
         return None

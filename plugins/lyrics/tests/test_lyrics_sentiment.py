@@ -85,3 +85,10 @@ def test_instrumental_is_absent_not_neutral():
     out = SentimentArc().extract(None, Track(id="inst"))
     assert out["present"] == 0.0
     assert all(not np.asarray(v).any() for v in out.values())
+
+
+def test_language_without_seed_lexicon_falls_back_to_vader_flagged():
+    track = Track(id="t", lyrics="Aloha oe, aloha oe\nA fond embrace, until we meet again", language="haw")
+    out = SentimentArc(emotions=False).extract(None, track)
+    assert out["valence_source"] == VALENCE_SOURCES["vader_other_language"]
+    assert out["summary"][1] > 0  # "fond embrace" is positive to VADER

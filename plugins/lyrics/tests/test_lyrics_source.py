@@ -117,3 +117,8 @@ def test_score_verse_on_one_line_is_split_into_phrases():
     )
     assert " ".join(lyrics.lines) == verse
     assert lyrics.language == "de"
+
+
+def test_score_syllable_hyphens_are_joined():
+    lyrics = read_lyrics(Track(id="t", lyrics="pur da me par- ti- te, a- ni-ma du- ra", language="it"))
+    assert lyrics.lines == ("pur da me partite, ani-ma dura",)

@@ -104,8 +104,8 @@ def bench_phonetics(sizes: list[int], repeats: int) -> dict:
 
 
 def run(quick: bool = False) -> dict:
-    sizes = [8, 32, 128] if quick else [16, 128, 1024]
-    repeats = 1 if quick else 3
+    sizes = [8, 32, 128] if quick else [16, 128, 512]
+    repeats = 1 if quick else 2
     return {
         "sizes_lines": sizes,
         "semantic_embedding": bench_semantic(sizes, repeats),

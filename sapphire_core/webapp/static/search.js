@@ -24,13 +24,23 @@
     return box;
   }
 
+  function midValue(v) {
+    // The engine gives {value, level, percentile}; the memory engine plain words.
+    if (v == null) return "–";
+    if (typeof v === "object") {
+      const value = typeof v.value === "number" ? v.value.toFixed(2) : null;
+      return v.level ? v.level + (value ? " (" + value + ")" : "") : (value || JSON.stringify(v));
+    }
+    return typeof v === "number" ? v.toFixed(2) : String(v);
+  }
+
   function midTable(mid) {
-    if (!mid || !mid.result) return null;
+    if (!mid || !mid.result || !Object.keys(mid.result).length) return null;
     const table = el("table", { class: "mid" },
       el("tr", {}, el("th", { text: "" }), el("th", { text: "query" }), el("th", { text: "match" })));
     for (const [k, v] of Object.entries(mid.result)) {
-      const q = mid.query && mid.query[k] != null ? String(mid.query[k]) : "–";
-      table.append(el("tr", {}, el("td", { text: k }), el("td", { text: q }), el("td", { text: String(v) })));
+      const q = mid.query ? midValue(mid.query[k]) : "–";
+      table.append(el("tr", {}, el("td", { text: k }), el("td", { text: q }), el("td", { text: midValue(v) })));
     }
     return table;
   }

@@ -376,6 +376,15 @@ def test_create_app_checks_session_models(engines, tmp_path):
         create_app(engines[0], db_path=tmp_path / "x.db", admin_token=TOKEN, sessions=[spec])
 
 
+def test_public_metadata_drops_paths_and_bulk():
+    from sapphire_core.webapp.engine import public_metadata
+
+    meta = {"title": "x", "audio": "a.wav", "audio_path": "/abs/a.wav", "lyrics_path": "l.txt",
+            "source_path": "bach/x.mxl", "melody": [[0.0, 0.5, 60]] * 40, "instrumentation": ["Choir Aahs"],
+            "extra": {"nested": 1}, "tempo_bpm": 76.0}
+    assert public_metadata(meta) == {"title": "x", "instrumentation": ["Choir Aahs"], "tempo_bpm": 76.0}
+
+
 def test_memory_engine_features_are_analytic():
     # A C-major triad's chroma has its energy on C, E and G (pitch classes 0, 4, 7).
     v = audio_features(signals.chord([60, 64, 67], sr=22050, seconds=1.0, harmonics=1), 22050)

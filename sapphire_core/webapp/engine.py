@@ -106,6 +106,20 @@ def _finite(x: Any) -> Any:
     return x
 
 
+def public_metadata(meta: dict[str, Any]) -> dict[str, Any]:
+    """The metadata a browser may see: no file paths, no bulky arrays (e.g. a melody's note list)."""
+    out = {}
+    for k, v in dict(meta).items():
+        if k in ("audio", "source_path") or k.endswith("_path"):
+            continue
+        if isinstance(v, (list, tuple)) and (len(v) > 16 or any(isinstance(x, (list, dict)) for x in v)):
+            continue
+        if isinstance(v, dict):
+            continue
+        out[str(k)] = v
+    return out
+
+
 def result_json(result: Any) -> dict[str, Any]:
     """A search result as JSON-able data (no file paths: audio is fetched by track id)."""
     explanation = _get(result, "explanation") or {}
@@ -113,7 +127,6 @@ def result_json(result: Any) -> dict[str, Any]:
         "track_id": str(_get(result, "track_id")),
         "score": _finite(float(_get(result, "score", 0.0))),
         "rank": int(_get(result, "rank", 0)),
-        "metadata": _finite({k: v for k, v in dict(_get(result, "metadata") or {}).items()
-                             if k not in ("audio", "audio_path", "lyrics_path")}),
+        "metadata": _finite(public_metadata(_get(result, "metadata") or {})),
         "explanation": _finite(dict(explanation)),
     }

@@ -101,7 +101,7 @@ def embed_tracks(model, tracks: list[Track], cache: FeatureCache | None, *, batc
     from sapphire_core.model import build_extractors
 
     model = model.to(device).eval()
-    extractors = build_extractors(model.cfg, _registry_of(model))
+    extractors = build_extractors(model.cfg, model.registry)
     ids, fused, per_mod, present = [], [], {m: [] for m in model.encoders}, {m: [] for m in model.encoders}
     failures: dict[str, str] = {}
     for start in range(0, len(tracks), batch_size):
@@ -133,8 +133,3 @@ def embed_tracks(model, tracks: list[Track], cache: FeatureCache | None, *, batc
         failures=failures,
     )
 
-
-def _registry_of(model):
-    from sapphire_core.plugins import default_registry
-
-    return getattr(model, "registry", None) or default_registry()

@@ -52,6 +52,8 @@ class SapphireModel(nn.Module):
     def __init__(self, cfg: BaseModel, registry: Registry) -> None:
         super().__init__()
         self.cfg = cfg
+        # Kept so embedding/indexing rebuild the same extractors from the same plugins.
+        self.registry = registry
         modalities = active_modalities(cfg)
         self.modality_weights = {m: float(b.weight) for m, b in modalities.items()}
         self.encoders = nn.ModuleDict(

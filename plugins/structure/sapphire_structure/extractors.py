@@ -30,7 +30,7 @@ class SelfSimilarity(FeatureExtractor):
     (:func:`sapphire_structure.ssm.self_similarity`) area-resampled to ``size x size``, so a
     song's form is one picture whatever its length or tempo."""
 
-    name, modality, version, sample_rate = "self_similarity", "structure", "1", 22050
+    name, modality, version, sample_rate = "self_similarity", "structure", "2", 22050
 
     class Config(FeatureExtractor.Config):
         size: int = Field(64, ge=4, le=512, description="side S of the output (S, S) matrix")
@@ -52,12 +52,12 @@ class Segments(FeatureExtractor):
     ``summary`` (named by ``SEGMENT_SUMMARY_NAMES``) and ``boundaries`` ((2, n_bins): novelty
     and label changes on a normalised time axis)."""
 
-    name, modality, version, sample_rate = "segments", "structure", "1", 22050
+    name, modality, version, sample_rate = "segments", "structure", "2", 22050
 
     class Config(FeatureExtractor.Config):
         min_section_seconds: float = Field(4.0, gt=0, description="no two boundaries closer than this")
         half_width_seconds: float = Field(4.0, gt=0, description="half-width of the checkerboard kernel")
-        threshold: float = Field(0.5, description="novelty peaks must exceed mean + threshold * std")
+        threshold: float = Field(0.25, description="novelty peaks must exceed mean + threshold * std")
         max_labels: int = Field(6, ge=1, le=26)
         n_bins: int = Field(64, ge=4, le=1024, description="time bins of the boundaries feature")
 
@@ -80,7 +80,7 @@ class SIPLCAPatterns(FeatureExtractor):
     its weight ``z_k``). ``device`` picks where the EM runs (``"auto"``: CUDA when available).
     """
 
-    name, modality, version, sample_rate = "siplca", "structure", "1", 22050
+    name, modality, version, sample_rate = "siplca", "structure", "2", 22050
 
     class Config(FeatureExtractor.Config):
         n_patterns: int = Field(4, ge=1, le=32)
@@ -134,7 +134,7 @@ class Harmony(FeatureExtractor):
     (named by ``HARMONY_SUMMARY_NAMES``) and ``progression`` (a transposition-invariant chord
     bigram histogram, :func:`sapphire_structure.harmony.progression_histogram`)."""
 
-    name, modality, version, sample_rate = "harmony", "structure", "1", 22050
+    name, modality, version, sample_rate = "harmony", "structure", "2", 22050
 
     class Config(FeatureExtractor.Config):
         expected_chord_seconds: float = Field(1.5, gt=0, description="sets the HMM self-transition")

@@ -40,6 +40,8 @@ class BeatFeatures:
         ``(n_mfcc, T)`` MFCC means over each beat (the timbre).
     frame_chroma : np.ndarray
         ``(12, N)`` frame-rate chroma at ``hop_length`` (for chord recognition).
+    onsets : np.ndarray
+        ``(T,)`` onset strength at the start of each beat (max over +-2 frames).
     sr, hop_length : int
     tempo : float
         Beats per minute of the (possibly subdivided) grid.
@@ -49,6 +51,7 @@ class BeatFeatures:
     chroma: np.ndarray
     mfcc: np.ndarray
     frame_chroma: np.ndarray
+    onsets: np.ndarray
     sr: int
     hop_length: int
     tempo: float
@@ -107,10 +110,12 @@ def _compute(audio: np.ndarray, sr: int, hop: int, n_mfcc: int) -> BeatFeatures:
     beat_chroma = beat_chroma / np.maximum(beat_chroma.max(axis=0, keepdims=True), 1e-6)
     beat_mfcc = librosa.util.sync(mfcc, frames, aggregate=np.mean)
     times = librosa.frames_to_time(frames, sr=sr, hop_length=hop)
+    beat_onsets = np.array([onset_env[max(0, f - 2) : f + 3].max() if onset_env.size else 0.0 for f in frames[:-1]])
     times[-1] = max(audio.size / sr, times[-2] + 1e-3)  # the last interval ends at the true duration
     tempo = 60.0 / float(np.median(np.diff(times))) if times.size > 1 else 0.0
     return BeatFeatures(times=times.astype(np.float64), chroma=beat_chroma.astype(np.float32),
                         mfcc=beat_mfcc.astype(np.float32), frame_chroma=chroma.astype(np.float32),
+                        onsets=beat_onsets.astype(np.float32),
                         sr=sr, hop_length=hop, tempo=tempo)
 
 

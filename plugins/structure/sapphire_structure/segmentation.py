@@ -88,11 +88,13 @@ def checkerboard_kernel(half_width: int) -> np.ndarray:
 
 def foote_novelty(ssm: np.ndarray, *, half_width: int) -> np.ndarray:
     """Novelty per frame: the checkerboard kernel correlated along the diagonal of ``ssm``
-    (zero-padded at the edges), negative values clipped."""
+    (mirror-padded at the edges), negative values clipped."""
     kernel = checkerboard_kernel(half_width)
     w = kernel.shape[0] // 2
     t = ssm.shape[0]
-    padded = np.pad(ssm, w, mode="constant")
+    # Mirror padding: at the edges the "past" mirrors the "future", so no spurious boundary
+    # peaks there (zero padding makes the first and last frames the most novel of all).
+    padded = np.pad(ssm, w, mode="symmetric")
     nov = np.array([np.sum(kernel * padded[i : i + 2 * w, i : i + 2 * w]) for i in range(t)])
     return np.maximum(nov, 0.0)
 
@@ -139,7 +141,7 @@ def _repetition_graph(bf: BeatFeatures) -> np.ndarray:
     return path_enhance(recurrence_matrix(x), width=5)
 
 
-def pick_boundaries(novelty: np.ndarray, *, min_gap: int, threshold: float = 0.5) -> np.ndarray:
+def pick_boundaries(novelty: np.ndarray, *, min_gap: int, threshold: float = 0.25) -> np.ndarray:
     """Peaks of ``novelty`` that are the maximum within ``±min_gap`` beats and above
     ``mean + threshold * std`` of the curve, strongest first kept (non-maximum suppression)."""
     t = novelty.size
@@ -153,6 +155,25 @@ def pick_boundaries(novelty: np.ndarray, *, min_gap: int, threshold: float = 0.5
         if i >= min_gap and t - i >= min_gap and all(abs(i - j) >= min_gap for j in chosen):
             chosen.append(i)
     return np.array(sorted(chosen), dtype=int)
+
+
+def snap_to_onsets(peaks: np.ndarray, onsets: np.ndarray, novelty: np.ndarray, *, radius: int = 1,
+                   ratio: float = 1.5) -> np.ndarray:
+    """Move each boundary beat to a neighbour (within ``radius`` beats) whose onset is at least
+    ``ratio`` times stronger (the one of higher ``novelty`` when there are two).
+
+    Novelty computed over several beats is blurred by a beat or so where a chord is held across
+    the boundary; sections almost always start with an attack (a downbeat), so a much stronger
+    onset next door is the better estimate.
+    """
+    t = onsets.size
+    out = []
+    for p in peaks:
+        cands = [c for c in range(max(1, p - radius), min(t - 1, p + radius) + 1)
+                 if c == p or onsets[c] > ratio * onsets[p]]
+        # Between several much stronger onsets, the novelty decides.
+        out.append(p if len(cands) == 1 else max((c for c in cands if c != p), key=lambda c: (novelty[c], -c)))
+    return np.array(sorted(set(out)), dtype=int)
 
 
 def section_affinity(rec: np.ndarray, boundary_beats: np.ndarray) -> np.ndarray:
@@ -257,12 +278,12 @@ def _label_name(i: int) -> str:
 
 
 def segment_features(bf: BeatFeatures, *, min_section_seconds: float = 4.0, half_width_seconds: float = 4.0,
-                     threshold: float = 0.5, max_labels: int = 6) -> Segmentation:
+                     threshold: float = 0.25, max_labels: int = 6) -> Segmentation:
     """Segment a track given its beat features (see :func:`segment`)."""
     beat_len = float(np.median(np.diff(bf.times))) if bf.n_beats else 1.0
     novelty = novelty_curve(bf, half_width=max(2, int(round(half_width_seconds / beat_len))))
     min_gap = max(1, int(round(min_section_seconds / beat_len)))
-    peaks = pick_boundaries(novelty, min_gap=min_gap, threshold=threshold)
+    peaks = snap_to_onsets(pick_boundaries(novelty, min_gap=min_gap, threshold=threshold), bf.onsets, novelty)
     boundary_beats = np.concatenate([[0], peaks, [bf.n_beats]]).astype(int)
     labels = label_segments(bf, boundary_beats, max_labels=max_labels)
     return Segmentation(boundaries=bf.times[boundary_beats], labels=labels, novelty=novelty,
@@ -270,7 +291,7 @@ def segment_features(bf: BeatFeatures, *, min_section_seconds: float = 4.0, half
 
 
 def segment(audio: np.ndarray, sr: int, *, min_section_seconds: float = 4.0, half_width_seconds: float = 4.0,
-            threshold: float = 0.5, max_labels: int = 6) -> list[tuple[float, float, str]]:
+            threshold: float = 0.25, max_labels: int = 6) -> list[tuple[float, float, str]]:
     """Find the sections of a piece and label repeats alike.
 
     Boundaries are peaks of Foote checkerboard novelty over the beat-synchronous SSM (plus the

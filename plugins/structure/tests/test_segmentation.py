@@ -6,7 +6,7 @@ import numpy as np
 from sapphire_structure.features import beat_features
 from sapphire_structure.segmentation import (SEGMENT_SUMMARY_NAMES, Segmentation, checkerboard_kernel,
                                              foote_novelty, segment, segment_features, segment_summary,
-                                             spectral_labels)
+                                             snap_to_onsets, spectral_labels)
 
 SR = 22050
 
@@ -75,3 +75,13 @@ def test_summary_of_hand_made_segmentation():
     assert np.isclose(s["repetition_ratio"], 30 / 40)  # A covers 10 + 20 s of 40
     assert np.isclose(s["label_entropy"], -(0.75 * np.log2(0.75) + 0.25 * np.log2(0.25)), atol=1e-6)
     assert np.isclose(s["boundary_strength"], 0.75)
+
+
+def test_snap_to_onsets_moves_only_to_a_much_stronger_attack():
+    onsets = np.array([1.0, 1.0, 0.2, 5.0, 1.0, 1.0, 1.0, 1.2, 1.0, 1.0])
+    novelty = np.linspace(0.0, 1.0, 10)
+    # Beat 2 (a held chord) sits next to the downbeat 3: moved. Beat 7 is no weaker than 6/8: kept.
+    assert snap_to_onsets(np.array([2, 7]), onsets, novelty).tolist() == [3, 7]
+    # Two much stronger neighbours: the more novel one wins.
+    both = np.array([1.0, 4.0, 0.5, 4.0, 1.0])
+    assert snap_to_onsets(np.array([2]), both, np.array([0, .2, .5, .9, 0])).tolist() == [3]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import tempfile
 from pathlib import Path
 
@@ -219,12 +218,15 @@ def toy_setup() -> dict:
 
 @functools.cache
 def demo_trained() -> dict:
-    """The demo corpus and a model trained on it with configs/default.yaml by the real trainer,
-    once per process (a finished run in ``<corpus>/.sapphire/test_run`` is reused across sessions)."""
+    """The demo corpus and a model trained on it with configs/default.yaml by the real trainer, once per
+    process. The run folder is the one ``make demo`` uses (``<corpus>/runs/default``), so a finished
+    demo run is reused by the tests and the other way round."""
+    from sapphire_core.config import load_config
     from sapphire_core.corpus import ensure_demo_corpus
-    from sapphire_core.retrieval.pipeline import ensure_trained
+    from sapphire_core.evaluation.runs import ensure_trained
 
+    config = Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
     corpus = ensure_demo_corpus()
-    run_dir = Path(os.environ.get("SAPPHIRE_TEST_RUN", corpus / ".sapphire" / "test_run"))
-    ckpt = ensure_trained(Path("configs/default.yaml"), corpus, run_dir)
-    return {"corpus": corpus, "ckpt": ckpt, "run": run_dir}
+    run_dir = Path(corpus) / "runs" / load_config(config).name
+    ckpt = ensure_trained(config, corpus, run_dir)
+    return {"corpus": Path(corpus), "ckpt": ckpt, "run": run_dir, "config": config}

@@ -117,8 +117,9 @@ def _embed_2d(E: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
     if method == "tsne":
         from sklearn.manifold import TSNE
 
-        return TSNE(n_components=2, perplexity=min(30.0, max(5.0, (len(E) - 1) / 4)), init="pca",
-                    random_state=seed).fit_transform(E)
+        # Exact gradients below 1000 points: Barnes-Hut's OpenMP loop crawls on a shared, busy CPU.
+        return TSNE(n_components=2, perplexity=min(30.0, max(2.0, (len(E) - 1) / 4)), init="pca",
+                    method="exact" if len(E) < 1000 else "barnes_hut", random_state=seed).fit_transform(E)
     import umap
 
     return umap.UMAP(n_neighbors=min(15, len(E) - 1), random_state=seed, n_jobs=1).fit_transform(E)

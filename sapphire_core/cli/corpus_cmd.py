@@ -27,8 +27,10 @@ def build(
     from sapphire_core.corpus.build import build_corpus
     from sapphire_core.corpus.works import SIZES
 
+    from sapphire_core.errors import CorpusError
+
     if size not in SIZES:
-        raise typer.BadParameter(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
+        raise CorpusError(f"unknown --size {size!r}; choose one of {', '.join(SIZES)}")
     from sapphire_core.corpus.works import QUOTAS, candidate_works
 
     if size == "full" or include_heldout:

@@ -333,7 +333,10 @@ def build_corpus(
         quotas = None
     else:
         refs = candidate_works(size, seed=seed, include_heldout=include_heldout)
-        quotas = None if (include_heldout or size == "full") else QUOTAS[size]
+        quotas = None if (include_heldout or size == "full") else dict(QUOTAS[size])
+        if quotas is not None and size != "small":
+            for r in refs:  # collections without a quota contribute every candidate
+                quotas.setdefault(r.collection, sum(1 for x in refs if x.collection == r.collection))
     order = {r: i for i, r in enumerate(refs)}
     # Per collection: a queue of candidates; start `quota` of them, and one spare per skipped work.
     queues: dict[str, list[WorkRef]] = {}

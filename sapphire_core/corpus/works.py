@@ -296,9 +296,11 @@ def candidate_works(size: str = "small", *, seed: int = 0, include_heldout: bool
             refs = [WorkRef(p) for p in paths]
         if quotas is not None:
             if coll not in quotas:
-                continue
+                if size == "small":
+                    continue
+                quotas = {**quotas, coll: len(refs)}  # medium: every work of the small collections
             # A few spares: some scores do not parse or have no lyrics; the builder skips those.
-            refs = refs[: int(quotas[coll] * 1.25 + 1)] if include_heldout else refs[: quotas[coll] + _spares(coll)]
+            refs = refs[: int(quotas[coll] * 1.25 + 1)] if include_heldout else refs[: quotas[coll] + _spares(coll, quotas[coll])]
         out.extend(refs)
     return out
 
@@ -310,9 +312,11 @@ def _file_size(rel: str) -> int:
     return (corpus_root() / rel).stat().st_size
 
 
-def _spares(coll: str) -> int:
-    # Bach chorales without a lyrics line are skipped in small/medium (vocal works must carry text).
-    return {"bach": 6, "trecento": 2, "palestrina": 1}.get(coll, 0)
+def _spares(coll: str, quota: int) -> int:
+    # About 40% of the Bach chorales carry no lyrics line and are skipped in small/medium (vocal
+    # works must carry text); the builder starts a spare only when a work is skipped.
+    rate = {"bach": 0.7, "trecento": 0.5, "palestrina": 0.1, "monteverdi": 0.2}.get(coll, 0.0)
+    return max(int(round(quota * rate)), 1 if rate else 0)
 
 
 def labels_for(ref: WorkRef, title: str = "") -> dict:

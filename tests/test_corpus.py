@@ -79,7 +79,7 @@ def test_track_fields_follow_the_contract(demo_corpus, tracks):
         info = sf.info(str(demo_corpus / t["audio"]))
         assert info.samplerate == 22050
         assert abs(info.frames / info.samplerate - t["duration"]) < 0.01
-        assert 6.0 <= t["duration"] <= 30.0
+        assert 6.0 <= t["duration"] <= 33.0  # <= 25 s of score at tempo scale >= 0.8, plus a 1 s tail
         mel = np.asarray(t["melody"], dtype=float)
         assert mel.ndim == 2 and mel.shape[1] == 3 and len(mel) >= 4
         assert mel[:, 0].min() >= 0 and (mel[:, 0] + mel[:, 1]).max() <= t["duration"] + 1e-3
@@ -163,7 +163,7 @@ def test_queries_and_relations(demo_corpus, tracks):
         assert abs(info.frames / info.samplerate - q["duration"]) < 0.01
         if q["kind"] == "hum":
             assert q["audio"].startswith("hums/") and q["source_track"] is None
-            assert 5.0 <= q["duration"] <= 16.0 and isinstance(q["transpose"], int)
+            assert 5.0 <= q["duration"] <= 15.0 and isinstance(q["transpose"], int)
         else:
             assert q["audio"].startswith("excerpts/") and q["source_track"] in ids
             assert 10.0 <= q["duration"] <= 30.0

@@ -182,3 +182,32 @@ def test_hum_follows_the_melody_transposed():
     # The hummed range is the scale moved by `transpose` (allowing intonation error and vibrato).
     assert np.median(sung) == pytest.approx(np.median([p for _, _, p in melody]) + hum.transpose, abs=2.0)
     assert np.percentile(sung, 95) - np.percentile(sung, 5) == pytest.approx(12, abs=3.5)
+
+
+def test_stale_demo_corpus_is_removed_but_never_a_user_folder(tmp_path):
+    from sapphire_core.corpus import DEFAULT_VARIANTS, _remove_stale
+    from sapphire_core.corpus.build import BuildOptions
+
+    want = BuildOptions(size="small", variants=DEFAULT_VARIANTS, seed=0).key()
+    stale = tmp_path / "stale"
+    (stale / ".build").mkdir(parents=True)
+    (stale / ".build" / "params.json").write_text(json.dumps({**want, "format": want["format"] - 1}))
+    (stale / COMPLETE_MARKER).write_text("{}")
+    _remove_stale(stale, want)
+    assert not stale.exists()
+    user = tmp_path / "music"
+    user.mkdir()
+    (user / "tracks.jsonl").write_text("")
+    _remove_stale(user, want)
+    assert (user / "tracks.jsonl").is_file()
+
+
+def test_cli_rejects_unknown_size(tmp_path):
+    from typer.testing import CliRunner
+
+    from sapphire_core.cli import app
+
+    result = CliRunner().invoke(app, ["corpus", "build", "--out", str(tmp_path / "x"), "--size", "huge"])
+    assert isinstance(result.exception, CorpusError)
+    assert "small, medium, full" in str(result.exception)
+    assert not (tmp_path / "x").exists()

@@ -29,7 +29,8 @@ class EvaluationReport:
 def run_evaluation(corpus_dir: str | Path, *, models: list[str | Path] = (), configs: list[str | Path] = (),
                    out_dir: str | Path | None = None, config_epochs: int | None = 2, registry=None,
                    device: str = "cpu", triplets_csv: str | Path | None = None, per_modality: bool = True,
-                   msssim: bool = True, log=print) -> EvaluationReport:
+                   msssim: bool = True, qbh: bool = True, qbh_index: str | Path | None = None,
+                   log=print) -> EvaluationReport:
     """Evaluate checkpoints and YAML configs on a corpus's held-out tracks and queries.
 
     Parameters
@@ -50,6 +51,11 @@ def run_evaluation(corpus_dir: str | Path, *, models: list[str | Path] = (), con
         Add one row per modality encoder of each model.
     msssim : bool
         Compute the MS-SSIM correlation (spectrogram pairs; ~0.1 s per track).
+    qbh : bool
+        Add the query-by-humming row when the vocal plugin is installed.
+    qbh_index : path, optional
+        A saved ``QbhIndex`` with the corpus melodies (e.g. ``INDEX/qbh.npz``) [default: ``OUT/qbh.npz``,
+        extracted on first use].
 
     Raises
     ------
@@ -110,7 +116,7 @@ def run_evaluation(corpus_dir: str | Path, *, models: list[str | Path] = (), con
             if info.get("epoch") is not None:
                 s.what += f" [epoch {info['epoch']}]"
             rows.append(evaluate_system(s, data))
-    q = qbh_row(data)
+    q = qbh_row(data, Path(qbh_index) if qbh_index else out / "qbh.npz") if qbh else None
     if q:
         rows.append(q)
     context = {"corpus": str(Path(corpus_dir).resolve()), "eval_tracks": len(eval_ids), "held_out": held_out,

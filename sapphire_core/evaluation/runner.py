@@ -298,19 +298,22 @@ def evaluate_system(system: System, data: EvalData) -> dict[str, Any]:
     return res
 
 
-def qbh_row(data: EvalData) -> dict[str, Any] | None:
-    """Hum->audio through ``sapphire_vocal.qbh`` (melody matching), when the vocal plugin provides it."""
-    try:
-        from sapphire_vocal import qbh
-    except ImportError:
+def qbh_row(data: EvalData, index_path: Path) -> dict[str, Any] | None:
+    """Hum->audio through ``sapphire_vocal.qbh`` (melody matching), when the vocal plugin provides it.
+
+    Track melodies are read from (or extracted into) ``index_path`` (a ``QbhIndex`` file).
+    """
+    from sapphire_core.index.builder import build_qbh, qbh_available
+
+    if not qbh_available() or not data.hums:
         return None
-    if not data.hums:
-        return None
+    from sapphire_vocal.qbh import QbhIndex
+
     from sapphire_core.audio import load_audio
 
     tracks = data.corpus.tracks
-    cls = getattr(qbh, "QbhIndex")
-    index = cls.from_tracks(tracks) if hasattr(cls, "from_tracks") else cls(tracks)
+    build_qbh(Path(index_path), tracks)
+    index = QbhIndex.load(index_path)
     ids = [t.id for t in tracks]
     pos = {i: k for k, i in enumerate(ids)}
     work = np.array([t.work_id for t in tracks])
@@ -321,5 +324,6 @@ def qbh_row(data: EvalData) -> dict[str, Any] | None:
             if tid in pos:
                 scores[r, pos[tid]] = s
     qw = np.array([q["work_id"] for q in data.hums])
-    return {"name": "QBH (vocal plugin)", "what": "sapphire_vocal.qbh melody matching (no embedding)",
+    return {"name": "QBH (vocal plugin)", "what": "sapphire_vocal.qbh melody matching of the hum against "
+            "melodies extracted from every track's audio (no embedding, no training)",
             "hum->audio": M.retrieval_metrics(scores, qw[:, None] == work[None, :])}

@@ -21,7 +21,7 @@ import numpy as np
 
 from sapphire_core.cache import FeatureCache, atomic_write_bytes
 from sapphire_core.data import Corpus, Track
-from sapphire_core.index.folder import FAILURES, MANIFEST, METADATA, MIDLEVEL, MODALITIES, STORE_DIR
+from sapphire_core.index.folder import FAILURES, MANIFEST, METADATA, MIDLEVEL, MODALITIES, QBH_FILE, STORE_DIR
 from sapphire_core.index.store import VectorIndexError, open_store
 
 INDEX_FORMAT = 1
@@ -37,6 +37,7 @@ class IndexBuildReport:
     removed: int = 0
     chunks_done: int = 0
     chunks_reused: int = 0
+    qbh_tracks: int = 0
     failures: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     device: str = "cpu"
@@ -98,7 +99,8 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
                 cache_dir: str | Path | None = None, chunk_size: int = 64, batch_size: int = 16,
                 device: str | None = None, registry=None, engine: str = "local", address: str | None = None,
                 store_factory: Callable[[int], Any] | None = None,
-                on_progress: Callable[[int, int], None] | None = None) -> IndexBuildReport:
+                on_progress: Callable[[int, int], None] | None = None, qbh: bool | None = None,
+                on_qbh_progress: Callable[[int], None] | None = None) -> IndexBuildReport:
     """Embed a corpus with a checkpoint into an index folder (layout: :mod:`sapphire_core.index.folder`).
 
     Parameters
@@ -123,6 +125,9 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
         ``dim -> VectorStore`` for a new index [default: :class:`FaissStore`].
     on_progress : callable, optional
         ``(tracks_done, total)`` after each chunk.
+    qbh : bool, optional
+        Also extract every track's melody into ``INDEX/qbh.npz`` for query by humming
+        [default: when the vocal plugin's ``sapphire_vocal.qbh`` is installed].
 
     Returns
     -------
@@ -138,6 +143,8 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
     from sapphire_core.plugins import default_registry
 
     t0 = time.perf_counter()
+    if qbh is None:
+        qbh = qbh_available()
     registry = registry or default_registry()
     out = Path(out_dir)
     model_path = Path(model_path)
@@ -253,6 +260,8 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
             midlevel_names = list(MIDLEVEL_NAMES)
         except ImportError:
             midlevel_names = None
+    if qbh:
+        report.qbh_tracks = build_qbh(out / QBH_FILE, [by_id[i] for i in ids], on_progress=on_qbh_progress)
     fail_lines = "".join(json.dumps({"id": k, "error": v}) + "\n" for k, v in sorted(report.failures.items()))
     atomic_write_bytes(out / FAILURES, fail_lines.encode())
     manifest = {
@@ -282,3 +291,43 @@ def _npy_bytes(arr: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, arr)
     return buffer.getvalue()
+
+
+def qbh_available() -> bool:
+    """Whether the vocal plugin's query-by-humming module is importable."""
+    try:
+        import sapphire_vocal.qbh  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def build_qbh(path: Path, tracks: list[Track], *, on_progress=None) -> int:
+    """Melodies of ``tracks`` (from their audio) into a ``sapphire_vocal.qbh.QbhIndex`` saved at ``path``;
+    melodies of tracks already in an existing file there are reused. Returns the number indexed."""
+    from sapphire_vocal.qbh import QbhIndex
+
+    from sapphire_core.audio import load_audio
+    from sapphire_core.errors import SapphireError
+
+    old = {}
+    if path.is_file():
+        try:
+            prev = QbhIndex.load(path)
+            old = {e.track_id: e for e in prev.entries}
+        except SapphireError:
+            old = {}
+    index = QbhIndex()
+    sr = 22050 if index.method == "salience" else 16000
+    for t in tracks:
+        if t.id in old:
+            index.add_melody(t.id, old[t.id].melody, work_id=t.work_id)
+        else:
+            try:
+                index.add_audio(t.id, load_audio(t.audio, sr=sr), sr, work_id=t.work_id)
+            except SapphireError:
+                pass  # the embedding pass already reported unusable audio
+        if on_progress:
+            on_progress(1)
+    index.save(path)
+    return len(index)

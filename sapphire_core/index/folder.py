@@ -9,6 +9,7 @@ Layout (pinned for the web app)::
     INDEX/midlevel.npy       (N, 8) mid-level perceptual features in metadata order (when available)
     INDEX/chunks/            resumable embedding chunks (kept so a rerun re-embeds nothing)
     INDEX/failures.jsonl     tracks that could not be embedded, with the reason
+    INDEX/qbh.npz            track melodies for query by humming (with the vocal plugin)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ METADATA = "metadata.jsonl"
 MODALITIES = "modalities.npz"
 MIDLEVEL = "midlevel.npy"
 FAILURES = "failures.jsonl"
+QBH_FILE = "qbh.npz"
 
 
 @dataclass

@@ -284,9 +284,16 @@ class SearchEngine:
             from sapphire_core.data import Track
             from sapphire_vocal import qbh
 
-            tracks = [Track.from_json({**m, "audio": m.get("audio_path")}, Path("/")) for m in self.folder.metadata.values()]
-            cls = getattr(qbh, "QbhIndex")
-            self._qbh = cls.from_tracks(tracks) if hasattr(cls, "from_tracks") else cls(tracks)
+            saved = self.folder.path / "qbh.npz"
+            if saved.is_file():
+                self._qbh = qbh.QbhIndex.load(saved)
+            else:  # an index built without the vocal plugin: extract the melodies now (slow, once)
+                from sapphire_core.index.builder import build_qbh
+
+                tracks = [Track.from_json({**m, "audio": m.get("audio_path")}, Path("/"))
+                          for m in self.folder.metadata.values()]
+                build_qbh(saved, tracks)
+                self._qbh = qbh.QbhIndex.load(saved)
         return self._qbh
 
     def hum_scores(self, hum, *, k: int) -> dict[str, float]:

@@ -11,3 +11,12 @@ from sapphire_core.losses.ntxent import NTXentLoss
 from sapphire_core.losses.version_contrastive import VersionContrastiveLoss
 
 LOSSES = [InfoNCELoss, ContentWeightedInfoNCELoss, NTXentLoss, ConditionalTripletLoss, VersionContrastiveLoss]
+
+try:  # the mid-level auxiliary loss exists only with the acoustic plugin's MidLevelHead
+    import sapphire_acoustic.midlevel_head  # noqa: F401
+except ImportError:
+    pass
+else:
+    from sapphire_core.losses.midlevel import MidLevelLoss
+
+    LOSSES.append(MidLevelLoss)

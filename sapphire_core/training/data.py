@@ -25,6 +25,9 @@ from sapphire_core.training.split import work_of
 
 log = logging.getLogger(__name__)
 
+#: Feature passed to the auxiliary mid-level loss as float targets (sapphire_core.losses.midlevel).
+MIDLEVEL_FEATURE = "midlevel.values"
+
 
 def time_keys(extractors: dict[str, list[FeatureExtractor]]) -> set[str]:
     """Keys ``"extractor.feature"`` whose last axis is audio time (cropped together)."""
@@ -157,6 +160,12 @@ class Collator:
                  "labels": {k: torch.from_numpy(v[idx]) for k, v in self.data.labels.items()},
                  "texts": [self.data.descriptions[i][s["text_index"]] if s["text_index"] >= 0 else ""
                            for i, s in zip(idx, samples)]}
+        mid = [next((f[MIDLEVEL_FEATURE] for f in s["view1"].by_modality.values() if MIDLEVEL_FEATURE in f), None)
+               for s in samples]
+        if any(m is not None for m in mid):
+            # Float targets for the auxiliary mid-level loss; NaN rows = unknown.
+            batch["labels"]["midlevel"] = torch.from_numpy(np.stack(
+                [np.asarray(m, np.float32) if m is not None else np.full(8, np.nan, np.float32) for m in mid]))
         if self.data.text_raw is not None:
             batch["text_raw"] = torch.from_numpy(np.stack(
                 [self.data.text_raw[i][s["text_index"]] for i, s in zip(idx, samples)]).astype(np.float32))

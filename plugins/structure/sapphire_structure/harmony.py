@@ -4,8 +4,9 @@ References
 ----------
 Harte, C., Sandler, M. & Gasser, M. (2006). Detecting harmonic change in musical audio. ACM
 AMCMM. (6-D tonal centroid and the harmonic change detection function, HCDF)
-Krumhansl, C. L. & Kessler, E. J. (1982). Tracing the dynamic changes in perceived tonal
-organization in a spatial representation of musical keys. Psychological Review 89(4). (key profiles)
+Krumhansl, C. L. (1990). Cognitive Foundations of Musical Pitch, ch. 4. (correlational key finding)
+Albrecht, J. & Shanahan, D. (2013). The use of large corpora to train a new type of key-finding
+algorithm. Music Perception 31(1). (the key profiles used here)
 Herremans, D. & Chew, E. (2016). Tension ribbons: quantifying and visualising tonal tension.
 TENOR. (tension as distance from the key centre in a tonal space; here in Harte's space)
 """
@@ -28,7 +29,7 @@ HARMONY_SUMMARY_NAMES: tuple[str, ...] = (
     "tension_max",
     "dissonance_mean",            # mean 1 - best template fit per beat (energy outside the chord)
     "hcdf_mean",                  # mean harmonic change detection function per beat (Harte 2006)
-    "key_clarity",                # best Krumhansl-Kessler key-profile correlation
+    "key_clarity",                # best key-profile correlation (Albrecht & Shanahan profiles)
     "major_key",                  # 1 if the best key is major, else 0
     "major_fraction",             # share of chord time in major triads
     "minor_fraction",             # ... minor triads
@@ -43,9 +44,13 @@ _QUALITY_INDEX = {q: i for i, q in enumerate(QUALITIES)}
 #: Size of the progression histogram: root interval (12) x from-quality x to-quality.
 N_PROGRESSION = 12 * len(QUALITIES) ** 2
 
-# Krumhansl & Kessler (1982) probe-tone profiles, tonic first.
-_KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-_KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+# Albrecht & Shanahan (2013) key profiles (pitch-class distributions of a corpus of
+# major/minor pieces), tonic first. On 50 demo-corpus tracks they found the labelled key of 70 %
+# with squared chroma (below; 62 % with plain chroma), against 56 % (42 %) for Krumhansl &
+# Kessler's (1982) probe-tone profiles: those weight the dominant and mediant heavily, which CQT chroma already inflates
+# through the 3rd and 5th harmonics.
+_KEY_MAJOR = np.array([0.238, 0.006, 0.111, 0.006, 0.137, 0.094, 0.016, 0.214, 0.009, 0.080, 0.008, 0.081])
+_KEY_MINOR = np.array([0.220, 0.006, 0.104, 0.123, 0.019, 0.103, 0.012, 0.214, 0.062, 0.022, 0.061, 0.052])
 
 
 def tonal_centroid_matrix() -> np.ndarray:
@@ -65,12 +70,17 @@ def tonal_centroid(chroma: np.ndarray) -> np.ndarray:
 
 
 def estimate_key(chroma: np.ndarray) -> tuple[int, bool, float]:
-    """Krumhansl-Schmuckler key finding: ``(tonic pitch class, is_major, correlation)``."""
-    profile = chroma.mean(axis=1)
+    """Correlational key finding (Krumhansl & Schmuckler) with Albrecht & Shanahan (2013)
+    profiles: ``(tonic pitch class, is_major, correlation)``.
+
+    The profile is the mean of the *squared* (column max-normalised) chroma: squaring keeps
+    each beat's sounding pitch classes and damps the weaker harmonics' partials.
+    """
+    profile = (np.asarray(chroma, dtype=np.float64) ** 2).mean(axis=1)
     best = (0, True, -1.0)
     if profile.std() < 1e-9:
         return 0, True, 0.0
-    for major, ref in ((True, _KK_MAJOR), (False, _KK_MINOR)):
+    for major, ref in ((True, _KEY_MAJOR), (False, _KEY_MINOR)):
         for tonic in range(12):
             r = float(np.corrcoef(profile, np.roll(ref, tonic))[0, 1])
             if r > best[2]:

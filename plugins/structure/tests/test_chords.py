@@ -53,6 +53,11 @@ def test_progression_histogram_is_transposition_invariant(cadence_in):
     assert np.isclose(in_c[5 * 9], 2 / 3) and np.isclose(in_c[2 * 9], 1 / 3)
 
 
+def test_key_of_cadences(cadence_in):
+    assert estimate_key(beat_features(cadence_in(48), sr=SR).chroma)[:2] == (0, True)  # C major
+    assert estimate_key(beat_features(cadence_in(50), sr=SR).chroma)[:2] == (2, True)  # D major
+
+
 def test_harmony_summary_of_cadence(cadence_in):
     audio = cadence_in(48)
     bf = beat_features(audio, sr=SR)

@@ -69,18 +69,18 @@ def run(quick: bool = False) -> dict:
         y = make_song(seconds)
         row: dict = {"extractors": {}}
         clear_cache()
-        row["beat_features_s"] = _time(lambda: beat_features(y, sr=SR))
+        row["beat_features_s"] = _time(lambda y=y: beat_features(y, sr=SR))
         for cls in EXTRACTORS:
             ex = cls()
 
-            def cold(ex=ex):
+            def cold(ex=ex, y=y):
                 clear_cache()
                 ex.extract(y, None)
 
             dt = _time(cold)
             row["extractors"][cls.name] = {"seconds": dt, "x_realtime": seconds / dt}
 
-        def together():
+        def together(y=y):
             clear_cache()
             for cls in EXTRACTORS:
                 cls().extract(y, None)
@@ -90,16 +90,16 @@ def run(quick: bool = False) -> dict:
         # SI-PLCA reference: numpy vs torch on the same chroma.
         chroma = beat_features(y, sr=SR).chroma.astype(np.float64)
         row["n_beats"] = int(chroma.shape[1])
-        t_np = _time(lambda: si_plca_numpy(chroma, **siplca_cfg))
+        t_np = _time(lambda chroma=chroma: si_plca_numpy(chroma, **siplca_cfg))
         v = torch.tensor(chroma, dtype=torch.float32)
-        t_cpu = _time(lambda: si_plca(v, **siplca_cfg), repeat=2)
+        t_cpu = _time(lambda v=v: si_plca(v, **siplca_cfg), repeat=2)
         sip = {"numpy_reference_s": t_np, "torch_cpu_s": t_cpu, "speedup_torch_cpu_vs_numpy": t_np / t_cpu}
         if torch.cuda.is_available():
             vg = v.cuda()
             si_plca(vg, **siplca_cfg)
             torch.cuda.synchronize()
 
-            def on_gpu():
+            def on_gpu(vg=vg):
                 si_plca(vg, **siplca_cfg)
                 torch.cuda.synchronize()
 

@@ -47,8 +47,8 @@ N_PROGRESSION = 12 * len(QUALITIES) ** 2
 # Albrecht & Shanahan (2013) key profiles (pitch-class distributions of a corpus of
 # major/minor pieces), tonic first. On 50 demo-corpus tracks they found the labelled key of 70 %
 # with squared chroma (below; 62 % with plain chroma), against 56 % (42 %) for Krumhansl &
-# Kessler's (1982) probe-tone profiles: those weight the dominant and mediant heavily, which CQT chroma already inflates
-# through the 3rd and 5th harmonics.
+# Kessler's (1982) probe-tone profiles: those weight the dominant and mediant heavily, which
+# CQT chroma already inflates through the 3rd and 5th harmonics.
 _KEY_MAJOR = np.array([0.238, 0.006, 0.111, 0.006, 0.137, 0.094, 0.016, 0.214, 0.009, 0.080, 0.008, 0.081])
 _KEY_MINOR = np.array([0.220, 0.006, 0.104, 0.123, 0.019, 0.103, 0.012, 0.214, 0.062, 0.022, 0.061, 0.052])
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sapphire_structure.features import BeatFeatures, beat_features
-from sapphire_structure.ssm import cosine_ssm, path_enhance, recurrence_matrix, self_similarity, stack_memory, standardize
+from sapphire_structure.ssm import cosine_ssm, path_enhance, recurrence_matrix, self_similarity, stack_memory
 
 #: Names of the entries of the ``segments.summary`` vector, in order.
 SEGMENT_SUMMARY_NAMES: tuple[str, ...] = (

@@ -30,6 +30,8 @@ def print_table(report) -> None:
 
 @app.command("evaluate")
 def evaluate(
+    more_configs: list[Path] = typer.Argument(None, help="More YAML modality sets (so '--config A.yaml B.yaml' works).",
+                                              show_default=False),
     model: list[Path] = typer.Option([], "--model", help="Checkpoint(s); the first one's validation split is used."),
     config: list[Path] = typer.Option([], "--config", help="YAML modality set(s), trained briefly here."),
     corpus: Path = typer.Option(..., "--corpus", help="Corpus folder with tracks.jsonl (+ queries.jsonl)."),
@@ -42,7 +44,8 @@ def evaluate(
     """Evaluate models and configs on held-out tracks: retrieval, triplets, MS-SSIM, zero-shot, baselines."""
     from sapphire_core.evaluation.evaluate import run_evaluation
 
-    report = run_evaluation(corpus, models=list(model), configs=list(config), out_dir=out, config_epochs=epochs,
+    configs = list(config) + list(more_configs or [])
+    report = run_evaluation(corpus, models=list(model), configs=configs, out_dir=out, config_epochs=epochs,
                             device=device, triplets_csv=triplets, msssim=not no_msssim,
                             log=lambda m: console.print(f"[dim]{m}[/]", highlight=False))
     print_table(report)

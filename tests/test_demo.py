@@ -1,0 +1,54 @@
+"""The done criterion of the retrieval issue on the real chain, and the demo command's behaviour.
+
+``test_fused_model_beats_mfcc`` uses the demo corpus and configs/default.yaml trained by the real
+trainer (once per process, in the run folder ``make demo`` uses, so a finished demo run is reused).
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _trained as T  # noqa: E402
+
+
+@pytest.mark.slow
+def test_fused_model_beats_mfcc(tmp_path):
+    from sapphire_core.evaluation.evaluate import run_evaluation
+
+    d = T.demo_trained()
+    rep = run_evaluation(d["corpus"], models=[d["ckpt"]], out_dir=tmp_path, per_modality=False, msssim=False,
+                         qbh=False, log=lambda m: None)
+    assert rep.context["held_out"], "the checkpoint must record its validation works"
+    mfcc, fused = rep.rows[0], rep.rows[1]
+    assert mfcc["name"] == "MFCC stats" and fused["name"].endswith("fused")
+    assert fused["audio->audio"]["queries"] >= 20
+    assert fused["audio->audio"]["R@1"] > mfcc["audio->audio"]["R@1"], (fused["audio->audio"], mfcc["audio->audio"])
+    assert fused["triplets"]["overall"] > mfcc["triplets"]["overall"], (fused["triplets"], mfcc["triplets"])
+
+
+def test_pick_queries_come_from_held_out_works():
+    from sapphire_core.cli.demo_cmd import pick_queries
+
+    s = T.toy_setup()
+    val = [f"w{w}__v{v}" for w in (1, 2) for v in (0, 1)]
+    picks = pick_queries(s["corpus"], val)
+    assert picks["example"]["source_track"] in val
+    assert picks["lyrics"] == {"text": "night falls on the cold hills", "work_id": "w1"}
+    assert picks["text"]["work_id"] in {"w1", "w2"} and "piece" in picks["text"]["text"]
+    assert "hum" not in picks  # the toy corpus has no hum queries
+
+
+def test_demo_reports_a_bad_config_in_one_line(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from sapphire_core.cli import app
+
+    d = Path(__file__).resolve().parents[1]
+    monkeypatch.setattr("sapphire_core.corpus.ensure_demo_corpus", lambda path=None, **kw: T.toy_setup()["corpus"])
+    res = CliRunner().invoke(app, ["demo", "--out", str(tmp_path), "--config", str(tmp_path / "nope.yaml")])
+    assert res.exit_code == 2
+    assert "demo stopped" in res.output and "nope.yaml" in res.output and "Traceback" not in res.output
+    assert (d / "configs" / "default.yaml").is_file()

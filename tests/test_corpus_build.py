@@ -211,3 +211,12 @@ def test_cli_rejects_unknown_size(tmp_path):
     assert isinstance(result.exception, CorpusError)
     assert "small, medium, full" in str(result.exception)
     assert not (tmp_path / "x").exists()
+
+
+def test_missing_fluidsynth_fails_loudly_before_writing(tmp_path, monkeypatch):
+    from sapphire_core.corpus import render
+
+    monkeypatch.setattr(render, "fluidsynth_available", lambda: False)
+    with pytest.raises(render.RenderError, match="apt-get install fluidsynth fluid-soundfont-gm"):
+        build_corpus(tmp_path / "nofs", only=ONLY, workers=1)
+    assert not (tmp_path / "nofs" / COMPLETE_MARKER).exists()

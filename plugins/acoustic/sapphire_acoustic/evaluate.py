@@ -22,9 +22,12 @@ def tempo_hit(estimate: float, reference: float, *, tolerance: float = 0.04, fac
     return any(abs(estimate - reference * f) <= tolerance * reference * f for f in factors)
 
 
-def evaluate_corpus(corpus: str | Path, *, backend: str = "torch", key_backend: str = "librosa",
+def evaluate_corpus(corpus: str | Path, *, backend: str = "librosa", key_backend: str = "librosa",
                     limit: int | None = None) -> dict:
     """Estimate tempo and key of every track (or the first ``limit``) and score them against the metadata.
+
+    ``backend`` / ``key_backend`` choose the chroma of :func:`~sapphire_acoustic.rhythm.estimate_tempo` /
+    :func:`~sapphire_acoustic.tonal.estimate_key` (``librosa``: CQT, the defaults of both functions).
 
     Returns
     -------
@@ -68,6 +71,6 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     corpus = args[0] if args and not args[0].startswith("--") else "data/demo"
     opts = {a.lstrip("-"): b for a, b in zip(args[1::2], args[2::2])} if len(args) > 1 else {}
-    res = evaluate_corpus(corpus, backend=opts.get("backend", "torch"), key_backend=opts.get("key-backend", "librosa"),
+    res = evaluate_corpus(corpus, backend=opts.get("backend", "librosa"), key_backend=opts.get("key-backend", "librosa"),
                           limit=int(opts["limit"]) if "limit" in opts else None)
     print(json.dumps(res, indent=1))

@@ -282,7 +282,8 @@ def build_corpus(
     seed : int
         Seeds the work selection and every random choice.
     workers : int
-        Worker processes.
+        Worker processes (spawned, so a script calling this with ``workers > 1`` needs the usual
+        ``if __name__ == "__main__":`` guard).
     include_heldout : bool
         Build ONLY the held-out works (an evaluation corpus).
     on_progress : callable, optional

@@ -31,6 +31,16 @@ def render_results(results, *, title: str = "results") -> None:
         if e.get("subspaces"):
             lines.append("sub-spaces: " + ", ".join(f"{m} {v:+.0%}" for m, v in
                                                     sorted(e["subspaces"].items(), key=lambda kv: -kv[1])))
+        mid = e.get("midlevel") or {}
+        q, res = mid.get("query") or {}, mid.get("result") or {}
+        if res:
+            names = [n for n in res if n in q] or list(res)
+            if q:  # the features where query and result differ most, side by side
+                names.sort(key=lambda n: -abs(res[n]["percentile"] - q[n]["percentile"]))
+                lines.append("mid-level query|result: " + ", ".join(
+                    f"{n.replace('_', ' ')} {q[n]['level']}|{res[n]['level']}" for n in names[:4]))
+            else:
+                lines.append("mid-level: " + ", ".join(f"{n.replace('_', ' ')} {res[n]['level']}" for n in names[:4]))
         if len(e.get("modes", {})) > 1:
             lines.append("modes: " + ", ".join(f"{m} {v:.3f}" for m, v in e["modes"].items()))
         table.add_row(str(r.rank), label, f"{r.score:.3f}", "\n".join(x for x in lines if x))

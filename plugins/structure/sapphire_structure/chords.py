@@ -127,12 +127,25 @@ def chord_segments_from_features(bf: BeatFeatures, energy: np.ndarray, **kwargs)
     return out
 
 
-def frame_energy(audio: np.ndarray, *, hop_length: int) -> np.ndarray:
-    """Mean-square energy per ``hop_length`` frame (centred, like librosa's chroma frames)."""
-    import librosa
+def frame_energy(audio: np.ndarray, *, hop_length: int, frame_length: int = 2048) -> np.ndarray:
+    """Mean-square energy of centred ``frame_length`` windows every ``hop_length`` samples (the
+    frames of librosa's centred analyses: ``1 + len // hop_length`` of them).
 
-    return librosa.feature.rms(y=np.asarray(audio, dtype=np.float32), frame_length=2048,
-                               hop_length=hop_length)[0] ** 2
+    Computed from per-hop sums, so memory stays at one copy of the signal (framing it with
+    ``librosa.feature.rms`` materialises ``frame_length / hop_length`` copies).
+    """
+    y = np.asarray(audio, dtype=np.float32)
+    n_frames = 1 + y.size // hop_length
+    k = max(1, int(round(frame_length / hop_length)))
+    n_hops = n_frames + k
+    sq = np.zeros(n_hops * hop_length, dtype=np.float32)
+    sq[: y.size] = y * y
+    hop_sums = sq.reshape(n_hops, hop_length).sum(axis=1, dtype=np.float64)
+    # Frame i spans hops i - k/2 .. i + k/2 - 1.
+    padded = np.concatenate([np.zeros(k // 2), hop_sums])
+    csum = np.concatenate([[0.0], np.cumsum(padded)])
+    idx = np.arange(n_frames)
+    return (csum[idx + k] - csum[idx]) / (k * hop_length)
 
 
 def recognise_chords(audio: np.ndarray, sr: int, *, expected_chord_seconds: float = 1.5,

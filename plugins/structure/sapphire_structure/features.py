@@ -76,7 +76,13 @@ def _grid(n_frames: int, sr: int, hop: int, onset_env: np.ndarray) -> np.ndarray
     """Beat frame positions including 0 and ``n_frames``."""
     import librosa
 
-    _, beats = librosa.beat.beat_track(onset_envelope=onset_env, sr=sr, hop_length=hop, trim=False)
+    # Global tempo from at most two minutes around the middle: the tempogram is
+    # (384 x frames) float64, hundreds of MB for a long track, and a static tempo needs no more.
+    half = int(60 * sr / hop)
+    mid = onset_env.size // 2
+    excerpt = onset_env[max(0, mid - half) : mid + half]
+    bpm = float(np.atleast_1d(librosa.feature.tempo(onset_envelope=excerpt, sr=sr, hop_length=hop))[0])
+    _, beats = librosa.beat.beat_track(onset_envelope=onset_env, sr=sr, hop_length=hop, bpm=bpm, trim=False)
     beats = np.unique(np.asarray(beats, dtype=int))
     if beats.size < _MIN_BEATS:
         step = max(1, int(round(FALLBACK_STEP_SECONDS * sr / hop)))
@@ -206,7 +212,8 @@ def beat_features(audio: np.ndarray, *, sr: int, hop_length: int = HOP_LENGTH, n
     12
     """
     audio = np.ascontiguousarray(audio, dtype=np.float32)
-    key = (hashlib.blake2b(audio.tobytes(), digest_size=16).hexdigest(), audio.size, sr, hop_length, n_mfcc)
+    # Hash the buffer in place (tobytes() would copy a long track).
+    key = (hashlib.blake2b(memoryview(audio).cast("B"), digest_size=16).hexdigest(), audio.size, sr, hop_length, n_mfcc)
     hit = _CACHE.get(key)
     if hit is not None:
         _CACHE.move_to_end(key)

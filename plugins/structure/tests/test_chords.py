@@ -73,3 +73,13 @@ def test_harmony_summary_of_cadence(cadence_in):
     assert s["major_fraction"] > 0.9 and s["seventh_fraction"] == 0.0
     assert s["tonic_fraction"] > s["dominant_fraction"] > 0.15
     assert s["n_distinct_chords"] == 3
+
+
+def test_frame_energy_matches_librosa_rms():
+    import librosa
+
+    from sapphire_structure.chords import frame_energy
+
+    y = np.random.default_rng(0).standard_normal(SR * 2).astype(np.float32) * np.linspace(0, 1, SR * 2)
+    ref = librosa.feature.rms(y=y.astype(np.float32), frame_length=2048, hop_length=512, pad_mode="constant")[0] ** 2
+    np.testing.assert_allclose(frame_energy(y, hop_length=512), ref, rtol=1e-4, atol=1e-7)

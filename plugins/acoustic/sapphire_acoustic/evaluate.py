@@ -10,7 +10,6 @@ Key: the mean of ``mir_eval.key.weighted_score`` (1 correct, 0.5 fifth, 0.3 rela
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -67,10 +66,18 @@ def evaluate_corpus(corpus: str | Path, *, backend: str = "librosa", key_backend
     }
 
 
-if __name__ == "__main__":
-    args = sys.argv[1:]
-    corpus = args[0] if args and not args[0].startswith("--") else "data/demo"
-    opts = {a.lstrip("-"): b for a, b in zip(args[1::2], args[2::2])} if len(args) > 1 else {}
-    res = evaluate_corpus(corpus, backend=opts.get("backend", "librosa"), key_backend=opts.get("key-backend", "librosa"),
-                          limit=int(opts["limit"]) if "limit" in opts else None)
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Tempo and key recovery on a SAPPHIRE corpus folder.")
+    parser.add_argument("corpus", nargs="?", default="data/demo")
+    parser.add_argument("--backend", choices=("librosa", "torch"), default="librosa")
+    parser.add_argument("--key-backend", choices=("librosa", "torch"), default="librosa")
+    parser.add_argument("--limit", type=int, default=None)
+    args = parser.parse_args(argv)
+    res = evaluate_corpus(args.corpus, backend=args.backend, key_backend=args.key_backend, limit=args.limit)
     print(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()

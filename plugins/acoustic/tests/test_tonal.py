@@ -1,7 +1,6 @@
 """tonal: Krumhansl-Schmuckler key on analytic chords and scales, CENS, contract."""
 
 import numpy as np
-import pytest
 
 from sapphire_acoustic.tonal import KEY_NAMES, Tonal, estimate_key, key_correlations
 from sapphire_acoustic.testing import MultiInputContract

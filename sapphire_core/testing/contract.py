@@ -132,16 +132,27 @@ class ModalityContract:
         assert any(g is not None and torch.isfinite(g).all() and g.abs().sum() > 0 for g in grads)
 
     def test_encoder_accepts_extractor_features(self):
-        """When both are set, the real extractor's output feeds the encoder."""
-        if self.extractor_cls is None or self.encoder_cls is None:
-            pytest.skip("needs both extractor_cls and encoder_cls")
+        """The encoder reads the real output of every extractor it requires (default settings,
+        except ``extractor_cls`` which uses :meth:`extractor_settings`), padded by the real collate."""
+        if self.encoder_cls is None:
+            pytest.skip("needs encoder_cls")
         from sapphire_core.collate import collate_features, feature_key
+        from sapphire_core.plugins import default_registry
 
-        ex, feats = self._extract()
         enc = self._encoder()
-        if ex.name not in enc.requires:
-            pytest.skip(f"{enc.name} does not read {ex.name}")
-        batch = collate_features([{feature_key(ex.name, k): v for k, v in feats.items()}] * 2)
+        if not enc.requires:
+            pytest.skip(f"{enc.name} requires no extractor")
+        track = self.make_track()
+        row: dict = {}
+        for name in enc.requires:
+            if self.extractor_cls is not None and self.extractor_cls.name == name:
+                ex = self.extractor_cls(**self.extractor_settings())
+            else:
+                ex = default_registry().get("extractor", name)()
+            audio = self.make_audio(ex.sample_rate) if ex.needs_audio else None
+            row.update({feature_key(name, k): v for k, v in ex.extract(audio, track).items()})
+        batch = collate_features([row, row])
         with torch.no_grad():
             out = enc(batch)
         assert out.shape == (2, enc.output_dim)
+        assert torch.isfinite(out).all()

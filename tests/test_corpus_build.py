@@ -220,3 +220,24 @@ def test_missing_fluidsynth_fails_loudly_before_writing(tmp_path, monkeypatch):
     with pytest.raises(render.RenderError, match="apt-get install fluidsynth fluid-soundfont-gm"):
         build_corpus(tmp_path / "nofs", only=ONLY, workers=1)
     assert not (tmp_path / "nofs" / COMPLETE_MARKER).exists()
+
+
+def test_part_notes_merges_ties_only_between_equal_pitches():
+    from music21 import chord, note, stream, tie
+
+    from sapphire_core.corpus.works import _part_notes
+
+    part = stream.Part()
+    a = note.Note("C4", quarterLength=1.0)
+    a.tie = tie.Tie("start")
+    b = note.Note("C4", quarterLength=1.0)
+    b.tie = tie.Tie("stop")
+    c = chord.Chord(["E4", "G4"], quarterLength=1.0)
+    c.notes[0].tie = tie.Tie("start")  # only E is held over
+    d = chord.Chord(["E4", "A4"], quarterLength=2.0)
+    d.notes[0].tie = tie.Tie("stop")
+    grace = note.Note("D5").getGrace()
+    for off, el in ((0, a), (1, b), (2, c), (3, grace), (3, d)):
+        part.insert(off, el)
+    notes = sorted(_part_notes(part, 0))
+    assert notes == [(0.0, 2.0, 60, 0), (2.0, 1.0, 67, 0), (2.0, 3.0, 64, 0), (3.0, 2.0, 69, 0)]

@@ -33,7 +33,7 @@ from sapphire_core.errors import CorpusError
 
 COMPLETE_MARKER = ".complete"
 #: Bumped when the output changes for the same parameters; older demo corpora are rebuilt.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 _PC_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 
 #: Alternative instrumentations by kind of work (v1, v2, ... draw from these, seeded).

@@ -18,6 +18,11 @@ from sapphire_core.data import Track
 TEMPO_BANDS = ((76.0, "slow"), (120.0, "medium"), (float("inf"), "fast"))
 
 
+EFFECT_WORDS = {"reverb": "reverb", "lowshelf": "a warm low-shelf EQ", "highshelf": "a bright high-shelf EQ",
+                "compressor": "compression", "chorus": "chorus", "delay": "delay", "distortion": "distortion",
+                "phaser": "phaser", "lowpass": "a low-pass filter", "highpass": "a high-pass filter"}
+
+
 def tempo_class(bpm: float | None) -> str | None:
     """``slow`` / ``medium`` / ``fast`` for a tempo in BPM (``None`` when unknown)."""
     if bpm is None or not np.isfinite(bpm) or bpm <= 0:
@@ -87,7 +92,9 @@ def track_facts(track: Track, features: dict[str, np.ndarray] | None = None) -> 
     instruments = [str(i) for i in (m.get("instrumentation") or []) if i]
     if instruments:
         facts["instruments"] = sorted(set(instruments), key=instruments.index)
-    effects = [str(e) for e in (m.get("effects") or []) if e]
+    # The demo corpus writes effects as "name:amount" (e.g. "reverb:0.19"); say them in words.
+    effects = list(dict.fromkeys(EFFECT_WORDS.get(str(e).split(":")[0].lower(), str(e).split(":")[0].replace("_", " "))
+                                 for e in (m.get("effects") or []) if e))
     if effects:
         facts["effects"] = effects
     if isinstance(m.get("duration"), (int, float)):

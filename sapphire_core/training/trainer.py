@@ -463,8 +463,9 @@ def train(cfg: BaseModel | str | Path, corpus_dir: str | Path, out_dir: str | Pa
                 ctx.barrier()
         checkpoint = out_dir / MODEL_FILE
         if ctx.is_main:
-            if not checkpoint.is_file() or (stop_at is not None):
-                checkpoint = save_model(start_epoch)
+            if not checkpoint.is_file() or (stop_at is not None and global_step >= stop_at):
+                # Stopped by max_steps inside an epoch: keep what was trained (epoch = the one under way).
+                checkpoint = save_model(global_step // max(1, steps_per_epoch))
             plot_curves(logger.path, out_dir / CURVES_FILE)
     finally:
         logger.close()

@@ -44,10 +44,13 @@ class Component:
         ConfigError
             Naming the component and each bad key.
         """
-        if isinstance(config, cls.Config):
-            if settings:
-                return config.model_copy(update=settings)
+        if type(config) is cls.Config and not settings:
             return config
+        if isinstance(config, BaseModel):
+            # A YAML block is a subclass of Config built at run time (it adds ``name``): store the
+            # component's own Config, so components pickle (worker processes) and the cache key is
+            # the same whether a component comes from YAML or from code.
+            config = config.model_dump(exclude={"name"})
         data = dict(config or {})
         data.update(settings)
         data.pop("name", None)

@@ -156,3 +156,20 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         atomic_write_bytes(target, b"data")
     assert not target.exists() and not list(tmp_path.iterdir())
+
+
+def test_components_from_yaml_pickle_and_share_cache_keys(tmp_path):
+    """Worker processes receive extractors built from YAML: they must pickle, and the cache key must
+    not depend on whether the extractor came from YAML or from code."""
+    import pickle
+
+    from sapphire_core.config import load_config
+    from sapphire_core.model import build_extractors
+    from sapphire_core.plugins import default_registry
+    from sapphire_example_dynamics import RMSEnvelope
+
+    cfg = load_config(Path(__file__).parents[1] / "configs" / "example_dynamics.yaml")
+    (ex,) = build_extractors(cfg, default_registry())["dynamics"]
+    clone = pickle.loads(pickle.dumps(ex))
+    assert clone.cache_id() == ex.cache_id() == RMSEnvelope().cache_id()
+    assert type(ex.config) is RMSEnvelope.Config

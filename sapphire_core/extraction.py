@@ -118,6 +118,20 @@ def flatten_features(per_extractor: dict[str, dict[str, np.ndarray]]) -> dict[st
     return {feature_key(ex, k): v for ex, feats in per_extractor.items() for k, v in feats.items()}
 
 
+def default_workers() -> int:
+    """Worker processes to use when the caller does not say: ``$SAPPHIRE_WORKERS`` or the CPU count."""
+    import os
+
+    return max(1, int(os.environ.get("SAPPHIRE_WORKERS", os.cpu_count() or 1)))
+
+
+def _init_worker(threads: int) -> None:
+    # Each process gets its share of the cores: N processes x all-core thread pools thrash.
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def _run_one(track: Track, extractors: list[FeatureExtractor], cache_root: str | None) -> TrackResult:
     cache = FeatureCache(cache_root) if cache_root else None
     try:
@@ -160,7 +174,11 @@ def extract_corpus(tracks: list[Track], extractors: list[FeatureExtractor], cach
         import multiprocessing as mp
 
         # spawn, not fork: forked torch/numba thread pools can deadlock.
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        import os
+
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                                 initargs=(threads,)) as pool:
             futures = [pool.submit(_run_one, t, extractors, str(cache.root)) for t in tracks]
             for fut in as_completed(futures):
                 r = fut.result()

@@ -18,7 +18,7 @@ def train_command(
     resume: bool = typer.Option(False, "--resume", help="Continue from RUN/state.pt when it exists."),
     device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 [default: cuda when available]."),
     cache: Path = typer.Option(None, "--cache", help="Feature cache [default: CORPUS/.sapphire/cache]."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Processes for extracting uncached features."),
+    workers: int = typer.Option(None, "--workers", min=1, help="Processes for extracting uncached features [default: CPU count]."),
     checkpoint_every: int = typer.Option(0, "--checkpoint-every", min=0, help="Also save state every N steps."),
     checkpoint_seconds: float = typer.Option(600.0, "--checkpoint-seconds", help="Also save state this often."),
     mlflow: str = typer.Option(None, "--mlflow", help="MLflow tracking URI, e.g. sqlite:///mlflow.db."),

@@ -187,7 +187,7 @@ class _StopFlag:
 def train(cfg: BaseModel | str | Path, corpus_dir: str | Path, out_dir: str | Path, *, registry=None,
           device: str | torch.device | None = None, resume: bool = False, cache_dir: str | Path | None = None,
           checkpoint_every: int = 0, checkpoint_seconds: float = 600.0, mlflow_uri: str | None = None,
-          augment_settings: AugmentSettings | None = None, extract_workers: int = 1,
+          augment_settings: AugmentSettings | None = None, extract_workers: int | None = None,
           max_steps: int | None = None, evaluate_untrained: bool = True,
           on_step: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
     """Train a modality set on a corpus and write ``RUN/model.ckpt``, ``metrics.jsonl``, ``curves.png``.
@@ -216,8 +216,8 @@ def train(cfg: BaseModel | str | Path, corpus_dir: str | Path, out_dir: str | Pa
         MLflow tracking URI, e.g. ``sqlite:///RUN/mlflow.db``.
     augment_settings : AugmentSettings, optional
         Strength of the feature-level augmentations (used when ``training.augment`` is true).
-    extract_workers : int
-        Processes for extracting features missing from the cache.
+    extract_workers : int, optional
+        Processes for extracting features missing from the cache [default: ``$SAPPHIRE_WORKERS`` or the CPU count].
     max_steps : int, optional
         Stop after this many optimiser steps in total (benchmarks, smoke tests).
     evaluate_untrained : bool
@@ -290,6 +290,10 @@ def train(cfg: BaseModel | str | Path, corpus_dir: str | Path, out_dir: str | Pa
     extractors = build_extractors(cfg, registry)
     cache = FeatureCache(cache_dir or default_cache_dir(corpus_dir))
     if ctx.is_main:  # extract once; the other ranks then read the cache
+        if extract_workers is None:
+            from sapphire_core.extraction import default_workers
+
+            extract_workers = default_workers()
         train_tracks, train_feats, failed = load_features(train_tracks, extractors, cache, workers=extract_workers)
         val_tracks, val_feats, failed_val = load_features(val_tracks, extractors, cache, workers=extract_workers)
         failed.update(failed_val)

@@ -84,6 +84,7 @@
       if (!a || !b) { status("ab-status", "rate both lists first", "error"); return; }
       submit({ rating_a: Number(a.value), rating_b: Number(b.value) });
     });
+    document.getElementById("ab-start").disabled = false;  // ready: sessions and listeners loaded
   }
 
   document.addEventListener("DOMContentLoaded", init);

@@ -180,6 +180,7 @@
       run({ kind: "audio", blob: file });
     });
     document.getElementById("record-btn").addEventListener("click", toggleRecording);
+    document.getElementById("search-btn").disabled = false;  // ready: listeners and sub-spaces loaded
   }
 
   document.addEventListener("DOMContentLoaded", init);

@@ -46,14 +46,17 @@
   }
 
   async function init() {
+    // Buttons work at once (the "open" session needs no list); a click that came before the session
+    // list loaded used to be lost.
+    document.getElementById("triplet-start").addEventListener("click", next);
+    document.getElementById("triplet-b").addEventListener("click", () => judge("b"));
+    document.getElementById("triplet-c").addEventListener("click", () => judge("c"));
     const info = await api("/api/info");
     const select = document.getElementById("session");
     for (const s of info.sessions.filter((s) => s.kind === "triplet")) {
       select.append(el("option", { value: s.name, text: s.name }));
     }
-    document.getElementById("triplet-start").addEventListener("click", next);
-    document.getElementById("triplet-b").addEventListener("click", () => judge("b"));
-    document.getElementById("triplet-c").addEventListener("click", () => judge("c"));
+    document.getElementById("triplet-start").disabled = false;  // ready: sessions loaded
   }
 
   document.addEventListener("DOMContentLoaded", init);

@@ -69,11 +69,6 @@ def demo(
     """Run the whole SAPPHIRE chain on the small demo corpus (each step reuses finished work)."""
     from sapphire_core.errors import SapphireError
 
-    import warnings
-
-    # config_to_dict() of union-typed component blocks makes pydantic warn on every checkpoint save;
-    # the data written is right, and a newcomer should not see the noise.
-    warnings.filterwarnings("ignore", message="Pydantic serializer warnings")
     t0 = time.perf_counter()
     try:
         _run(out, _config_path(config), device, force)

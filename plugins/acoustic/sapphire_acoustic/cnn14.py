@@ -14,7 +14,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from sapphire_acoustic.pooling import downsample_mask, masked_max, masked_mean
+from sapphire_acoustic.pooling import masked_max, masked_mean, strided_mask
 from sapphire_core.collate import length_key, time_mask
 from sapphire_core.encoder import Encoder, EncoderConfig
 
@@ -24,17 +24,33 @@ DB_CENTRE, DB_SCALE = -60.0, 20.0
 
 
 class ConvBlock(nn.Module):
-    """PANNs ConvBlock: (conv3x3 -> BN -> ReLU) x 2, then 2x2 average pooling."""
+    """PANNs ConvBlock: (conv3x3 -> BN -> ReLU) x 2, then 2x2 average pooling.
+
+    Padded frames are re-zeroed after each layer (BN shifts would otherwise leak them into the
+    valid frames next to them), and a pooling window that straddles the end of a track is
+    averaged over its valid frames only, so a track gives the same output padded or alone.
+    """
 
     def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
-            nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+        self.layers = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(a, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+            for a in (c_in, c_out))
 
-    def forward(self, x: torch.Tensor, pool: bool = True) -> torch.Tensor:
-        x = self.net(x)
-        return nn.functional.avg_pool2d(x, 2, ceil_mode=True) if pool else x
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, pool: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x (B, C, T, F)``, ``mask (B, T)`` -> pooled ``x`` and its mask."""
+        m = mask[:, None, :, None].to(x.dtype)
+        for layer in self.layers:
+            x = layer(x) * m
+        if not pool:
+            return x, mask
+        x = nn.functional.avg_pool2d(x, 2, ceil_mode=True)
+        # Share of valid frames in each time window: 1 inside a track, 1/2 where a window holds its
+        # last frame and one padded frame (alone, PyTorch clips that window and divides by 1).
+        share = nn.functional.avg_pool2d(m[..., :1], 2, ceil_mode=True)
+        out_mask = strided_mask(mask, x.shape[2], kernel=2, stride=2, ceil_mode=True)
+        x = torch.where(out_mask[:, None, :, None], x / share.clamp_min(1e-6), torch.zeros((), dtype=x.dtype))
+        return x, out_mask
 
 
 class Cnn14(Encoder):
@@ -69,10 +85,7 @@ class Cnn14(Encoder):
         m = mask
         for i, block in enumerate(self.blocks):
             # Never pool time below one frame, so very short clips still run.
-            x = block(x, pool=x.shape[2] > 1 or x.shape[3] > 1)
-            # Re-zero padded frames: BN biases would otherwise leak padding into valid frames.
-            m = downsample_mask(mask, x.shape[2])
-            x = x * m[:, None, :, None].to(x.dtype)
+            x, m = block(x, m, pool=x.shape[2] > 1 or x.shape[3] > 1)
             if i < len(self.blocks) - 1:
                 x = self.drop(x)
         x = x.mean(dim=3)  # (B, C, T')

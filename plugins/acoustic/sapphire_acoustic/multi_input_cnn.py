@@ -23,7 +23,7 @@ from pydantic import Field
 from torch import nn
 
 from sapphire_acoustic.cnn14 import DB_CENTRE, DB_SCALE, LOGMEL_KEY
-from sapphire_acoustic.pooling import AttentionPool, downsample_mask, masked_mean
+from sapphire_acoustic.pooling import AttentionPool, masked_mean, strided_mask
 from sapphire_acoustic.rhythm import RHYTHM_SUMMARY_NAMES
 from sapphire_core.collate import length_key, time_mask
 from sapphire_core.encoder import Encoder, EncoderConfig
@@ -100,9 +100,10 @@ class MultiInputCNN(Encoder):
         x = torch.cat([self.mel(mel[..., :t], mask), self.chroma(features[CENS_KEY][..., :t], mask),
                        self.tempo(features[TEMPOGRAM_KEY][..., :t], mask)], dim=1)
         for block in self.shared:
-            x = block(x) if x.shape[-1] > 1 else x
-            mask = downsample_mask(mask, x.shape[-1])
-            x = x * mask[:, None].to(x.dtype)
+            if x.shape[-1] > 1:
+                x = block(x)
+                mask = strided_mask(mask, x.shape[-1], kernel=3, stride=2, padding=1)
+                x = x * mask[:, None].to(x.dtype)
         pooled = self.pool(x, mask) if self.pool is not None else masked_mean(x, mask)
         parts = [self.drop(pooled)]
         if self.glob is not None:

@@ -8,13 +8,30 @@ import torch
 from torch import nn
 
 
-def downsample_mask(mask: torch.Tensor, length: int) -> torch.Tensor:
-    """A ``(B, T)`` mask resampled to ``length`` frames after strided pooling (a frame is valid if
-    any input frame it covers was: the first frame of every track stays valid)."""
-    if mask.shape[-1] == length:
-        return mask
-    x = mask[:, None].float()
-    return nn.functional.adaptive_max_pool1d(x, length)[:, 0] > 0
+def strided_output_length(n: torch.Tensor, *, kernel: int, stride: int, padding: int = 0,
+                          ceil_mode: bool = False) -> torch.Tensor:
+    """Frames out of a 1-D conv/pool over ``n`` input frames (PyTorch's output-size arithmetic)."""
+    span = n + 2 * padding - kernel
+    if not ceil_mode:
+        return torch.div(span, stride, rounding_mode="floor") + 1
+    out = torch.div(span + stride - 1, stride, rounding_mode="floor") + 1
+    # PyTorch drops a last window that would start in the right padding.
+    return out - ((out - 1) * stride >= n + padding).to(out.dtype)
+
+
+def strided_mask(mask: torch.Tensor, length: int, *, kernel: int, stride: int, padding: int = 0,
+                 ceil_mode: bool = False) -> torch.Tensor:
+    """The valid-frame mask after a strided conv/pool, exactly as if each track ran alone.
+
+    ``mask (B, T)`` is a prefix mask (:func:`sapphire_core.collate.time_mask`). A track with ``n``
+    valid frames run alone gives ``strided_output_length(n)`` frames; in a padded batch the same
+    frames come first and the rest are padding. (Resampling the mask by adaptive pooling drifts by
+    a frame when ``T`` is odd: it then keeps a window, mostly padding, that the track alone lacks.)
+    """
+    n = mask.sum(-1)
+    valid = torch.where(n > 0, strided_output_length(n, kernel=kernel, stride=stride, padding=padding,
+                                                     ceil_mode=ceil_mode), torch.zeros_like(n))
+    return torch.arange(length, device=mask.device)[None, :] < valid[:, None]
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,7 @@ from sapphire_acoustic.cnn14 import LOGMEL_KEY, Cnn14
 from sapphire_acoustic.midlevel import MIDLEVEL_NAMES
 from sapphire_acoustic.midlevel_head import MidLevelHead, midlevel_loss
 from sapphire_acoustic.multi_input_cnn import MultiInputCNN
+from sapphire_acoustic.pooling import strided_mask
 from sapphire_acoustic.testing import MultiInputContract, multi_input_batch
 from sapphire_core.collate import length_key
 
@@ -28,18 +29,38 @@ def _one(batch, i):
 
 @pytest.mark.parametrize("cls, settings", [(Cnn14, {}), (MultiInputCNN, {}), (MultiInputCNN, {"pooling": "average"})])
 def test_padding_does_not_change_a_track_embedding(cls, settings):
+    """Any lengths: odd padded lengths make every strided layer end on a partial window."""
     torch.manual_seed(0)
     enc = cls(**settings).eval()
-    batch = enc.example_features(2, seed=1)
-    # Make the lengths a multiple of 2^depth so strided pooling sees the same frames padded or not.
-    key = LOGMEL_KEY
-    for k in list(batch):
-        if k.endswith("__len"):
-            batch[k] = torch.tensor([batch[key].shape[-1], 32])
+    for module in enc.modules():  # trained-like BN statistics: shifts that would leak padding
+        if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            module.running_mean.uniform_(-1, 1)
+            module.running_var.uniform_(0.5, 2)
+            module.bias.data.uniform_(-1, 1)
+    batch = enc.example_features(4, seed=1)
+    longest = batch[LOGMEL_KEY].shape[-1] - 3  # odd: 45 (multi_input_cnn) / 61 (cnn14)
+    lengths = torch.tensor([longest, longest - 12, longest - 5, longest - 20])
+    for key in [k for k in batch if not k.endswith("__len")]:
+        if length_key(key) in batch:
+            valid = torch.arange(longest)[None, :] < lengths[:, None]
+            batch[key] = batch[key][..., :longest] * valid.view(4, *[1] * (batch[key].dim() - 2), longest)
+            batch[length_key(key)] = lengths
     with torch.no_grad():
         full = enc(batch)
-        alone = enc(_one(batch, 1))
-    torch.testing.assert_close(full[1:], alone, rtol=1e-4, atol=1e-4)
+        for i in range(4):
+            torch.testing.assert_close(full[i : i + 1], enc(_one(batch, i)), rtol=1e-5, atol=1e-5,
+                                       msg=lambda m, i=i: f"track {i} (length {int(lengths[i])}): {m}")
+
+
+@pytest.mark.parametrize("kernel, stride, padding, ceil_mode", [(3, 2, 1, False), (2, 2, 0, True), (3, 2, 1, True)])
+def test_strided_mask_counts_the_frames_a_track_gets_alone(kernel, stride, padding, ceil_mode):
+    pool = torch.nn.functional.max_pool1d
+    lengths = torch.arange(2, 40)
+    mask = torch.arange(39)[None, :] < lengths[:, None]
+    out_len = pool(torch.zeros(1, 1, 39), kernel, stride, padding, ceil_mode=ceil_mode).shape[-1]
+    got = strided_mask(mask, out_len, kernel=kernel, stride=stride, padding=padding, ceil_mode=ceil_mode).sum(-1)
+    alone = [pool(torch.zeros(1, 1, int(n)), kernel, stride, padding, ceil_mode=ceil_mode).shape[-1] for n in lengths]
+    assert got.tolist() == alone
 
 
 def test_cnn14_scales_to_the_published_size():

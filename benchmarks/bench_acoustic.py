@@ -207,6 +207,10 @@ def run(quick: bool = False) -> dict:
     results["ratio_torch_over_librosa"] = longest["ratio_torch_over_librosa"]
     results["ratio_torch_1_thread_over_librosa"] = longest["ratio_torch_1_thread_over_librosa"]
     results["target_ratio"] = 3.0
+    results["scaling"] = [
+        {"what": f"acoustic extraction, {path.replace('_', ' ')}", "unit": "audio s", "sizes": lengths,
+         "seconds": [results["speed"][f"{s:g}s"][path]["seconds"] for s in lengths]}
+        for path in ("librosa", "torch", "torch_1_thread")]
     batch = np.stack([synth(30.0, seed=s) for s in range(8)])
     results["front_end"] = time_front_end(batch)
     minutes = 10 if quick else 60

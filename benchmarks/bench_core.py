@@ -68,6 +68,11 @@ def run(quick: bool = False) -> dict:
     longest = results["by_length"][f"{minutes[-1]}min"]["sapphire"]
     results["longest_peak_rss_mb"] = longest.get("peak_rss_mb")
     results["longest_within_2gb"] = bool(longest.get("peak_rss_mb", 1e9) <= 2048)
+    rows = [results["by_length"][f"{m}min"] for m in minutes]
+    results["scaling"] = [
+        {"what": f"decode ({loader})", "unit": "audio min", "sizes": minutes,
+         "seconds": [r[loader].get("seconds") for r in rows], "peak_mb": [r[loader].get("peak_rss_mb") for r in rows]}
+        for loader in LOADERS]
     return results
 
 

@@ -43,8 +43,27 @@ def uniform_vectors(n: int, dim: int, *, seed: int = 0) -> np.ndarray:
     return x
 
 
+def _latency_at(store, base: np.ndarray, queries: np.ndarray, *, k: int, nprobe: int, build_s: float) -> dict:
+    """Median single-query latency of ``store`` (at ``nprobe``) and of exact search over ``base``."""
+    import faiss
+
+    if store.layout == "ivf":
+        store._index.nprobe = nprobe
+    approx, exact = [], []
+    for q in queries:
+        t0 = time.perf_counter()
+        store.search(q, k=k)
+        approx.append(time.perf_counter() - t0)
+    for q in queries[:5]:
+        t0 = time.perf_counter()
+        faiss.knn(q[None, :], base, k, metric=faiss.METRIC_INNER_PRODUCT)
+        exact.append(time.perf_counter() - t0)
+    return {"n": len(store), "layout": store.layout, "build_s_cumulative": build_s, "nprobe": nprobe,
+            "approx_median_ms": 1000 * float(np.median(approx)), "exact_median_ms": 1000 * float(np.median(exact))}
+
+
 def _measure(base: np.ndarray, queries: np.ndarray, *, nlist: int, nprobes: list[int], k: int = 10,
-             exact_timed: int = 20) -> dict:
+             exact_timed: int = 20, growth: bool = False, growth_queries: int = 50) -> dict:
     import faiss
 
     from sapphire_core.index.faiss_store import FaissStore
@@ -60,13 +79,19 @@ def _measure(base: np.ndarray, queries: np.ndarray, *, nlist: int, nprobes: list
         exact_lat.append(time.perf_counter() - t0)
     exact_ms = 1000 * float(np.median(exact_lat))
 
-    t0 = time.perf_counter()
     store = FaissStore(dim, exact_threshold=min(20_000, n // 2), approximate="ivf", nlist=nlist)
-    step = 100_000
+    step = min(100_000, max(1, n // 10))
+    # How build time and latency grow with n: measured on the way to n, at three sizes.
+    checkpoints = {n // 5 // step * step, n // 2 // step * step, n} if growth else set()
+    build_s, grows = 0.0, []
     for start in range(0, n, step):
         ids = [str(i) for i in range(start, min(n, start + step))]
+        t0 = time.perf_counter()
         store.add(ids, base[start:start + step])
-    build_s = time.perf_counter() - t0
+        build_s += time.perf_counter() - t0
+        if len(store) in checkpoints:
+            grows.append(_latency_at(store, base[:len(store)], queries[:growth_queries], k=k, nprobe=nprobes[1],
+                                     build_s=build_s))
 
     sweep = []
     for nprobe in nprobes:
@@ -83,7 +108,7 @@ def _measure(base: np.ndarray, queries: np.ndarray, *, nlist: int, nprobes: list
     ok = [s for s in sweep if s["recall_at_10"] >= 0.95]
     best = max(ok, key=lambda s: s["speedup_vs_exact"]) if ok else max(sweep, key=lambda s: s["recall_at_10"])
     return {"n": n, "dim": dim, "nlist": nlist, "layout": store.layout, "build_s": build_s,
-            "exact_median_ms": exact_ms, "sweep": sweep, "operating_point": best}
+            "exact_median_ms": exact_ms, "sweep": sweep, "operating_point": best, "growth": grows}
 
 
 def run(quick: bool = False) -> dict:
@@ -109,7 +134,7 @@ def run(quick: bool = False) -> dict:
         base, queries = data[:size], np.ascontiguousarray(data[size:])
         gen_s = time.perf_counter() - t0
         nlist = int(min(2048, max(64, 2 * np.sqrt(size))))
-        res = _measure(base, queries, nlist=nlist, nprobes=nprobes)
+        res = _measure(base, queries, nlist=nlist, nprobes=nprobes, growth=name == "clustered")
         res.update(generate_s=gen_s, data=f"{clusters}-cluster mixture (spread {spread}), 64-d latent -> {dim}-d "
                                           f"+ noise {noise}")
         out[name] = res
@@ -128,6 +153,15 @@ def run(quick: bool = False) -> dict:
         "targets": {"recall_at_10": 0.95, "speedup": 20.0},
         "meets_targets": bool(op["recall_at_10"] >= 0.95 and op["speedup_vs_exact"] >= 20.0),
     })
+    grows = out["clustered"]["growth"]
+    out["scaling"] = [
+        {"what": "index build (IVF, cumulative adds)", "unit": "vectors", "sizes": [g["n"] for g in grows],
+         "seconds": [g["build_s_cumulative"] for g in grows]},
+        {"what": f"query, IVF nprobe {nprobes[1]}", "unit": "vectors", "sizes": [g["n"] for g in grows],
+         "seconds": [g["approx_median_ms"] / 1000 for g in grows]},
+        {"what": "query, exact (reference)", "unit": "vectors", "sizes": [g["n"] for g in grows],
+         "seconds": [g["exact_median_ms"] / 1000 for g in grows]},
+    ]
     return out
 
 

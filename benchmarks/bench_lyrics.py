@@ -115,10 +115,17 @@ def bench_phonetics(sizes: list[int], repeats: int) -> dict:
 def run(quick: bool = False) -> dict:
     sizes = [8, 32, 128] if quick else [16, 128, 512]
     repeats = 1 if quick else 2
+    semantic, phonetics = bench_semantic(sizes, repeats), bench_phonetics(sizes, repeats)
     return {
         "sizes_lines": sizes,
-        "semantic_embedding": bench_semantic(sizes, repeats),
-        "phonetics": bench_phonetics(sizes, repeats),
+        "semantic_embedding": semantic,
+        "phonetics": phonetics,
+        "scaling": [
+            {"what": "MiniLM line embedding", "unit": "lines", "sizes": sizes,
+             "seconds": [n / semantic[str(n)]["lines_per_s"] for n in sizes]},
+            {"what": "espeak-ng phonemes (German, batched)", "unit": "lines", "sizes": sizes,
+             "seconds": [n / phonetics["german_espeak"][str(n)]["lines_per_s"] for n in sizes]},
+        ],
         "notes": "ratio > 1 means SAPPHIRE's path is faster than the reference in the same run",
     }
 

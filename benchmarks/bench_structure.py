@@ -107,6 +107,13 @@ def run(quick: bool = False) -> dict:
             sip.update({"torch_cuda_s": t_gpu, "speedup_torch_cuda_vs_numpy": t_np / t_gpu})
         row["siplca"] = sip
         results["by_length"][str(int(seconds))] = row
+    rows = [results["by_length"][str(int(s))] for s in lengths]
+    results["scaling"] = [
+        {"what": "structure extraction, all four", "unit": "audio s", "sizes": lengths,
+         "seconds": [r["all_four"]["seconds"] for r in rows]},
+        {"what": "SI-PLCA, torch cpu", "unit": "beats", "sizes": [r["n_beats"] for r in rows],
+         "seconds": [r["siplca"]["torch_cpu_s"] for r in rows]},
+    ]
     return results
 
 

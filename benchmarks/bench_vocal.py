@@ -162,11 +162,15 @@ def bench_qbh(quick: bool) -> dict:
 
 def run(quick: bool = False) -> dict:
     """All vocal figures as a JSON-able dict (``quick`` shortens signals and the hum set)."""
+    pitch_cpu = bench_pitch_cpu(quick)
+    growth = bench_scaling(quick)
     return {
-        "pitch_cpu": bench_pitch_cpu(quick),
-        "scaling": bench_scaling(quick),
+        "pitch_cpu": pitch_cpu,
+        "crepe_by_length": growth,
         "pitch_gpu": bench_pitch_gpu(quick),
         "qbh": bench_qbh(quick),
+        "scaling": [{"what": f"CREPE {growth['model']} pitch, hop {growth['hop_ms']} ms (cpu time)", "unit": "audio s",
+                     "sizes": [r["audio_s"] for r in growth["rows"]], "seconds": [r["cpu_s"] for r in growth["rows"]]}],
     }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import resource
@@ -87,11 +88,55 @@ def _rows(prefix: str, value, out: list[tuple[str, str]]) -> None:
         out.append((prefix, json.dumps(value) if not isinstance(value, str) else value))
 
 
+def growth_exponent(sizes: list[float], costs: list[float]) -> float | None:
+    """Least-squares slope of log(cost) on log(size): cost grows as size**k (1 = linear)."""
+    pairs = [(math.log(s), math.log(c)) for s, c in zip(sizes, costs) if s and c and s > 0 and c > 0]
+    if len(pairs) < 2 or len({x for x, _ in pairs}) < 2:
+        return None
+    mx = sum(x for x, _ in pairs) / len(pairs)
+    my = sum(y for _, y in pairs) / len(pairs)
+    return sum((x - mx) * (y - my) for x, y in pairs) / sum((x - mx) ** 2 for x, _ in pairs)
+
+
+def scaling_rows(report: dict) -> list[dict]:
+    """Every benchmark's ``scaling`` entries (cost at three or more input sizes), with the fitted exponent."""
+    rows = []
+    for name, res in report["benchmarks"].items():
+        for entry in (res.get("result") or {}).get("scaling", []) if "error" not in res else []:
+            row = {"benchmark": name.removeprefix("bench_"), **entry,
+                   "exponent": growth_exponent(entry["sizes"], entry["seconds"])}
+            if entry.get("peak_mb"):
+                row["memory_exponent"] = growth_exponent(entry["sizes"], entry["peak_mb"])
+            rows.append(row)
+    return rows
+
+
+def _scaling_markdown(rows: list[dict]) -> list[str]:
+    def num(v):
+        return "-" if v is None else f"{v:.3g}"
+
+    lines = ["", "## How each cost grows with input size", "",
+             "`k` is the least-squares slope of log(cost) on log(size): cost ~ size^k, so k <= 1 is linear or "
+             "better. Costs are wall seconds unless the row says otherwise.", "",
+             "| benchmark | cost | sizes | seconds | k | peak MB (k) |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        sizes = ", ".join(f"{s:g}" for s in r["sizes"]) + f" {r['unit']}"
+        secs = ", ".join(num(v) for v in r["seconds"])
+        mem = ", ".join(num(v) for v in r["peak_mb"]) + f" ({num(r['memory_exponent'])})" if r.get("peak_mb") else "-"
+        lines.append(f"| {r['benchmark']} | {r['what']} | {sizes} | {secs} | {num(r['exponent'])} | {mem} |")
+    return lines
+
+
 def to_markdown(report: dict) -> str:
     lines = ["# SAPPHIRE benchmark results", "",
              f"Measured {report['date']} with `python benchmarks/run.py{' --quick' if report['quick'] else ''}` "
-             f"(`make bench`), {report['total_seconds']:.0f} s in all.", "", "## Machine", ""]
+             f"(`make bench`), {report['total_seconds']:.0f} s in all.", ""]
+    if report.get("note"):
+        lines += [f"> {report['note']}", ""]
+    lines += ["## Machine", ""]
     lines += [f"- {k}: {v}" for k, v in report["machine"].items()]
+    if report.get("scaling"):
+        lines += _scaling_markdown(report["scaling"])
     for name, res in report["benchmarks"].items():
         lines += ["", f"## {name.removeprefix('bench_')}", ""]
         if "error" in res:
@@ -100,7 +145,7 @@ def to_markdown(report: dict) -> str:
         lines.append(f"{res['seconds']:.1f} s, peak RSS {res['peak_rss_mb']:.0f} MB")
         lines += ["", "| figure | value |", "|---|---|"]
         rows: list[tuple[str, str]] = []
-        _rows("", res["result"], rows)
+        _rows("", {k: v for k, v in res["result"].items() if k != "scaling"}, rows)
         lines += [f"| {k} | {v} |" for k, v in rows]
     return "\n".join(lines) + "\n"
 
@@ -112,11 +157,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated names, e.g. acoustic,index")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per benchmark")
     parser.add_argument("--results-md", type=Path, default=None, help="also write the Markdown report here")
+    parser.add_argument("--note", default="", help="a line for the report's head (how and where it was run)")
     args = parser.parse_args(argv)
     only = {s.strip() for s in args.only.split(",") if s.strip()} or None
     t0 = time.perf_counter()
     report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "quick": args.quick, "machine": machine(),
-              "benchmarks": {}}
+              "benchmarks": {}, "note": args.note}
+    # Other work on the machine slows every figure down: the load average says whether it was quiet.
+    report["machine"]["load_average_1min_at_start"] = round(os.getloadavg()[0], 2)
     for name in discover(only):
         print(f"running {name} ...", flush=True)
         res = run_one(name, args.quick, args.timeout)
@@ -124,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         status = f"FAILED: {res['error']}" if "error" in res else f"done in {res['seconds']:.1f}s"
         print(f"  {status}", flush=True)
     report["total_seconds"] = time.perf_counter() - t0
+    report["machine"]["load_average_15min_at_end"] = round(os.getloadavg()[2], 2)
+    report["scaling"] = scaling_rows(report)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(report, indent=2, default=str))
     md = to_markdown(report)

@@ -7,7 +7,9 @@ worst case for any partitioning index; they are measured too (smaller ``n``) and
 
 The approximate index is :class:`sapphire_core.index.faiss_store.FaissStore` in its IVF layout,
 built through the store API; the exact reference is brute-force inner product over the same
-vectors (``faiss.knn``, the same kernel as ``IndexFlatIP``), timed in the same run.
+vectors (``faiss.knn``, the same kernel as ``IndexFlatIP``), timed in the same run. On the way to
+``n`` the clustered set records cumulative build time and both latencies at ``n/5``, ``n/2`` and
+``n`` (``growth``), which ``run.py`` turns into growth exponents.
 
 Run ``python benchmarks/bench_index.py [--quick]``; prints JSON.
 """

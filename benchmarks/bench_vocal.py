@@ -7,7 +7,7 @@ Figures
   The reference is torchcrepe's own layer order (Conv2d -> ReLU -> BatchNorm -> pool) on the same
   weights and frames, so ``speedup_vs_torchcrepe_forward`` is measured in the same run.
   Targets (issue 5): tiny >= 10x realtime on one core.
-* ``scaling``: tiny at three lengths (the cost should be linear in duration).
+* ``crepe_by_length``: tiny at three lengths (the cost should be linear in duration; also in ``scaling``).
 * ``pitch_gpu``: full and tiny on CUDA when available (target: full >= 300x realtime).
 * ``qbh``: MRR by work of the demo corpus' hum queries against an index built from the tracks'
   AUDIO (and, for comparison, from the score melody metadata), with the first stage alone, and the

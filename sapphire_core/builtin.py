@@ -1,8 +1,9 @@
 """The core's own components, registered like any plugin's.
 
-Losses, fusion heads and description backends live in their own modules
-(``sapphire_core.losses``, ``sapphire_core.fusion_heads``, ``sapphire_core.describe``) and are
-registered here.
+Losses, fusion heads, description backends and vector stores live in their own modules
+(``sapphire_core.losses``, ``sapphire_core.fusion_heads``, ``sapphire_core.describe``,
+``sapphire_core.index.faiss_store``, ``sapphire_core.scale.qdrant_store``) and are registered here.
+Their heavy dependencies (faiss, qdrant-client) are imported only when a store is used.
 """
 
 from __future__ import annotations
@@ -32,3 +33,12 @@ def register_description_backends(register):
 
     for cls in BACKENDS:
         register(cls)
+
+
+@hookimpl
+def register_vector_stores(register):
+    from sapphire_core.index.faiss_store import FaissStore
+    from sapphire_core.scale.qdrant_store import QdrantStore
+
+    register(FaissStore)
+    register(QdrantStore)

@@ -1,15 +1,15 @@
 """The on-disk feature cache, keyed by (content hash, extractor name, version, config hash).
 
-Layout: ``ROOT/<extractor>/v<version>-<config hash>/<hh>/<content hash>.npz``. Every write
-goes to a temporary file in the same folder and is renamed into place, so a killed run
-leaves either a complete entry or none, and a rerun skips what is done.
+Layout: ``ROOT/<extractor>/v<version>-<config hash>/<hh>/<content hash>.npz``
+(:func:`sapphire_core.layout.cache_entry`). Every write is atomic
+(:func:`sapphire_core.io.atomic_write_bytes`), so a killed run leaves either a complete entry or
+none, and a rerun skips what is done. ``atomic_write_bytes`` is re-exported here for plugins
+written against earlier versions.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -18,41 +18,24 @@ import numpy as np
 from sapphire_core.data import Track
 from sapphire_core.errors import AudioDecodeError, CacheError
 from sapphire_core.extractor import FeatureExtractor
+from sapphire_core.io import atomic_write_bytes, file_sha256, npz_bytes
+from sapphire_core.layout import cache_entry
 
-_HASH_MEMO: dict[tuple[str, int, int], str] = {}
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+__all__ = ["FeatureCache", "content_hash", "file_hash", "atomic_write_bytes"]
 
 
 def file_hash(path: str | Path) -> str:
-    """SHA-256 of a file's bytes (memoised per path, size and mtime)."""
-    path = Path(path)
+    """SHA-256 of an audio file's bytes (memoised per path, size and mtime).
+
+    Raises
+    ------
+    AudioDecodeError
+        When the file does not exist.
+    """
     try:
-        st = path.stat()
+        return file_sha256(path)
     except FileNotFoundError:
         raise AudioDecodeError(path, "file not found; check the path in tracks.jsonl") from None
-    memo_key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if memo_key not in _HASH_MEMO:
-        h = hashlib.sha256()
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        _HASH_MEMO[memo_key] = h.hexdigest()
-    return _HASH_MEMO[memo_key]
 
 
 def content_hash(track: Track, extractor: FeatureExtractor) -> str:
@@ -88,7 +71,7 @@ class FeatureCache:
 
     def path(self, extractor: FeatureExtractor, key: str) -> Path:
         """Where the entry for content hash ``key`` under ``extractor`` lives."""
-        return self.root / extractor.cache_id() / key[:2] / f"{key}.npz"
+        return cache_entry(self.root, extractor.cache_id(), key)
 
     def has(self, extractor: FeatureExtractor, key: str) -> bool:
         return self.path(extractor, key).is_file()
@@ -112,12 +95,8 @@ class FeatureCache:
 
     def save(self, extractor: FeatureExtractor, key: str, features: dict[str, np.ndarray]) -> Path:
         """Store features atomically; returns the entry's path."""
-        import io
-
-        buffer = io.BytesIO()
-        np.savez(buffer, **{k: np.asarray(v) for k, v in features.items()})
         path = self.path(extractor, key)
-        atomic_write_bytes(path, buffer.getvalue())
+        atomic_write_bytes(path, npz_bytes(features))
         return path
 
     def entries(self) -> list[Path]:

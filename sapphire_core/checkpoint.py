@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from sapphire_core.cache import atomic_write_bytes
+from sapphire_core.io import atomic_write_bytes
 from sapphire_core.errors import CheckpointError
 
 FORMAT_VERSION = 1

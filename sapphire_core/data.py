@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sapphire_core.errors import CorpusError
+from sapphire_core.io import atomic_write_bytes
 
 TRACKS_FILE = "tracks.jsonl"
 _CORE_KEYS = ("id", "audio", "lyrics", "lyrics_path", "language", "work_id", "variant_id")
@@ -177,8 +178,6 @@ def read_tracks(path: str | Path) -> Iterator[Track]:
 
 def write_tracks(path: str | Path, tracks: list[Track]) -> None:
     """Write ``tracks`` to ``path`` atomically (temp file + rename), paths relative to its folder."""
-    from sapphire_core.cache import atomic_write_bytes
-
     path = Path(path)
     text = "".join(json.dumps(t.to_json(path.parent), ensure_ascii=False) + "\n" for t in tracks)
     atomic_write_bytes(path, text.encode("utf-8"))

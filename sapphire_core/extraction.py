@@ -189,7 +189,7 @@ def extract_corpus(tracks: list[Track], extractors: list[FeatureExtractor], cach
         report.results.sort(key=lambda r: order[r.track_id])
     report.seconds = time.perf_counter() - start
     if failures_path is not None:
-        from sapphire_core.cache import atomic_write_bytes
+        from sapphire_core.io import atomic_write_bytes
 
         lines = "".join(json.dumps({"id": r.track_id, "audio": r.audio, "error_type": r.error_type,
                                     "error": r.error}) + "\n" for r in report.failures)

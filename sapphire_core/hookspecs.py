@@ -1,4 +1,5 @@
-"""Plugin hooks. Each passes a ``register`` callable in; the plugin calls it once per class.
+"""Plugin hooks. Each passes a typed ``register`` callable in (a :class:`~sapphire_core.registry.Registrar`);
+the plugin calls it once per class.
 
 The core keeps control of names, duplicates and ordering (see :mod:`sapphire_core.registry`).
 A plugin module implements any subset::
@@ -43,3 +44,9 @@ def register_fusion_heads(register):
 @hookspec
 def register_description_backends(register):
     """Register :class:`~sapphire_core.describer.DescriptionBackend` subclasses."""
+
+
+@hookspec
+def register_vector_stores(register):
+    """Register :class:`~sapphire_core.vector_store.VectorStore` subclasses; an index folder's
+    ``store/store.json`` names the one that wrote it (its ``name``)."""

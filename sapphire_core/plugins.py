@@ -20,7 +20,7 @@ import pluggy
 
 from sapphire_core import hookspecs
 from sapphire_core.errors import PluginError
-from sapphire_core.registry import KINDS, Registry
+from sapphire_core.registry import KINDS, Registrar, Registry
 
 ENTRY_POINT_GROUP = "sapphire.plugins"
 ENV_VAR = "SAPPHIRE_PLUGINS"
@@ -124,7 +124,7 @@ def build_registry(pm: pluggy.PluginManager | None = None) -> Registry:
         hook = getattr(pm.hook, hook_name)
         for impl in hook.get_hookimpls():
             provider = _provider(pm, impl.plugin)
-            impl.function(register=lambda cls, _k=kind, _p=provider: registry.add(_k, cls, _p))
+            impl.function(register=Registrar(registry, kind, provider))
     return registry
 
 

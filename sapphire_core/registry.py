@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sapphire_core.describer import DescriptionBackend
 from sapphire_core.encoder import Encoder
@@ -11,6 +11,7 @@ from sapphire_core.errors import DuplicateComponentError, PluginError, UnknownCo
 from sapphire_core.extractor import FeatureExtractor
 from sapphire_core.fusion import FusionHead
 from sapphire_core.loss import Loss
+from sapphire_core.vector_store import VectorStore
 
 #: kind -> (hook name, required base class)
 KINDS: dict[str, tuple[str, type]] = {
@@ -19,7 +20,10 @@ KINDS: dict[str, tuple[str, type]] = {
     "loss": ("register_losses", Loss),
     "fusion": ("register_fusion_heads", FusionHead),
     "describer": ("register_description_backends", DescriptionBackend),
+    "vector_store": ("register_vector_stores", VectorStore),
 }
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,24 @@ class Entry:
     @property
     def modality(self) -> str | None:
         return getattr(self.cls, "modality", None)
+
+
+class Registrar(Generic[T]):
+    """What a registration hook receives (tox 4's typed ``ToxEnvRegister``): call it with each class.
+
+    It returns the class, so it also works as a decorator. The core keeps control of names,
+    duplicates and base classes (:meth:`Registry.add`).
+    """
+
+    def __init__(self, registry: Registry, kind: str, provider: str) -> None:
+        self.registry, self.kind, self.provider = registry, kind, provider
+
+    def __call__(self, cls: type[T]) -> type[T]:
+        self.registry.add(self.kind, cls, self.provider)
+        return cls
+
+    def __repr__(self) -> str:
+        return f"<Registrar {self.kind} for {self.provider}>"
 
 
 @dataclass

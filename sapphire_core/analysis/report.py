@@ -144,7 +144,7 @@ def analyze(corpus_dir: str | Path, out_dir: str | Path, *, model: str | Path | 
         Which 2-D maps to draw (``tsne``, ``umap``; UMAP's first call JIT-compiles for a minute).
     """
     from sapphire_core.cache import FeatureCache
-    from sapphire_core.cli.extract_cmd import default_cache_dir
+    from sapphire_core.layout import cache_dir as default_cache_dir
     from sapphire_core.index.builder import midlevel_extractor
     from sapphire_core.plugins import default_registry
 

@@ -87,7 +87,7 @@ def demo(
 
 def _run(out: Path, config: Path, device: str | None, force: bool) -> None:
     from sapphire_core.cache import FeatureCache
-    from sapphire_core.cli.extract_cmd import default_cache_dir
+    from sapphire_core.layout import cache_dir as default_cache_dir
     from sapphire_core.config import load_config
     from sapphire_core.corpus import ensure_demo_corpus
     from sapphire_core.data import Corpus

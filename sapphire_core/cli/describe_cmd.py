@@ -37,7 +37,7 @@ def describe_command(
     features_for = None
     if config is not None:
         from sapphire_core.cache import FeatureCache
-        from sapphire_core.cli.extract_cmd import default_cache_dir
+        from sapphire_core.layout import cache_dir as default_cache_dir
         from sapphire_core.config import load_config
         from sapphire_core.embedding import track_features
         from sapphire_core.model import build_extractors

@@ -7,11 +7,7 @@ from pathlib import Path
 import typer
 
 from sapphire_core.cli.common import app, console, progress_bar
-
-
-def default_cache_dir(corpus: Path) -> Path:
-    """Where a corpus's features are cached unless ``--cache`` says otherwise."""
-    return Path(corpus) / ".sapphire" / "cache"
+from sapphire_core.layout import cache_dir as default_cache_dir
 
 
 @app.command("extract")

@@ -25,8 +25,9 @@ def plugins_report() -> dict:
     for kind, entries in registry.entries.items():
         for name in sorted(entries):
             e = entries[name]
-            item = {"kind": kind, "name": name, "provider": e.provider, "class": f"{e.cls.__module__}.{e.cls.__qualname__}",
-                    "schema": e.cls.Config.model_json_schema()}
+            item = {"kind": kind, "name": name, "provider": e.provider, "class": f"{e.cls.__module__}.{e.cls.__qualname__}"}
+            if hasattr(e.cls, "Config"):
+                item["schema"] = e.cls.Config.model_json_schema()
             if e.modality:
                 item["modality"] = e.modality
             for attr in ("version", "sample_rate", "requires"):

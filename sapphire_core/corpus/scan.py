@@ -100,7 +100,7 @@ def scan_folder(folder: str | Path, *, out: str | Path | None = None) -> Path:
         When ``folder`` is missing or holds no audio files.
     """
     from sapphire_core.audio import audio_info
-    from sapphire_core.cache import atomic_write_bytes
+    from sapphire_core.io import atomic_write_bytes
     from sapphire_core.errors import AudioError
 
     folder = Path(folder)

@@ -99,7 +99,8 @@ def describe_corpus(corpus_dir: str | Path, *, backend: str = "template", per_tr
     Path
         The written file.
     """
-    from sapphire_core.cache import atomic_write_bytes
+    from sapphire_core import layout
+    from sapphire_core.io import atomic_write_bytes
     from sapphire_core.plugins import default_registry
 
     corpus = Corpus(corpus_dir)
@@ -107,7 +108,7 @@ def describe_corpus(corpus_dir: str | Path, *, backend: str = "template", per_tr
     cls = registry.get("describer", backend)
     settings = dict(settings or {})
     if "cache_dir" in cls.Config.model_fields and not settings.get("cache_dir"):
-        settings["cache_dir"] = str(Path(corpus_dir) / ".sapphire" / "llm_cache")
+        settings["cache_dir"] = str(layout.llm_cache_dir(corpus_dir))
     describer = cls(**settings)
     path = Path(corpus_dir) / DESCRIPTIONS_FILE
     done = _existing(path, backend)

@@ -183,7 +183,7 @@ class OpenAIDescriber(DescriptionBackend):
         return found[:n] if len(found) >= n else None
 
     def _store(self, key: str, descriptions: list[str]) -> None:
-        from sapphire_core.cache import atomic_write_bytes
+        from sapphire_core.io import atomic_write_bytes
 
         atomic_write_bytes(self._cache_path(key), json.dumps(
             {"model": self.model, "descriptions": descriptions}, ensure_ascii=False).encode())

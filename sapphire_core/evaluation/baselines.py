@@ -32,7 +32,8 @@ class MfccBaseline:
         self.std: np.ndarray | None = None
 
     def raw(self, path: str | Path) -> np.ndarray:
-        from sapphire_core.cache import atomic_write_bytes, file_hash
+        from sapphire_core.cache import file_hash
+        from sapphire_core.io import atomic_write_bytes
 
         if self.cache_dir is not None:
             f = self.cache_dir / "mfcc_stats_v1" / f"{file_hash(path)}.npy"

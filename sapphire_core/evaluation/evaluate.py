@@ -63,13 +63,13 @@ def run_evaluation(corpus_dir: str | Path, *, models: list[str | Path] = (), con
         When nothing is given to evaluate.
     """
     from sapphire_core.cache import FeatureCache
-    from sapphire_core.cli.extract_cmd import default_cache_dir
+    from sapphire_core import layout
     from sapphire_core.evaluation.runs import ensure_trained
 
     t0 = time.perf_counter()
     corpus = Corpus(corpus_dir)
-    out = Path(out_dir) if out_dir else Path(corpus_dir) / ".sapphire" / "eval"
-    cache_root = default_cache_dir(Path(corpus_dir))
+    out = Path(out_dir) if out_dir else layout.eval_dir(corpus_dir)
+    cache_root = layout.cache_dir(corpus_dir)
     cache = FeatureCache(cache_root)
     if not models and not configs:
         raise SapphireError("nothing to evaluate: give --model CKPT and/or --config A.yaml ...")

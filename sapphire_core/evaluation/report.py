@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from sapphire_core.cache import atomic_write_bytes
+from sapphire_core.io import atomic_write_bytes
 
 #: (column header, path into a result row) shown in the Markdown table; the CSV/JSON hold everything.
 COLUMNS: list[tuple[str, tuple[str, ...]]] = [

@@ -203,14 +203,14 @@ def _modality_inputs(model, track_ids: list[str], *, index: Path | None, corpus:
         raise FeedbackError("finetune needs the judged tracks' features: pass --index INDEX (built with this "
                             "checkpoint) or --corpus DIR")
     from sapphire_core.cache import FeatureCache
-    from sapphire_core.cli.extract_cmd import default_cache_dir
+    from sapphire_core import layout
     from sapphire_core.data import Corpus
     from sapphire_core.embedding import embed_tracks
 
     data = Corpus(corpus)
     wanted = set(track_ids)
     tracks = [t for t in data.tracks if t.id in wanted]
-    cache = FeatureCache(cache_dir or default_cache_dir(Path(corpus)))
+    cache = FeatureCache(cache_dir or layout.cache_dir(corpus))
     out = embed_tracks(model, tracks, cache, device=device)
     return dict(out.per_modality), dict(out.present), list(out.ids)
 
@@ -270,7 +270,7 @@ def finetune(model_path: str | Path, feedback_db: str | Path, out_path: str | Pa
     import torch.nn.functional as F
 
     from sapphire_core.checkpoint import save_checkpoint
-    from sapphire_core.index.builder import file_sha256
+    from sapphire_core.io import file_sha256
     from sapphire_core.model import load_model
     from sapphire_core.plugins import default_registry
 

@@ -9,7 +9,6 @@ added and tracks gone from the corpus removed, without a full rebuild.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import time
 from collections.abc import Callable
@@ -19,10 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from sapphire_core.cache import FeatureCache, atomic_write_bytes
+from sapphire_core import layout
+from sapphire_core.cache import FeatureCache
 from sapphire_core.data import Corpus, Track
-from sapphire_core.index.folder import FAILURES, MANIFEST, METADATA, MIDLEVEL, MODALITIES, QBH_FILE, STORE_DIR
+from sapphire_core.device import resolve_device
+from sapphire_core.index.folder import MIDLEVEL, QBH_FILE
 from sapphire_core.index.store import VectorIndexError, open_store
+from sapphire_core.io import atomic_save_npz, atomic_write_bytes, file_sha256, npy_bytes, text_sha256
+from sapphire_core.layout import FAILURES, MANIFEST, METADATA, MODALITIES, STORE_DIR
 
 INDEX_FORMAT = 1
 
@@ -45,21 +48,6 @@ class IndexBuildReport:
     def summary(self) -> str:
         return (f"{self.indexed} tracks indexed (+{self.added} / -{self.removed}); chunks {self.chunks_done} embedded, "
                 f"{self.chunks_reused} reused; {len(self.failures)} failed; {self.seconds:.1f}s on {self.device}")
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def default_device() -> str:
-    """``cuda`` when a GPU is visible, else ``cpu``."""
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def midlevel_extractor(registry) -> Any | None:
@@ -86,13 +74,7 @@ def midlevel_values(track: Track, extractor, cache: FeatureCache | None) -> np.n
 
 
 def _chunk_key(model_sha: str, ids: list[str]) -> str:
-    return hashlib.sha256((model_sha + "\n" + "\n".join(ids)).encode()).hexdigest()[:24]
-
-
-def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    atomic_write_bytes(path, buffer.getvalue())
+    return text_sha256(model_sha, *ids)[:24]
 
 
 def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | Path, *,
@@ -112,7 +94,8 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
     out_dir : path
         The index folder (created; an existing one is updated in place).
     cache_dir : path, optional
-        Feature cache [default: ``CORPUS/.sapphire/cache``].
+        Feature cache [default: :func:`sapphire_core.layout.cache_dir` of the corpus]; recorded in
+        the manifest, so search reads the same cache.
     chunk_size, batch_size : int
         Tracks per resumable chunk, and per model batch.
     device : str, optional
@@ -151,17 +134,14 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
     model, meta = load_model(model_path, registry)
     model.registry = registry  # embed_tracks builds extractors from it
     corpus = Corpus(corpus_dir)
-    if cache_dir is None:
-        from sapphire_core.cli.extract_cmd import default_cache_dir
-
-        cache_dir = default_cache_dir(Path(corpus_dir))
+    cache_dir = Path(cache_dir) if cache_dir is not None else layout.cache_dir(corpus_dir)
     cache = FeatureCache(cache_dir)
-    device = device or default_device()
+    device = str(resolve_device(device))
     model_sha = file_sha256(model_path)
     report = IndexBuildReport(out, device=device)
     mid_ex = midlevel_extractor(registry)
     tracks = corpus.tracks
-    chunk_dir = out / "chunks"
+    chunk_dir = out / layout.CHUNKS_DIR
     modalities = list(model.encoders)
 
     done = 0
@@ -195,7 +175,7 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
                 width = next((len(v) for v in vals if v is not None), 8)
                 arrays["midlevel"] = np.array([v if v is not None else np.full(width, np.nan) for v in vals],
                                               dtype=np.float32).reshape(len(vals), width)
-            _save_npz(path, arrays)
+            atomic_save_npz(path, arrays)
             report.chunks_done += 1
         done += len(chunk)
         if on_progress:
@@ -250,10 +230,10 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
         if per_mod[m] and sum(len(a) for a in per_mod[m]) == len(ids):
             mod_arrays[f"emb__{m}"] = np.concatenate(per_mod[m])
             mod_arrays[f"present__{m}"] = np.concatenate(present[m])
-    _save_npz(out / MODALITIES, mod_arrays)
+    atomic_save_npz(out / MODALITIES, mod_arrays)
     midlevel_names = None
     if mid and sum(len(a) for a in mid) == len(ids):
-        atomic_write_bytes(out / MIDLEVEL, _npy_bytes(np.concatenate(mid)))
+        atomic_write_bytes(out / MIDLEVEL, npy_bytes(np.concatenate(mid)))
         try:
             from sapphire_acoustic.midlevel import MIDLEVEL_NAMES
 
@@ -276,6 +256,7 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
         "has_text_tower": model.text_tower is not None,
         "midlevel_names": midlevel_names,
         "corpus": str(Path(corpus_dir).resolve()),
+        "cache": str(cache_dir.resolve()),
         "count": len(store),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "index_version": hashlib.sha256((model_sha + "".join(ids)).encode()).hexdigest()[:12],
@@ -285,12 +266,6 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
     report.indexed = len(store)
     report.seconds = time.perf_counter() - t0
     return report
-
-
-def _npy_bytes(arr: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, arr)
-    return buffer.getvalue()
 
 
 def qbh_available() -> bool:

@@ -20,12 +20,11 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from sapphire_core.cache import atomic_write_bytes
+from sapphire_core.io import atomic_write_bytes
 from sapphire_core.index.store import (
     VectorIndexError,
     VectorStore,
     read_store_manifest,
-    register_store,
     write_store_manifest,
 )
 
@@ -42,7 +41,6 @@ def _faiss():
     return faiss
 
 
-@register_store
 class FaissStore(VectorStore):
     """A FAISS vector store (see the module docstring for the three layouts).
 
@@ -72,7 +70,7 @@ class FaissStore(VectorStore):
     [['a']]
     """
 
-    kind: ClassVar[str] = "faiss"
+    name: ClassVar[str] = "faiss"
 
     def __init__(self, dim: int, *, exact_threshold: int = 20_000, approximate: Literal["hnsw", "ivf"] = "hnsw",
                  hnsw_m: int = 32, ef_construction: int = 80, ef_search: int = 128, nlist: int | None = None,
@@ -249,8 +247,8 @@ class FaissStore(VectorStore):
         faiss = _faiss()
         directory = Path(directory)
         info = read_store_manifest(directory)
-        if info.get("kind") != cls.kind:
-            raise VectorIndexError(f"{directory}: holds a {info.get('kind')!r} store, not {cls.kind!r}")
+        if info.get("kind") != cls.name:
+            raise VectorIndexError(f"{directory}: holds a {info.get('kind')!r} store, not {cls.name!r}")
         settings = {k: info[k] for k in ("exact_threshold", "approximate", "hnsw_m", "ef_construction", "ef_search",
                                          "nlist", "nprobe", "compact_ratio") if k in info}
         store = cls(int(info["dim"]), **settings)

@@ -1,15 +1,6 @@
-"""An index folder: a vector store plus everything search and explanations need.
+"""An index folder, opened for reading: a vector store plus everything search and explanations need.
 
-Layout (pinned for the web app)::
-
-    INDEX/manifest.json      model path + sha256, config, dims, subspaces, modalities, created, version
-    INDEX/store/             the vector store (store.json names its class)
-    INDEX/metadata.jsonl     one tracks.jsonl record per indexed track, with "audio_path" absolute
-    INDEX/modalities.npz     "ids" + each modality's raw encoder embedding and presence mask
-    INDEX/midlevel.npy       (N, 8) mid-level perceptual features in metadata order (when available)
-    INDEX/chunks/            resumable embedding chunks (kept so a rerun re-embeds nothing)
-    INDEX/failures.jsonl     tracks that could not be embedded, with the reason
-    INDEX/qbh.npz            track melodies for query by humming (with the vocal plugin)
+The folder layout is :mod:`sapphire_core.layout`'s.
 """
 
 from __future__ import annotations
@@ -22,13 +13,9 @@ from typing import Any
 import numpy as np
 
 from sapphire_core.index.store import VectorIndexError, VectorStore, open_store
+from sapphire_core.layout import FAILURES, MANIFEST, METADATA, MODALITIES, STORE_DIR  # noqa: F401 (re-exported)
 
-MANIFEST = "manifest.json"
-STORE_DIR = "store"
-METADATA = "metadata.jsonl"
-MODALITIES = "modalities.npz"
 MIDLEVEL = "midlevel.npy"
-FAILURES = "failures.jsonl"
 QBH_FILE = "qbh.npz"
 
 

@@ -140,10 +140,12 @@ class SearchEngine:
         return self._model
 
     def _cache(self):
+        """The feature cache the index was built with (``sapphire index --cache``), or None."""
         from sapphire_core.cache import FeatureCache
+        from sapphire_core.layout import index_cache_dir
 
-        corpus = self.manifest.get("corpus")
-        return FeatureCache(Path(corpus) / ".sapphire" / "cache") if corpus else None
+        root = index_cache_dir(self.manifest)
+        return FeatureCache(root) if root is not None else None
 
     # ------------------------------------------------------------------ track access
     def track_ids(self) -> list[str]:

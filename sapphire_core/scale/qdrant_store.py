@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from sapphire_core.index.store import (VectorIndexError, VectorStore, read_store_manifest, register_store,
+from sapphire_core.index.store import (VectorIndexError, VectorStore, read_store_manifest,
                                        write_store_manifest)
 
 _NAMESPACE = uuid.UUID("6f1c1d0e-5a7e-4c55-9a3e-5a9f3e7d2b10")
@@ -45,7 +45,6 @@ def point_id(track_id: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, track_id))
 
 
-@register_store
 class QdrantStore(VectorStore):
     """Vectors in a Qdrant collection, scored by dot product (cosine for unit vectors).
 
@@ -63,7 +62,7 @@ class QdrantStore(VectorStore):
         HNSW graph settings used by a server (local mode searches exactly).
     """
 
-    kind = "qdrant"
+    name = "qdrant"
 
     def __init__(self, dim: int, *, url: str | None = None, path: str | Path | None = None,
                  collection: str = "sapphire", api_key: str | None = None, hnsw_m: int = 16,

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from sapphire_core.cache import FeatureCache, atomic_write_bytes
+from sapphire_core.cache import FeatureCache
+from sapphire_core.io import atomic_write_bytes
 from sapphire_core.data import Track
 from sapphire_core.embedding import Embeddings
 from sapphire_core.extraction import ExtractionReport, TrackResult, unique_extractors

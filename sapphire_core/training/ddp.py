@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from sapphire_core.device import resolve_device
+
 
 @dataclass
 class DistContext:
@@ -115,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default=None)
     args = parser.parse_args(argv)
     device = args.device
-    if device is None and torch.cuda.is_available():
+    if device is None and resolve_device("auto").type == "cuda":
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
     cfg = load_config(args.config, overrides=args.overrides)
     result = train(cfg, args.corpus, args.out, device=device, resume=args.resume)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sapphire_core.cache import atomic_write_bytes
+from sapphire_core.io import atomic_write_bytes
 
 
 def text_key(text: str) -> str:

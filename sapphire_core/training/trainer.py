@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel
 from torch import nn
 
+from sapphire_core.device import resolve_device
 from sapphire_core.errors import ConfigError, SapphireError
 from sapphire_core.loss import LossInputs
 from sapphire_core.training.augment import AugmentSettings, crop_lengths
@@ -122,12 +123,6 @@ class TrainStep(nn.Module):
 # ---------------------------------------------------------------------------------- helpers
 
 
-def _resolve_device(device: str | torch.device | None) -> torch.device:
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 @torch.no_grad()
 def embed_features(model, features: list, device: torch.device, *, batch_size: int = 16) -> np.ndarray:
     """Fused L2-normalised embeddings of full-length (uncropped) track features."""
@@ -153,7 +148,7 @@ def evaluate(model, features: list, works: list[str], device: torch.device) -> d
 
 
 def _save_bytes(path: Path, obj: Any) -> None:
-    from sapphire_core.cache import atomic_write_bytes
+    from sapphire_core.io import atomic_write_bytes
 
     buffer = io.BytesIO()
     torch.save(obj, buffer)
@@ -240,7 +235,7 @@ def train(cfg: BaseModel | str | Path, corpus_dir: str | Path, out_dir: str | Pa
     """
     from sapphire_core.cache import FeatureCache
     from sapphire_core.checkpoint import save_checkpoint
-    from sapphire_core.cli.extract_cmd import default_cache_dir
+    from sapphire_core import layout
     from sapphire_core.config import config_to_dict, load_config
     from sapphire_core.data import Corpus
     from sapphire_core.model import SapphireModel, build_extractors
@@ -257,7 +252,7 @@ def train(cfg: BaseModel | str | Path, corpus_dir: str | Path, out_dir: str | Pa
     if not isinstance(cfg, BaseModel):
         cfg = load_config(cfg, registry)
     corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
-    device = _resolve_device(device)
+    device = resolve_device(device)
     ctx = init_distributed(device)
     if ctx.distributed and device.type == "cuda":
         device = torch.device("cuda", ctx.local_rank)
@@ -288,7 +283,7 @@ def train(cfg: BaseModel | str | Path, corpus_dir: str | Path, out_dir: str | Pa
         model.text_projection.requires_grad_(False)  # unused: DDP must not wait for its gradient
 
     extractors = build_extractors(cfg, registry)
-    cache = FeatureCache(cache_dir or default_cache_dir(corpus_dir))
+    cache = FeatureCache(cache_dir or layout.cache_dir(corpus_dir))
     if ctx.is_main:  # extract once; the other ranks then read the cache
         if extract_workers is None:
             from sapphire_core.extraction import default_workers
@@ -313,7 +308,7 @@ def train(cfg: BaseModel | str | Path, corpus_dir: str | Path, out_dir: str | Pa
     text_raw = None
     if needs_text and frozen:
         model.text_tower.to(device)
-        text_cache = TextEmbeddingCache(corpus_dir / ".sapphire" / "text_cache", model.text_tower)
+        text_cache = TextEmbeddingCache(layout.text_cache_dir(corpus_dir), model.text_tower)
         if ctx.is_main:
             text_cache.embed([d for ds in descriptions for d in ds])
         ctx.barrier()

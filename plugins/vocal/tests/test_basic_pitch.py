@@ -1,0 +1,75 @@
+"""basic-pitch (ONNX, weights from its wheel): notes of FluidSynth-rendered melodies and chords are
+recovered, and its top voice is what a melody of a mix is indexed by."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sapphire_core.corpus import render
+from sapphire_core.errors import PluginError
+
+from sapphire_vocal import basic_pitch, melody
+
+pytestmark = pytest.mark.skipif(not render.fluidsynth_available(), reason="needs fluidsynth + FluidR3 GM")
+
+ODE = [64, 64, 65, 67, 67, 65, 64, 62, 60, 60, 62, 64, 64, 62, 62]
+CHORD = (48, 55, 64, 72)
+
+
+def _render(program: int) -> np.ndarray:
+    notes = [render.Note(0.4 * i, 0.38, p) for i, p in enumerate(ODE)]
+    notes += [render.Note(6.5, 1.5, p, part=1) for p in CHORD]
+    return render.synthesize(notes, [program, program])
+
+
+def _matches(events, reference, tolerance=0.05):
+    """Reference notes (onset, pitch) with a transcribed note of the same pitch starting within
+    ``tolerance`` s (the mir_eval onset criterion)."""
+    return [any(e.pitch == p and abs(e.start - o) <= tolerance for e in events) for o, p in reference]
+
+
+@pytest.fixture(scope="module")
+def piano():
+    return _render(0)
+
+
+def test_piano_notes_and_chord_are_transcribed(piano):
+    events = basic_pitch.transcribe(piano, render.SAMPLE_RATE)
+    reference = [(0.4 * i, p) for i, p in enumerate(ODE)] + [(6.5, p) for p in CHORD]
+    assert all(_matches(events, reference))
+    # Precision: at most one extra note per five (an octave ghost of the chord's bass is allowed).
+    assert len(events) <= 1.2 * len(reference)
+
+
+def test_output_grid_and_shapes(piano):
+    post = basic_pitch.posteriorgrams(piano, render.SAMPLE_RATE)
+    n = int(np.floor(len(piano) * 86 / render.SAMPLE_RATE))
+    assert post["note"].shape == (n, 88) and post["onset"].shape == (n, 88) and post["contour"].shape == (n, 264)
+    # One uniform frame grid: the 4th note's onset (1.2 s) peaks at frame 1.2 / FRAME_SECONDS.
+    onset = post["onset"][:, 67 - basic_pitch.MIDI_OFFSET]
+    frame = int(round(1.2 / basic_pitch.FRAME_SECONDS))
+    assert abs(int(np.argmax(onset[frame - 10 : frame + 10])) - 10) <= 2
+    # Resampling the input first gives the same activations (soxr inside).
+    import soxr
+
+    post16 = basic_pitch.posteriorgrams(soxr.resample(piano, render.SAMPLE_RATE, 16000), 16000)
+    assert np.abs(post16["note"][: n - 2] - post["note"][: n - 2]).max() < 0.15
+
+
+def test_violin_top_voice_is_the_tune():
+    y = _render(40)
+    tm = melody.track_melody(y, render.SAMPLE_RATE)
+    # Pitch classes at the middle of each note (a bowed attack takes a frame or two to speak;
+    # matching folds octaves, and the violin's low C4 reads an octave up).
+    middles = [int((0.4 * i + 0.2) / melody.FRAME_SECONDS) for i in range(len(ODE))]
+    assert np.mean((tm.melody[middles] - np.asarray(ODE)) % 12 == 0) >= 0.9
+    assert tm.affinity.shape == (len(tm.melody), 12)
+
+
+def test_missing_model_is_a_plugin_error(monkeypatch):
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(PluginError, match="pip install --no-deps basic-pitch==0.4.0"):
+        basic_pitch.model_path()

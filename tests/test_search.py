@@ -11,6 +11,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 import _trained as T  # noqa: E402
 
+from sapphire_core.data import Track  # noqa: E402
+from sapphire_core.index.builder import build_qbh  # noqa: E402
+from sapphire_core.index.folder import QBH_FILE  # noqa: E402
 from sapphire_core.retrieval import SearchEngine, SearchError, UnknownTrackError, parse_weights  # noqa: E402
 from sapphire_core.retrieval import explain as ex  # noqa: E402
 
@@ -132,8 +135,9 @@ def test_hum_ranks_by_the_melody_matcher(engine, monkeypatch):
 
 
 def test_hum_with_the_real_vocal_plugin(tmp_path):
-    """The vocal plugin's QbhIndex on the toy melodies: a hummed (sine) rendition of w3, transposed
-    down a fourth and slower, finds works with w3's interval pattern (w1, w3 and w5 are transpositions
+    """The vocal plugin's QbhIndex on the toy melodies, and no hum query ever writes to the index
+    folder: a hummed (sine) rendition of w3, transposed down a fourth and slower, finds works with
+    w3's interval pattern (w1, w3 and w5 are transpositions
     of one minor arpeggio, w0, w2 and w4 of a major one; melody matching is transposition-invariant)."""
     import shutil
 
@@ -143,11 +147,21 @@ def test_hum_with_the_real_vocal_plugin(tmp_path):
     index = tmp_path / "index"
     shutil.copytree(s["index"], index)
     eng = SearchEngine.open(index, registry=s["registry"])
-    assert eng.qbh_available()
     pitches = [p - 5 for p in T.TOY_WORKS["w3"][0]]
     hum = signals.melody(pitches, durations=0.42, sr=16000) * 0.6
+    # The toy index was built without melodies: a hum falls back to the audio path and writes nothing.
+    before = sorted((p, p.stat().st_mtime_ns) for p in index.rglob("*"))
+    assert not eng.qbh_available()
+    eng.search(hum=(hum, 16000), k=2)
+    assert sorted((p, p.stat().st_mtime_ns) for p in index.rglob("*")) == before
+    # With the melodies indexed, the melody matcher answers, again without writing to the index.
+    build_qbh(index / QBH_FILE, [Track.from_json({**m, "audio": m["audio_path"]}, Path("/"))
+                                 for m in eng.folder.metadata.values()])
+    eng = SearchEngine.open(index, registry=s["registry"])
+    assert eng.qbh_available()
+    before = sorted((p, p.stat().st_mtime_ns) for p in index.rglob("*"))
     res = eng.search(hum=(hum, 16000), k=2)
-    assert (index / "qbh.npz").is_file()  # melodies extracted once, kept beside the index
+    assert sorted((p, p.stat().st_mtime_ns) for p in index.rglob("*")) == before
     assert {r.metadata["work_id"] for r in res} <= {"w1", "w3", "w5"}
 
 

@@ -198,7 +198,7 @@ def _run(out: Path, config: Path, device: str | None, force: bool) -> None:
         console.print(f"reusing {ab}")
     else:
         report = run_evaluation(corpus_dir, models=[ckpt], out_dir=eval_dir, registry=registry,
-                                device=device or "cpu", qbh_index=index_dir / "qbh.npz",
+                                device=device or "cpu", qbh_index=index_dir / "qbh",
                                 log=lambda s: console.print(f"[dim]{s}[/]"))
     print_table(report)
     console.print(f"tables: {report.files['md']}")

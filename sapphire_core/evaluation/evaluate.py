@@ -54,7 +54,7 @@ def run_evaluation(corpus_dir: str | Path, *, models: list[str | Path] = (), con
     qbh : bool
         Add the query-by-humming row when the vocal plugin is installed.
     qbh_index : path, optional
-        A saved ``QbhIndex`` with the corpus melodies (e.g. ``INDEX/qbh.npz``) [default: ``OUT/qbh.npz``,
+        A saved ``QbhIndex`` with the corpus melodies (e.g. ``INDEX/qbh``) [default: ``OUT/qbh``,
         extracted on first use].
 
     Raises
@@ -116,7 +116,7 @@ def run_evaluation(corpus_dir: str | Path, *, models: list[str | Path] = (), con
             if info.get("epoch") is not None:
                 s.what += f" [epoch {info['epoch']}]"
             rows.append(evaluate_system(s, data))
-    q = qbh_row(data, Path(qbh_index) if qbh_index else out / "qbh.npz") if qbh else None
+    q = qbh_row(data, Path(qbh_index) if qbh_index else out / "qbh") if qbh else None
     if q:
         rows.append(q)
     context = {"corpus": str(Path(corpus_dir).resolve()), "eval_tracks": len(eval_ids), "held_out": held_out,

@@ -301,7 +301,7 @@ def evaluate_system(system: System, data: EvalData) -> dict[str, Any]:
 def qbh_row(data: EvalData, index_path: Path) -> dict[str, Any] | None:
     """Hum->audio through ``sapphire_vocal.qbh`` (melody matching), when the vocal plugin provides it.
 
-    Track melodies are read from (or extracted into) ``index_path`` (a ``QbhIndex`` file).
+    Track melodies are read from (or extracted into) ``index_path`` (a ``QbhIndex`` folder).
     """
     from sapphire_core.index.builder import build_qbh, qbh_available
 

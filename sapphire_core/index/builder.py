@@ -109,7 +109,7 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
     on_progress : callable, optional
         ``(tracks_done, total)`` after each chunk.
     qbh : bool, optional
-        Also extract every track's melody into ``INDEX/qbh.npz`` for query by humming
+        Also extract every track's melody into ``INDEX/qbh/`` for query by humming
         [default: when the vocal plugin's ``sapphire_vocal.qbh`` is installed].
 
     Returns
@@ -278,28 +278,24 @@ def qbh_available() -> bool:
 
 
 def build_qbh(path: Path, tracks: list[Track], *, on_progress=None) -> int:
-    """Melodies of ``tracks`` (from their audio) into a ``sapphire_vocal.qbh.QbhIndex`` saved at ``path``;
-    melodies of tracks already in an existing file there are reused. Returns the number indexed."""
+    """Melodies of ``tracks`` (from their audio) into a ``sapphire_vocal.qbh.QbhIndex`` folder at
+    ``path``, updated in place: tracks already there are kept, tracks gone are removed, new ones
+    added. Returns the number indexed."""
     from sapphire_vocal.qbh import QbhIndex
 
     from sapphire_core.audio import load_audio
     from sapphire_core.errors import SapphireError
 
-    old = {}
-    if path.is_file():
-        try:
-            prev = QbhIndex.load(path)
-            old = {e.track_id: e for e in prev.entries}
-        except SapphireError:
-            old = {}
-    index = QbhIndex()
-    sr = 22050 if index.method == "salience" else 16000
+    try:
+        index = QbhIndex.load(path) if path.is_dir() else QbhIndex()
+    except SapphireError:
+        index = QbhIndex()
+    wanted = {t.id for t in tracks}
+    index.remove(sorted(set(index.entries) - wanted))
     for t in tracks:
-        if t.id in old:
-            index.add_melody(t.id, old[t.id].melody, work_id=t.work_id)
-        else:
+        if t.id not in index.entries:
             try:
-                index.add_audio(t.id, load_audio(t.audio, sr=sr), sr, work_id=t.work_id)
+                index.add_audio(t.id, load_audio(t.audio, sr=22050), 22050, work_id=t.work_id)
             except SapphireError:
                 pass  # the embedding pass already reported unusable audio
         if on_progress:

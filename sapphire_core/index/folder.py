@@ -16,7 +16,7 @@ from sapphire_core.index.store import VectorIndexError, VectorStore, open_store
 from sapphire_core.layout import FAILURES, MANIFEST, METADATA, MODALITIES, STORE_DIR  # noqa: F401 (re-exported)
 
 MIDLEVEL = "midlevel.npy"
-QBH_FILE = "qbh.npz"
+QBH_FILE = "qbh"  # track melodies for query by humming (vocal plugin), a folder
 
 
 @dataclass

@@ -275,27 +275,20 @@ class SearchEngine:
         return self._mid_extractor
 
     def qbh_available(self) -> bool:
-        try:
-            import sapphire_vocal.qbh  # noqa: F401
-        except ImportError:
-            return False
-        return True
+        """Whether hums can be matched by melody: the vocal plugin is installed and the index was
+        built with its melodies (``sapphire index --qbh``). A query never builds them."""
+        from sapphire_core.index.builder import qbh_available
+        from sapphire_core.index.folder import QBH_FILE
+
+        return qbh_available() and (self.folder.path / QBH_FILE).is_dir()
 
     def _qbh_index(self):
         if self._qbh is None:
-            from sapphire_core.data import Track
             from sapphire_vocal import qbh
 
-            saved = self.folder.path / "qbh.npz"
-            if saved.is_file():
-                self._qbh = qbh.QbhIndex.load(saved)
-            else:  # an index built without the vocal plugin: extract the melodies now (slow, once)
-                from sapphire_core.index.builder import build_qbh
+            from sapphire_core.index.folder import QBH_FILE
 
-                tracks = [Track.from_json({**m, "audio": m.get("audio_path")}, Path("/"))
-                          for m in self.folder.metadata.values()]
-                build_qbh(saved, tracks)
-                self._qbh = qbh.QbhIndex.load(saved)
+            self._qbh = qbh.QbhIndex.load(self.folder.path / QBH_FILE)
         return self._qbh
 
     def hum_scores(self, hum, *, k: int) -> dict[str, float]:

@@ -1,16 +1,15 @@
-"""Query by humming: matching on synthetic melodies with known answers, persistence, errors, and the
-MRR on the demo corpus' hum queries (index built from the tracks' audio)."""
+"""Query by humming: matching on synthetic melodies with known answers, the two-stage index,
+persistence, errors, and the MRR on the demo corpus' hum queries (index built from the tracks' audio)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from sapphire_core.audio import load_audio
 from sapphire_core.errors import ConfigError
 from sapphire_core.testing import signals
 
-from sapphire_vocal import qbh
+from sapphire_vocal import fingerprint, matching, melody, qbh
 
 TUNES = {
     "ode": [64, 64, 65, 67, 67, 65, 64, 62, 60, 60, 62, 64, 64, 62, 62],
@@ -21,28 +20,48 @@ TUNES = {
 
 
 def _frames(pitches, seconds_per_note=0.3):
-    return np.repeat(np.asarray(pitches, float), int(round(seconds_per_note / qbh.FRAME_SECONDS)))
+    return np.repeat(np.asarray(pitches, float), int(round(seconds_per_note / melody.FRAME_SECONDS)))
 
 
 def test_melody_from_audio_tracks_a_sung_line():
     y = signals.melody([60, 64, 67, 72], durations=0.4, sr=16000)
-    m = qbh.melody_from_audio(y, 16000)
-    assert m.size == pytest.approx(1.6 / qbh.FRAME_SECONDS, abs=3)
+    m = melody.melody_from_audio(y, 16000)
+    assert m.size == pytest.approx(1.6 / melody.FRAME_SECONDS, abs=3)
     assert sorted({int(round(p)) for p in m}) == [60, 64, 67, 72]
 
 
-def test_polyphonic_melody_follows_the_top_voice():
+def test_salience_melody_follows_the_top_voice():
     # A lead melody above a quieter sustained low F. (Known limits: a melody note below half the
     # strongest salience, or exactly 1, 1.5 or 2 octaves above a louder lower note, is skipped.)
     top = signals.melody([72, 74, 76, 77], durations=0.5, sr=22050, amplitude=0.3)
     bass = signals.chord([41], sr=22050, seconds=top.size / 22050)
-    m = qbh.polyphonic_melody(top + 0.25 * bass[: top.size], 22050)
-    assert m.size == pytest.approx(2.0 / qbh.FRAME_SECONDS, abs=3)
+    m = melody.polyphonic_melody(top + 0.25 * bass[: top.size], 22050)
+    assert m.size == pytest.approx(2.0 / melody.FRAME_SECONDS, abs=3)
     assert np.mean(np.isin(np.round(m), [72, 74, 76, 77])) >= 0.8
 
 
+def test_posteriorgram_affinity_weights_the_top_voice_highest():
+    note = np.zeros((3, 88), np.float32)
+    note[:, 60 - 21] = 0.9  # C4 loud, below
+    note[:, 67 - 21] = 0.5  # G4 the top voice
+    aff = melody.posteriorgram_affinity(note)
+    assert aff[0, 7] == pytest.approx(1.0)  # G: top voice
+    assert aff[0, 0] == pytest.approx(0.6)  # C: 0.6 x 0.9 / 0.9
+    assert aff[0, 8] == pytest.approx(0.5)  # G#: half the top voice's weight at 1 semitone
+    assert aff[0, 3] == 0.0
+
+
+def test_melody_line_keeps_the_tune_through_a_short_inner_voice_note():
+    note = np.zeros((40, 88), np.float32)
+    note[:, 72 - 21] = 0.8  # the tune, C5, held
+    note[:, 48 - 21] = 0.9  # a bass below
+    note[20:22, 74 - 21] = 0.35  # a weak 100 ms blip above the tune
+    line = melody.melody_line(note)
+    assert np.all(line[:20] == 72 - 21) and np.all(line[22:] == 72 - 21)
+
+
 def test_rank_finds_a_transposed_faster_excerpt():
-    index = qbh.QbhIndex()
+    index = qbh.QbhIndex(shortlist=0)
     for name, tune in TUNES.items():
         index.add_melody(name, _frames(tune), work_id=name)
     # Notes 3-11 of "twinkle", 5 semitones up, 20% faster, a little flat.
@@ -52,8 +71,36 @@ def test_rank_finds_a_transposed_faster_excerpt():
     assert [s for _, s in ranked] == sorted((s for _, s in ranked), reverse=True)
 
 
+def test_first_stage_shortlists_the_tune_among_random_melodies():
+    rng = np.random.default_rng(3)
+    index = qbh.QbhIndex(shortlist=5)
+    for i in range(200):
+        index.add_melody(f"r{i}", _frames(60 + np.cumsum(rng.choice([-4, -2, -1, 1, 2, 3], 40))), work_id=f"r{i}")
+    for name, tune in TUNES.items():
+        index.add_melody(name, _frames(tune * 3), work_id=name)
+    for name, tune in TUNES.items():
+        hum = _frames(np.asarray(tune[2:13]) - 4.2, 0.37)
+        assert name in [t for t, _ in index.first_stage(hum)]
+        assert index.rank_melody(hum, k=1)[0][0] == name
+
+
+def test_fingerprint_is_key_and_tempo_invariant_and_tells_tunes_apart():
+    a = fingerprint.embed_pitches(fingerprint.note_pitches(_frames(TUNES["scale"]))[0])
+    b = fingerprint.embed_pitches(fingerprint.note_pitches(_frames(np.asarray(TUNES["scale"]) + 5.4, 0.5))[0])
+    c = fingerprint.embed_pitches(fingerprint.note_pitches(_frames(TUNES["arpeggio"]))[0])
+    assert a.shape == (fingerprint.DIM,) and np.linalg.norm(a) == pytest.approx(1.0, abs=1e-5)
+    assert float(a @ b) == pytest.approx(1.0, abs=1e-5)
+    assert float(a @ c) < 0.6
+
+
+def test_window_spans_cover_every_note():
+    spans = fingerprint.window_spans(30, window=16, hop=4)
+    assert spans[0] == (0, 16) and spans[-1] == (14, 30)
+    assert fingerprint.window_spans(5) == [(0, 5)]
+
+
 def test_rank_from_audio_end_to_end():
-    index = qbh.QbhIndex(method="crepe")
+    index = qbh.QbhIndex(method="crepe", shortlist=0)
     for name, tune in TUNES.items():
         index.add_audio(name, signals.melody(tune, durations=0.3, sr=16000), 16000, work_id=name)
     hum = signals.melody(TUNES["ode"][2:12], durations=0.35, sr=16000, transpose=-7)
@@ -62,10 +109,10 @@ def test_rank_from_audio_end_to_end():
 
 def test_dtw_cost_is_zero_for_an_exact_subsequence_and_key_invariant():
     ref = _frames(TUNES["arpeggio"])
-    assert qbh.dtw_cost(ref[20:60], ref) == pytest.approx(0.0, abs=1e-6)
-    assert qbh.dtw_cost(ref[20:60] + 3, ref) == pytest.approx(0.0, abs=1e-6)
-    assert qbh.dtw_cost(ref[20:60] + 12, ref) == pytest.approx(0.0, abs=1e-6)  # octave-folded
-    assert qbh.dtw_cost(_frames(TUNES["scale"])[:40], ref) > 0.1
+    assert matching.dtw_cost(ref[20:60], ref) == pytest.approx(0.0, abs=1e-6)
+    assert matching.dtw_cost(ref[20:60] + 3, ref) == pytest.approx(0.0, abs=1e-6)
+    assert matching.dtw_cost(ref[20:60] + 12, ref) == pytest.approx(0.0, abs=1e-6)  # octave-folded
+    assert matching.dtw_cost(_frames(TUNES["scale"])[:40], ref) > 0.1
 
 
 def test_dtw_matches_librosa_subsequence_dtw():
@@ -74,65 +121,59 @@ def test_dtw_matches_librosa_subsequence_dtw():
     rng = np.random.default_rng(1)
     q = np.repeat(rng.integers(55, 70, 12), 4).astype(float)
     r = np.repeat(rng.integers(55, 70, 40), 4).astype(float)
-    qq, rr = q[:: qbh.DTW_DECIMATE], r[:: qbh.DTW_DECIMATE]
+    qq, rr = q[:: matching.DTW_DECIMATE], r[:: matching.DTW_DECIMATE]
     best = np.inf
     for shift in range(12):
-        C = np.minimum(qbh.folded_distance(qq[:, None] + shift, rr[None, :]), qbh.MAX_SEMITONES) / qbh.MAX_SEMITONES
+        C = np.minimum(matching.folded_distance(qq[:, None] + shift, rr[None, :]), melody.MAX_SEMITONES) \
+            / melody.MAX_SEMITONES
         D = librosa.sequence.dtw(C=C, subseq=True, step_sizes_sigma=np.array([[1, 1], [1, 2], [2, 1]]),
                                  weights_add=np.zeros(3), weights_mul=np.array([1.0, 1.0, 2.0]), backtrack=False)
         best = min(best, D[-1].min() / qq.size)
-    assert qbh.dtw_cost(q, r) == pytest.approx(best, abs=1e-4)
+    assert matching.dtw_cost(q, r) == pytest.approx(best, abs=1e-4)
 
 
 def test_melody_from_notes_keeps_the_highest_note_and_holds_rests():
-    m = qbh.melody_from_notes([[0.0, 0.2, 60], [0.0, 0.2, 64], [0.4, 0.1, 67]])
+    m = melody.melody_from_notes([[0.0, 0.2, 60], [0.0, 0.2, 64], [0.4, 0.1, 67]])
     assert m.tolist() == [64.0] * 4 + [64.0] * 4 + [67.0] * 2
 
 
-def test_save_and_load_round_trip(tmp_path):
+def test_save_and_load_round_trip_byte_identical(tmp_path):
     index = qbh.QbhIndex()
     for name, tune in TUNES.items():
-        index.add_melody(name, _frames(tune), work_id=f"w-{name}")
-    index.save(tmp_path / "qbh.npz")
-    back = qbh.QbhIndex.load(tmp_path / "qbh.npz")
+        index.add_melody(name, _frames(tune * 2), work_id=f"w-{name}")
+    index.save(tmp_path / "a")
+    back = qbh.QbhIndex.load(tmp_path / "a")
     hum = _frames(TUNES["scale"][2:10])
     assert back.rank_melody(hum, k=4) == index.rank_melody(hum, k=4)
     assert back.work_of("scale") == "w-scale"
+    back.save(tmp_path / "b")
+    for f in sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file()):
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
 
 
-def test_errors():
-    with pytest.raises(ConfigError, match="'pyin'.*crepe, salience"):
+def test_add_and_remove_update_in_place():
+    index = qbh.QbhIndex(shortlist=10)
+    for name, tune in TUNES.items():
+        index.add_melody(name, _frames(tune), work_id=name)
+    windows = len(index.store)
+    assert index.remove(["scale", "unknown"]) == 1
+    assert "scale" not in {t for t, _ in index.rank_melody(_frames(TUNES["scale"][:10]), k=4)}
+    index.add_melody("scale", _frames(TUNES["scale"]), work_id="scale")
+    index.add_melody("scale", _frames(TUNES["scale"]), work_id="scale")  # re-adding replaces
+    assert len(index) == 4 and len(index.store) == windows
+
+
+def test_errors(tmp_path):
+    with pytest.raises(ConfigError, match="'pyin'.*crepe, basic_pitch, salience"):
         qbh.QbhIndex(method="pyin")
     with pytest.raises(ConfigError, match="shortlist"):
         qbh.QbhIndex(shortlist=-1)
+    with pytest.raises(ConfigError, match="candidates"):
+        qbh.QbhIndex(candidates=0)
     with pytest.raises(ConfigError, match="'midi'.*'audio' or 'score'"):
         qbh.QbhIndex.from_corpus(".", source="midi")
     with pytest.raises(ConfigError, match="not a QbH index"):
-        qbh.QbhIndex.load("/nonexistent/qbh.npz")
+        qbh.QbhIndex.load(tmp_path / "nothing")
     with pytest.raises(ConfigError, match="unknown melody method"):
-        qbh.melody_from_audio(np.zeros(100, np.float32), 16000, method="yin")
+        melody.melody_from_audio(np.zeros(100, np.float32), 16000, method="yin")
     assert qbh.QbhIndex().rank_melody(np.zeros(10), k=3) == []
-
-
-@pytest.mark.slow
-def test_demo_corpus_hums_mrr_from_audio(demo_corpus):
-    """Every other hum of the demo corpus against ALL its tracks, indexed from audio (no score).
-
-    Measured on the small demo corpus (168 tracks, 84 works, seed 0): MRR 0.75 on these 42 hums
-    and 0.76 on all 83; indexing the score melody metadata instead reaches 1.00 on these 42.
-    """
-    index = qbh.QbhIndex.from_corpus(demo_corpus, source="audio")
-    score_index = qbh.QbhIndex.from_corpus(demo_corpus, source="score")
-    work_of = {e.track_id: e.work_id for e in index.entries}
-    hums = qbh.hum_queries(demo_corpus)[::2]
-    assert len(hums) >= 20
-    rr, rr_score = [], []
-    for q in hums:
-        melody = qbh.melody_from_audio(load_audio(demo_corpus / q["audio"], sr=16000), 16000)
-        for idx, out in ((index, rr), (score_index, rr_score)):
-            works = [work_of[t] for t, _ in idx.rank_melody(melody, k=len(idx))]
-            out.append(1.0 / (works.index(q["work_id"]) + 1))
-    mrr, mrr_score = float(np.mean(rr)), float(np.mean(rr_score))
-    print(f"QbH MRR over {len(hums)} hums: audio index {mrr:.3f}, score-metadata index {mrr_score:.3f}")
-    assert mrr >= 0.7
-    assert mrr_score >= 0.9

@@ -1,0 +1,141 @@
+"""Melody matching for query by humming: key- and octave-invariant subsequence DTW.
+
+A query is a frame melody (fractional MIDI per :data:`~sapphire_vocal.melody.FRAME_SECONDS`); a
+reference is a ``(T, 12)`` pitch-class affinity in [0, 1] (:func:`sapphire_vocal.melody.melody_affinity`
+for a single line, :func:`sapphire_vocal.melody.posteriorgram_affinity` for a mix). The local cost is
+``1 - affinity`` at the query's tuning-corrected, octave-folded pitch; the alignment cost is minimised
+over the 12 transpositions. This is the second, re-ranking stage of :class:`sapphire_vocal.qbh.QbhIndex`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+#: DTW runs on every ``DTW_DECIMATE``-th 50 ms frame (0.1 s): a hum's notes last >= 80 ms anyway.
+DTW_DECIMATE = 2
+
+
+def tuning_offset(melody: np.ndarray) -> float:
+    """Global tuning (semitones in [-0.5, 0.5)): circular mean of the pitches' fractional parts."""
+    if melody.size == 0:
+        return 0.0
+    ang = 2 * np.pi * melody
+    return float(np.angle(np.mean(np.exp(1j * ang))) / (2 * np.pi))
+
+
+def folded_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Semitone distance ignoring octaves, in [0, 6]."""
+    d = np.mod(a - b + 6.0, 12.0) - 6.0
+    return np.abs(d)
+
+
+@functools.lru_cache(maxsize=1)
+def _kernel():
+    import numba
+
+    @numba.njit(cache=True, nogil=True, fastmath=False)
+    def run(q, A2):  # pragma: no cover - compiled
+        # A2 is the affinity with its 12 columns repeated (m, 24), so the 12 transpositions of a
+        # query frame read one contiguous slice, and the innermost loops (over the 12 shifts) are
+        # branch-free so that they vectorise.
+        n, m = q.size, A2.shape[0]
+        inf = np.float32(np.inf)
+        two = np.float32(2.0)
+        one = np.float32(1.0)
+        prev2 = np.full((m, 12), inf, dtype=np.float32)
+        prev = np.full((m, 12), inf, dtype=np.float32)
+        cur = np.full((m, 12), inf, dtype=np.float32)
+        c = np.empty(12, dtype=np.float32)
+        for i in range(n):
+            fl = np.floor(q[i])
+            lo = int(fl) % 12
+            frac = np.float32(q[i] - fl)
+            for j in range(m):
+                if np.isnan(A2[j, 0]):
+                    cur[j, :] = inf
+                    continue
+                for s in range(12):
+                    c[s] = one - ((one - frac) * A2[j, lo + s] + frac * A2[j, lo + s + 1])
+                if i == 0:
+                    cur[j, :] = c  # free start anywhere in a reference (subsequence DTW)
+                elif j == 0:
+                    cur[j, :] = inf
+                elif j == 1 or i == 1:
+                    for s in range(12):
+                        v = prev[j - 1, s] + c[s]
+                        if j >= 2:
+                            v = min(v, prev[j - 2, s] + c[s])
+                        if i >= 2:
+                            v = min(v, prev2[j - 1, s] + two * c[s])
+                        cur[j, s] = v
+                else:
+                    for s in range(12):
+                        cur[j, s] = min(min(prev[j - 1, s], prev[j - 2, s]) + c[s], prev2[j - 1, s] + two * c[s])
+            prev2, prev, cur = prev, cur, prev2
+        best = np.empty(m, dtype=np.float32)
+        for j in range(m):
+            best[j] = prev[j, :].min()
+        return best
+
+    return run
+
+
+def dtw_costs(query: np.ndarray, references: list[np.ndarray]) -> np.ndarray:
+    """Mean per-query-frame cost of the best subsequence alignment of ``query`` (a melody) inside
+    each reference (a ``(T, 12)`` pitch-class affinity), minimised over the 12 transpositions; in [0, 1].
+
+    The local cost is ``1 - affinity`` at the query's (tuning-corrected, octave-folded) pitch,
+    interpolated between the two nearest pitch classes. Steps (1,1), (1,2) and (2,1) (query,
+    reference) limit the local tempo ratio to 1/2-2; the (2,1) step consumes two query frames, so
+    its cost counts twice and skipping is never cheaper. All references go through one compiled pass
+    (numba), concatenated with two NaN rows between them, which no step can jump.
+
+    Parameters
+    ----------
+    query : np.ndarray
+        ``(T,)`` MIDI pitch per 50 ms frame.
+    references : list of np.ndarray
+        ``(T_k, 12)`` affinities at the same frame rate.
+
+    Returns
+    -------
+    np.ndarray
+        ``(len(references),)`` costs; 1 for a reference or query too short to align.
+    """
+    q = np.asarray(query, dtype=np.float64)[::DTW_DECIMATE]
+    q = (q - tuning_offset(q)).astype(np.float32)
+    n = q.size
+    out = np.ones(len(references))
+    if n < 2 or not references:
+        return out
+    parts, spans, row = [], [], 0
+    gap = np.full((2, 12), np.nan, dtype=np.float32)
+    need = (n + 1) // 2 + 1
+    for ref in references:
+        r = np.asarray(ref, dtype=np.float32)[::DTW_DECIMATE]
+        if r.shape[0] < 2:
+            spans.append(None)
+            continue
+        if r.shape[0] < need:  # shorter than the fastest path: hold its last frame (never cheaper)
+            r = np.concatenate([r, np.repeat(r[-1:], need - r.shape[0], axis=0)])
+        parts += [r, gap]
+        spans.append((row, row + r.shape[0]))
+        row += r.shape[0] + 2
+    if not parts:
+        return out
+    A = np.concatenate(parts)
+    last = _kernel()(q, np.ascontiguousarray(np.concatenate([A, A], axis=1)))
+    for k, span in enumerate(spans):
+        if span is not None:
+            out[k] = min(1.0, float(last[span[0] : span[1]].min()) / n)
+    return out
+
+
+def dtw_cost(query: np.ndarray, reference: np.ndarray) -> float:
+    """:func:`dtw_costs` of a query melody against one reference melody (1-D) or affinity (2-D)."""
+    from sapphire_vocal.melody import melody_affinity
+
+    ref = np.asarray(reference)
+    return float(dtw_costs(query, [melody_affinity(ref) if ref.ndim == 1 else ref])[0])

@@ -52,7 +52,7 @@ def content_hash(track: Track, extractor: FeatureExtractor) -> str:
     h.update(str(track.language).encode())
     # A text extractor whose output also reads track metadata (e.g. phonemes per second of the
     # track's duration) names those keys in ``metadata_keys``; none named -> the hash is unchanged.
-    for key in getattr(extractor, "metadata_keys", ()):
+    for key in extractor.metadata_keys:
         h.update(f"|{key}={track.metadata.get(key)!r}".encode())
     return h.hexdigest()
 

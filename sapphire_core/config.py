@@ -321,6 +321,10 @@ def validate_config(data: dict[str, Any], registry: Registry, *, source: str = "
         if missing:
             problems.append(f"modalities.{modality}: encoder {block.encoder.name!r} needs features from "
                             f"{', '.join(missing)}; add them to modalities.{modality}.extractors")
+        else:
+            problems += [f"modalities.{modality}.encoder ({block.encoder.name}): {p}; make the encoder's settings "
+                         f"and modalities.{modality}.extractors agree"
+                         for p in _shape_problems(block, modality, encoder, registry)]
     if not any(b is not None for _, b in cfg.modalities):
         problems.append(f"modalities: name at least one; installed: {', '.join(sorted(cfg.modalities.model_fields))}")
     if problems:
@@ -350,6 +354,26 @@ def load_config(path: str | Path, registry: Registry | None = None, *, overrides
     registry = registry or default_registry()
     data = apply_overrides(read_yaml(path), list(overrides))
     return validate_config(data, registry, source=str(path))
+
+
+def modality_extractors(block: BaseModel, modality: str, registry: Registry) -> list:
+    """Instantiate the extractors of one validated modality block."""
+    return [registry.get("extractor", e.name, modality=modality)(e) for e in (getattr(block, "extractors", None) or [])]
+
+
+def feature_shapes(extractors: list) -> dict[str, tuple]:
+    """``{"extractor.feature": shape}`` of what ``extractors`` produce (the keys encoders read)."""
+    return {f"{ex.name}.{k}": tuple(v) for ex in extractors for k, v in ex.output_shapes().items()}
+
+
+def _shape_problems(block: BaseModel, modality: str, encoder: type, registry: Registry) -> list[str]:
+    from sapphire_core.errors import SapphireError
+
+    try:
+        shapes = feature_shapes(modality_extractors(block, modality, registry))
+    except SapphireError:
+        return []  # an extractor that cannot be built reports itself when it is used
+    return encoder.input_problems(block.encoder, shapes)
 
 
 def active_modalities(cfg: BaseModel) -> dict[str, BaseModel]:

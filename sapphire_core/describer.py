@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sapphire_core.component import Component, ComponentConfig
-from sapphire_core.data import Track
+
+if TYPE_CHECKING:  # interfaces sit below the corpus format in the layers
+    from sapphire_core.data import Track
 
 
 class DescriptionBackend(Component):

@@ -9,6 +9,10 @@ import torch
 from torch import nn
 
 from sapphire_core.component import Component, ComponentConfig
+from sapphire_core.errors import ConfigError
+
+#: A feature shape; ``None`` marks a variable-length (time) axis (as :data:`sapphire_core.extractor.Shape`).
+Shape = tuple[int | None, ...]
 
 
 class EncoderConfig(ComponentConfig):
@@ -32,6 +36,11 @@ class Encoder(Component, nn.Module):
 
     Encoders must run on any device: create tensors with ``device=x.device`` and
     register constants as buffers.
+
+    When a model is assembled, the encoder receives the shapes its configured extractors produce
+    (``input_shapes``, keyed like its input dict); :meth:`expected_inputs` says what it accepts,
+    and a mismatch is a :class:`~sapphire_core.errors.ConfigError` at ``config validate`` time
+    rather than a shape error at the first forward pass.
     """
 
     modality: ClassVar[str]
@@ -40,9 +49,33 @@ class Encoder(Component, nn.Module):
     class Config(EncoderConfig):
         pass
 
-    def __init__(self, config: ComponentConfig | dict[str, Any] | None = None, **settings: Any) -> None:
+    def __init__(self, config: ComponentConfig | dict[str, Any] | None = None, *,
+                 input_shapes: dict[str, Shape] | None = None, **settings: Any) -> None:
         nn.Module.__init__(self)
         self.config = self.make_config(config, **settings)
+        #: The shapes of the configured extractors' outputs, when built from a modality set.
+        self.input_shapes: dict[str, Shape] = dict(input_shapes or {})
+        if input_shapes is not None:
+            problems = self.input_problems(self.config, self.input_shapes)
+            if problems:
+                raise ConfigError(f"encoder {self.name!r}: " + "; ".join(problems))
+
+    @classmethod
+    def expected_inputs(cls, config: ComponentConfig) -> dict[str, Shape]:
+        """The input shapes this encoder accepts with ``config`` (``None`` = any length); default: no check."""
+        return {}
+
+    @classmethod
+    def input_problems(cls, config: ComponentConfig, shapes: dict[str, Shape]) -> list[str]:
+        """What is wrong with feeding features of ``shapes`` to this encoder (empty when nothing)."""
+        problems = []
+        for key, want in cls.expected_inputs(config).items():
+            have = shapes.get(key)
+            if have is None:
+                problems.append(f"needs input {key}, which its extractors do not produce")
+            elif len(have) != len(want) or any(w is not None and h != w for h, w in zip(have, want)):
+                problems.append(f"expects {key} of shape {_shown(want)}, but its extractor gives {_shown(have)}")
+        return problems
 
     @property
     def output_dim(self) -> int:
@@ -79,3 +112,7 @@ class TextEncoder(Encoder):
     def example_features(self, batch_size: int = 2, *, seed: int = 0) -> dict[str, torch.Tensor]:
         words = ["calm", "bright", "piano", "choir", "fast", "minor", "dance", "slow"]
         return self.tokenize([" ".join(words[(seed + i) % 8 : (seed + i) % 8 + 3]) for i in range(batch_size)])
+
+
+def _shown(shape: Shape) -> str:
+    return "(" + ", ".join("T" if d is None else str(d) for d in shape) + ")"

@@ -30,12 +30,16 @@ class Explanation:
         Which of its outputs (a key of its ``interpretable``).
     adjectives : dict of str to str
         ``value name -> adjective`` for "result more <adjective>" (default: the name in words).
+    said_by_metadata : dict of str to str
+        ``value name -> metadata key`` that says the same more plainly: when both tracks have that
+        key, the summary leaves the value out.
     """
 
     name: ClassVar[str]
     extractor: ClassVar[str]
     output: ClassVar[str] = "values"
     adjectives: ClassVar[dict[str, str]] = {}
+    said_by_metadata: ClassVar[dict[str, str]] = {}
 
     def adjective(self, value_name: str) -> str:
         return self.adjectives.get(value_name, value_name.replace("_", " "))

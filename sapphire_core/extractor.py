@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from sapphire_core.component import Component, ComponentConfig
-from sapphire_core.data import Track
+
+if TYPE_CHECKING:  # interfaces sit below the corpus format in the layers
+    from sapphire_core.data import Track
 
 #: A feature shape; ``None`` marks a variable-length axis, which is always the last (time) axis.
 Shape = tuple[int | None, ...]
@@ -31,6 +33,11 @@ class FeatureExtractor(Component, ABC):
     needs_audio : bool
         ``False`` for extractors that read only the track's text/metadata (lyrics);
         then ``audio`` is ``None`` and no audio is decoded.
+    metadata_keys : tuple of str
+        Track metadata keys a text-only extractor's output also depends on (part of its cache key).
+    interpretable : dict of str to tuple of str
+        Outputs whose values a person can read, each with the name of every value (an
+        :class:`~sapphire_core.explanation.Explanation` shows them beside search results).
 
     Features are float arrays. A variable-length axis must be the last one
     (time); :func:`sapphire_core.collate.collate_features` pads it.
@@ -40,6 +47,8 @@ class FeatureExtractor(Component, ABC):
     version: ClassVar[str] = "1"
     sample_rate: ClassVar[int] = 22050
     needs_audio: ClassVar[bool] = True
+    metadata_keys: ClassVar[tuple[str, ...]] = ()
+    interpretable: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __init__(self, config: ComponentConfig | dict[str, Any] | None = None, **settings: Any) -> None:
         self.config = self.make_config(config, **settings)

@@ -50,3 +50,21 @@ def register_description_backends(register):
 def register_vector_stores(register):
     """Register :class:`~sapphire_core.vector_store.VectorStore` subclasses; an index folder's
     ``store/store.json`` names the one that wrote it (its ``name``)."""
+
+
+@hookspec
+def register_query_modes(register):
+    """Register :class:`~sapphire_core.query_mode.QueryMode` subclasses: ways to query an index beyond
+    the core's ``audio``, ``text`` and ``lyrics`` (e.g. the vocal plugin's ``hum``)."""
+
+
+@hookspec
+def register_explanations(register):
+    """Register :class:`~sapphire_core.explanation.Explanation` subclasses: interpretable extractor
+    outputs shown side by side for query and result (e.g. the acoustic plugin's mid-level features)."""
+
+
+@hookspec
+def register_index_extras(register):
+    """Register :class:`~sapphire_core.index_extra.IndexExtra` subclasses: per-track data built into
+    ``INDEX/extras/<name>`` by ``sapphire index`` (e.g. the track melodies a ``hum`` query ranks against)."""

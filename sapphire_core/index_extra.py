@@ -3,7 +3,7 @@
 ``sapphire index`` builds every installed extra into ``INDEX/extras/<name>/`` beside the
 vectors (e.g. the vocal plugin's track melodies for query by humming). A query mode names the
 extra it ranks against (:attr:`sapphire_core.query_mode.QueryMode.extra`); the search engine
-loads it, or builds it once when an older index lacks it.
+loads it, and never builds it at query time (without it an audio mode is embedded like audio).
 """
 
 from __future__ import annotations

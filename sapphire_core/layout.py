@@ -18,6 +18,7 @@ Index folder (pinned for the web app)::
     INDEX/store/             the vector store (store.json names its class)
     INDEX/metadata.jsonl     one tracks.jsonl record per indexed track, with "audio_path" absolute
     INDEX/modalities.npz     "ids" + each modality's raw encoder embedding and presence mask
+    INDEX/explanations.npz   "ids" + each explanation's interpretable values (names in the manifest)
     INDEX/extras/<name>/     per-track data a plugin adds to the index (index extras)
     INDEX/chunks/            resumable embedding chunks (kept so a rerun re-embeds nothing)
     INDEX/failures.jsonl     tracks that could not be embedded, with the reason
@@ -38,6 +39,7 @@ MANIFEST = "manifest.json"
 STORE_DIR = "store"
 METADATA = "metadata.jsonl"
 MODALITIES = "modalities.npz"
+EXPLANATIONS = "explanations.npz"
 EXTRAS_DIR = "extras"
 CHUNKS_DIR = "chunks"
 FAILURES = "failures.jsonl"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -46,7 +46,21 @@ class Loss(Component, nn.Module):
 
     The YAML block's ``weight`` scales it in the total; the base class keeps it so
     subclasses only implement :meth:`compute_loss`.
+
+    Class attributes
+    ----------------
+    needs_text : bool
+        Reads ``inputs.text`` (the trainer then embeds each track's descriptions).
+    needs_view2 : bool
+        Reads ``inputs.audio_view2`` (the trainer then makes a second augmented view).
+    feature_targets : dict of str to str
+        ``label key -> "extractor.output"``: extracted features the trainer passes as float
+        targets in ``inputs.labels`` (rows of NaN where a track lacks them).
     """
+
+    needs_text: ClassVar[bool] = False
+    needs_view2: ClassVar[bool] = False
+    feature_targets: ClassVar[dict[str, str]] = {}
 
     class Config(ComponentConfig):
         weight: float = 1.0
@@ -60,6 +74,11 @@ class Loss(Component, nn.Module):
         if loss.dim() != 0:
             raise ValueError(f"loss {self.name!r} returned shape {tuple(loss.shape)}, expected a scalar")
         return loss
+
+    def label_fields(self, subspaces: dict[str, slice]) -> set[str]:
+        """Corpus fields this loss reads as integer labels (``work`` or any ``tracks.jsonl`` key), for a
+        model with these sub-spaces. The trainer encodes exactly the fields its losses ask for."""
+        return set()
 
     @abstractmethod
     def compute_loss(self, inputs: LossInputs) -> torch.Tensor:

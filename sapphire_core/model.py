@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel
 from torch import nn
 
-from sapphire_core.config import active_modalities, config_to_dict, validate_config
+from sapphire_core.config import active_modalities, config_to_dict, feature_shapes, modality_extractors, validate_config
 from sapphire_core.encoder import Encoder, TextEncoder
 from sapphire_core.extractor import FeatureExtractor
 from sapphire_core.fusion import FusionHead, FusionOutput
@@ -19,12 +19,7 @@ from sapphire_core.registry import Registry
 
 def build_extractors(cfg: BaseModel, registry: Registry) -> dict[str, list[FeatureExtractor]]:
     """Instantiate each active modality's extractors, keyed by modality."""
-    out: dict[str, list[FeatureExtractor]] = {}
-    for modality, block in active_modalities(cfg).items():
-        out[modality] = [
-            registry.get("extractor", e.name, modality=modality)(e) for e in (getattr(block, "extractors", None) or [])
-        ]
-    return out
+    return {modality: modality_extractors(block, modality, registry) for modality, block in active_modalities(cfg).items()}
 
 
 class SapphireModel(nn.Module):
@@ -56,9 +51,10 @@ class SapphireModel(nn.Module):
         self.registry = registry
         modalities = active_modalities(cfg)
         self.modality_weights = {m: float(b.weight) for m, b in modalities.items()}
-        self.encoders = nn.ModuleDict(
-            {m: registry.get("encoder", b.encoder.name, modality=m)(b.encoder) for m, b in modalities.items()}
-        )
+        self.encoders = nn.ModuleDict({
+            m: registry.get("encoder", b.encoder.name, modality=m)(
+                b.encoder, input_shapes=feature_shapes(modality_extractors(b, m, registry)))
+            for m, b in modalities.items()})
         dims = {m: enc.output_dim for m, enc in self.encoders.items()}
         self.fusion: FusionHead = registry.get("fusion", cfg.fusion.name)(dims, cfg.fusion)
         text_cfg = getattr(cfg, "text", None)

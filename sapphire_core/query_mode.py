@@ -28,14 +28,15 @@ class QueryMode(ABC):
         ``audio``: a file path or ``(samples, sample_rate)``; ``text``: a string.
     extra : str
         The :class:`~sapphire_core.index_extra.IndexExtra` it ranks against.
-    title : str
-        Its row name in evaluation tables.
+    title, description : str
+        Its row name and one-line description in evaluation tables.
     """
 
     name: ClassVar[str]
     input: ClassVar[Literal["audio", "text"]] = "audio"
     extra: ClassVar[str]
     title: ClassVar[str] = ""
+    description: ClassVar[str] = ""
 
     @abstractmethod
     def rank(self, query: Any, data: Any, *, k: int) -> list[tuple[str, float]]:

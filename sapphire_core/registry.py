@@ -8,9 +8,12 @@ from typing import Any, Generic, TypeVar
 from sapphire_core.describer import DescriptionBackend
 from sapphire_core.encoder import Encoder
 from sapphire_core.errors import DuplicateComponentError, PluginError, UnknownComponentError
+from sapphire_core.explanation import Explanation
 from sapphire_core.extractor import FeatureExtractor
 from sapphire_core.fusion import FusionHead
+from sapphire_core.index_extra import IndexExtra
 from sapphire_core.loss import Loss
+from sapphire_core.query_mode import CORE_MODES, QueryMode
 from sapphire_core.vector_store import VectorStore
 
 #: kind -> (hook name, required base class)
@@ -21,6 +24,13 @@ KINDS: dict[str, tuple[str, type]] = {
     "fusion": ("register_fusion_heads", FusionHead),
     "describer": ("register_description_backends", DescriptionBackend),
     "vector_store": ("register_vector_stores", VectorStore),
+    "query_mode": ("register_query_modes", QueryMode),
+    "explanation": ("register_explanations", Explanation),
+    "index_extra": ("register_index_extras", IndexExtra),
+}
+#: Class attributes each kind must set (besides ``name``), checked at registration.
+REQUIRED_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "extractor": ("modality",), "encoder": ("modality",), "query_mode": ("extra",), "explanation": ("extractor",),
 }
 
 T = TypeVar("T")
@@ -80,8 +90,15 @@ class Registry:
         name = getattr(cls, "name", None)
         if not isinstance(name, str) or not name:
             raise PluginError(f"{provider}: {cls.__name__} has no 'name' class attribute")
-        if kind in ("extractor", "encoder") and not getattr(cls, "modality", None):
-            raise PluginError(f"{provider}: {kind} {name!r} has no 'modality' class attribute")
+        if kind == "loss" and not issubclass(cls.Config, Loss.Config):
+            raise PluginError(f"{provider}: loss {name!r} has a Config that does not derive from Loss.Config, so it "
+                              "has no 'weight'; declare it as 'class Config(Loss.Config): ...'")
+        for attr in REQUIRED_ATTRIBUTES.get(kind, ()):
+            if not getattr(cls, attr, None):
+                raise PluginError(f"{provider}: {kind} {name!r} has no {attr!r} class attribute")
+        if kind == "query_mode" and name in CORE_MODES:
+            raise PluginError(f"{provider}: query mode {name!r} is built into the core ({', '.join(CORE_MODES)}); "
+                              "choose another name")
         existing = self.entries[kind].get(name)
         if existing is not None and existing.cls is not cls:
             raise DuplicateComponentError(

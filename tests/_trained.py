@@ -210,7 +210,7 @@ def toy_setup() -> dict:
     ckpt = toy_checkpoint(root / "toy.ckpt", registry)
     from sapphire_core.index.builder import build_index
 
-    build_index(ckpt, corpus, root / "index", registry=registry, chunk_size=5, device="cpu", qbh=False)
+    build_index(ckpt, corpus, root / "index", registry=registry, chunk_size=5, device="cpu", extras=False)
     return {"root": root, "corpus": corpus, "ckpt": ckpt, "index": root / "index", "registry": registry}
 
 

@@ -20,7 +20,7 @@ def test_fused_model_beats_mfcc(tmp_path):
 
     d = T.demo_trained()
     rep = run_evaluation(d["corpus"], models=[d["ckpt"]], out_dir=tmp_path, per_modality=False, msssim=False,
-                         qbh=False, log=lambda m: None)
+                         query_modes=False, log=lambda m: None)
     assert rep.context["held_out"], "the checkpoint must record its validation works"
     mfcc, fused = rep.rows[0], rep.rows[1]
     assert mfcc["name"] == "MFCC stats" and fused["name"].endswith("fused")

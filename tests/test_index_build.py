@@ -37,16 +37,16 @@ def test_rerun_reuses_chunks_and_updates_incrementally(tmp_path):
     corpus = tmp_path / "corpus"
     shutil.copytree(s["corpus"], corpus)
     out = tmp_path / "index"
-    first = build_index(s["ckpt"], corpus, out, registry=s["registry"], chunk_size=4, qbh=False)
+    first = build_index(s["ckpt"], corpus, out, registry=s["registry"], chunk_size=4, extras=False)
     assert first.chunks_done == 3 and first.added == 12
-    again = build_index(s["ckpt"], corpus, out, registry=s["registry"], chunk_size=4, qbh=False)
+    again = build_index(s["ckpt"], corpus, out, registry=s["registry"], chunk_size=4, extras=False)
     assert again.chunks_done == 0 and again.chunks_reused == 3 and again.added == 0
     # drop two tracks and break one audio file: the store is updated without a rebuild, the failure reported
     lines = (corpus / "tracks.jsonl").read_text().splitlines()
     kept = [ln for ln in lines if not json.loads(ln)["id"].startswith("w5")]
     (corpus / "tracks.jsonl").write_text("\n".join(kept) + "\n")
     (corpus / "audio" / "w4__v1.wav").write_bytes(b"not audio")
-    third = build_index(s["ckpt"], corpus, out, registry=s["registry"], chunk_size=4, qbh=False)
+    third = build_index(s["ckpt"], corpus, out, registry=s["registry"], chunk_size=4, extras=False)
     assert third.removed == 3 and third.added == 0  # w5 x2 gone, w4__v1 failed
     assert "w4__v1" in third.failures
     fails = [json.loads(ln) for ln in (out / "failures.jsonl").read_text().splitlines()]
@@ -63,7 +63,7 @@ def test_index_cli(tmp_path, monkeypatch):
     s = T.toy_setup()
     monkeypatch.setattr("sapphire_core.plugins._DEFAULT", s["registry"])
     res = CliRunner().invoke(app, ["index", "--model", str(s["ckpt"]), "--corpus", str(s["corpus"]),
-                                   "--out", str(tmp_path / "idx"), "--chunk-size", "5", "--no-qbh"])
+                                   "--out", str(tmp_path / "idx"), "--chunk-size", "5", "--no-extras"])
     assert res.exit_code == 0, res.output
     assert "12 tracks indexed" in res.output
     res = CliRunner().invoke(app, ["search", str(tmp_path / "idx"), "--text", "river", "--k", "3", "--json"])

@@ -73,7 +73,7 @@ def test_ray_index_of_the_demo_corpus_matches_plain(ray_local, trained, tmp_path
     from sapphire_core.index.builder import build_index
     from sapphire_core.index.folder import IndexFolder
 
-    common = {"cache_dir": trained["corpus"] / ".sapphire" / "cache", "chunk_size": 84, "qbh": False}
+    common = {"cache_dir": trained["corpus"] / ".sapphire" / "cache", "chunk_size": 84, "extras": False}
     plain_report = build_index(trained["ckpt"], trained["corpus"], tmp_path / "plain", engine="local", **common)
     ray_report = build_index(trained["ckpt"], trained["corpus"], tmp_path / "ray", engine="ray", **common)
     assert ray_report.chunks_done == plain_report.chunks_done == 2

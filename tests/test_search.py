@@ -11,9 +11,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 import _trained as T  # noqa: E402
 
+from sapphire_core import hookimpl  # noqa: E402
 from sapphire_core.data import Track  # noqa: E402
-from sapphire_core.index.builder import build_qbh  # noqa: E402
-from sapphire_core.index.folder import QBH_FILE  # noqa: E402
+from sapphire_core.index.extras import build_extras, selected_extras  # noqa: E402
+from sapphire_core.index_extra import IndexExtra  # noqa: E402
+from sapphire_core.query_mode import QueryMode  # noqa: E402
 from sapphire_core.retrieval import SearchEngine, SearchError, UnknownTrackError, parse_weights  # noqa: E402
 from sapphire_core.retrieval import explain as ex  # noqa: E402
 
@@ -110,28 +112,72 @@ def test_explanation_contents(engine):
 def test_summary_reads_midlevel_side_by_side():
     names = ["dissonance", "rhythm_stability", "melodiousness"]
     ref = np.array([[0.1, 0.1, 0.5], [0.5, 0.5, 0.5], [0.9, 0.9, 0.5], [0.3, 0.2, 0.5], [0.7, 0.8, 0.5]])
-    mid = ex.midlevel_side_by_side(names, np.array([0.1, 0.15, 0.5]), np.array([0.9, 0.12, 0.5]), ref)
+    mid = ex.side_by_side(names, np.array([0.1, 0.15, 0.5]), np.array([0.9, 0.12, 0.5]), ref)
     assert mid["query"]["dissonance"]["level"] == "low" and mid["result"]["dissonance"]["level"] == "high"
-    text = ex.summary_text(mid, {"mode": "minor"}, {"mode": "minor"})
+    text = ex.summary_text(mid, {"mode": "minor"}, {"mode": "minor"}, adjective={"dissonance": "dissonant"}.get)
     assert text == "both minor-key, low rhythm stability; result more dissonant"
+    # without an adjective the value's name is said; a value the metadata says too is left out
+    assert ex.summary_text(mid, None, {}) == "both low rhythm stability; result more dissonance"
+    assert ex.summary_text(mid, {"k": 1}, {"k": 2}, said_by_metadata={"rhythm_stability": "k"}) == \
+        "result more dissonance"
     # contributions: a = 1 + 1 = 2, rest = -1 + 0 = -1; shares divide by |2| + |-1|
     assert ex.subspace_shares(np.array([1.0, 1, 1, 1]), np.array([1.0, 1, -1, 0]), {"a": slice(0, 2)}) == \
         {"a": pytest.approx(2 / 3), "rest": pytest.approx(-1 / 3)}
 
 
-def test_hum_ranks_by_the_melody_matcher(engine, monkeypatch):
-    class FakeQbh:
-        def rank(self, query_audio, sr, k):
-            assert sr == 16000 and query_audio.ndim == 1
-            return [("w5__v1", 0.9), ("w5__v0", 0.8), ("w0__v0", 0.1)][:k]
+class CountingExtra(IndexExtra):
+    """An index extra that records how often it is built: the number of tracks it saw."""
 
-    monkeypatch.setattr(engine, "qbh_available", lambda: True)
-    monkeypatch.setattr(engine, "_qbh", FakeQbh())
-    res = engine.search(hum=_audio("w5__v0"), k=2)
+    name = "counting"
+    builds = 0
+
+    def build(self, tracks, folder, *, on_progress=None):
+        type(self).builds += 1
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "ids.txt").write_text("\n".join(t.id for t in tracks))
+        return len(tracks)
+
+    def load(self, folder):
+        return (folder / "ids.txt").read_text().split()
+
+
+class FixedMode(QueryMode):
+    """A plugin query mode with known scores (the string query is ignored)."""
+
+    name, input, extra, title = "fixed", "text", "counting", "fixed scores"
+
+    def rank(self, query, data, *, k):
+        assert len(data) == 12  # the extra holds every indexed track
+        return [("w5__v1", 0.9), ("w5__v0", 0.8), ("w0__v0", 0.1)][:k]
+
+
+def test_plugin_query_mode_ranks_against_its_index_extra(tmp_path):
+    import shutil
+
+    from sapphire_core.plugins import build_registry, get_plugin_manager
+
+    s = T.toy_setup()
+    index = tmp_path / "index"
+    shutil.copytree(s["index"], index)
+    plugin = types.SimpleNamespace(register_query_modes=hookimpl(lambda register: register(FixedMode)),
+                                   register_index_extras=hookimpl(lambda register: register(CountingExtra)))
+    registry = build_registry(get_plugin_manager(load_entrypoints=False, plugins=[T.ToyPlugin(), plugin]))
+    eng = SearchEngine.open(index, registry=registry)
+    assert eng.modes()["fixed"] == "text"
+    # a query never builds an extra: the toy index has none, so a text mode cannot answer
+    with pytest.raises(SearchError, match="no 'counting' index extra.*sapphire index"):
+        eng.search(fixed="q", k=2)
+    assert CountingExtra.builds == 0
+    tracks = [Track.from_json({**m, "audio": m["audio_path"]}, Path("/")) for m in eng.folder.metadata.values()]
+    assert build_extras(selected_extras(registry), tracks, index) == {"counting": 12}
+    res = eng.search(fixed="q", k=2)
     assert [r.track_id for r in res] == ["w5__v1", "w5__v0"] and res[0].score == pytest.approx(0.9)
-    # combined with text, QBH scores are rescaled to [0, 1] before the weighted mean
-    res = engine.search(hum=_audio("w5__v0"), text="x", mode_weights={"hum": 1, "text": 0}, k=1)
+    # combined with text, plugin scores are rescaled to [0, 1] before the weighted mean
+    res = eng.search(fixed="q", text="x", mode_weights={"fixed": 1, "text": 0}, k=1)
     assert res[0].track_id == "w5__v1" and res[0].score == pytest.approx(1.0)
+    assert CountingExtra.builds == 1 and (index / "extras" / "counting" / "ids.txt").is_file()
+    with pytest.raises(SearchError, match=r"unknown query modes \['nope'\]; installed: audio, text, lyrics, fixed"):
+        eng.search(nope="q")
 
 
 def test_hum_with_the_real_vocal_plugin(tmp_path):
@@ -143,25 +189,32 @@ def test_hum_with_the_real_vocal_plugin(tmp_path):
 
     from sapphire_core.testing import signals
 
+    import sapphire_vocal.plugin
+
+    from sapphire_core.plugins import build_registry, get_plugin_manager
+
     s = T.toy_setup()
     index = tmp_path / "index"
     shutil.copytree(s["index"], index)
-    eng = SearchEngine.open(index, registry=s["registry"])
+    registry = build_registry(get_plugin_manager(load_entrypoints=False,
+                                                 plugins=[T.ToyPlugin(), sapphire_vocal.plugin]))
+    eng = SearchEngine.open(index, registry=registry)
+    assert eng.modes()["hum"] == "audio"
     pitches = [p - 5 for p in T.TOY_WORKS["w3"][0]]
     hum = signals.melody(pitches, durations=0.42, sr=16000) * 0.6
     # The toy index was built without melodies: a hum falls back to the audio path and writes nothing.
     before = sorted((p, p.stat().st_mtime_ns) for p in index.rglob("*"))
-    assert not eng.qbh_available()
-    eng.search(hum=(hum, 16000), k=2)
+    res = eng.search(hum=(hum, 16000), k=2)
+    assert set(res[0].explanation["modes"]) == {"hum"} and res[0].explanation["modalities"]
     assert sorted((p, p.stat().st_mtime_ns) for p in index.rglob("*")) == before
     # With the melodies indexed, the melody matcher answers, again without writing to the index.
-    build_qbh(index / QBH_FILE, [Track.from_json({**m, "audio": m["audio_path"]}, Path("/"))
-                                 for m in eng.folder.metadata.values()])
-    eng = SearchEngine.open(index, registry=s["registry"])
-    assert eng.qbh_available()
+    tracks = [Track.from_json({**m, "audio": m["audio_path"]}, Path("/")) for m in eng.folder.metadata.values()]
+    assert build_extras(selected_extras(registry, ["melody"]), tracks, index) == {"melody": 12}
+    eng = SearchEngine.open(index, registry=registry)
     before = sorted((p, p.stat().st_mtime_ns) for p in index.rglob("*"))
     res = eng.search(hum=(hum, 16000), k=2)
     assert sorted((p, p.stat().st_mtime_ns) for p in index.rglob("*")) == before
+    assert not res[0].explanation["modalities"]  # ranked by melody, not through the model
     assert {r.metadata["work_id"] for r in res} <= {"w1", "w3", "w5"}
 
 

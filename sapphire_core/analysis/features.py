@@ -24,12 +24,13 @@ def summarise(name: str, value: np.ndarray, *, max_vector: int = 8) -> dict[str,
     return {f"{name}:mean": float(v.mean()), f"{name}:std": float(v.std())}
 
 
-def feature_table(corpus: Corpus, extractors: list, cache, *, midlevel_names: list[str] | None = None,
+def feature_table(corpus: Corpus, extractors: list, cache, *,
                   on_progress=None) -> tuple[list[str], list[str], np.ndarray]:
     """``(track ids, feature names, (N, F) values)``; NaN where a track lacks a feature.
 
-    Reads the feature cache (computing on a miss) for ``extractors``; the mid-level extractor's
-    ``values`` are named by ``midlevel_names``. Features constant over the corpus are dropped.
+    Reads the feature cache (computing on a miss) for ``extractors``; an extractor's ``interpretable``
+    outputs are split into their named values (``midlevel.dissonance``), the others summarised.
+    Features constant over the corpus are dropped.
     """
     from sapphire_core.errors import SapphireError
     from sapphire_core.extraction import extract_track
@@ -50,9 +51,10 @@ def feature_table(corpus: Corpus, extractors: list, cache, *, midlevel_names: li
             for fname, value in feats[ex.name].items():
                 if fname == "present":
                     continue
-                if ex.name == "midlevel" and fname == "values" and midlevel_names:
+                names = ex.interpretable.get(fname)
+                if names:
                     v = np.asarray(value, np.float64).reshape(-1)
-                    row.update({f"midlevel.{n}": float(x) for n, x in zip(midlevel_names, v)})
+                    row.update({f"{ex.name}.{n}": float(x) for n, x in zip(names, v)})
                 else:
                     row.update(summarise(f"{ex.name}.{fname}", value))
         rows[t.id] = row

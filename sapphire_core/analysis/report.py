@@ -144,8 +144,8 @@ def analyze(corpus_dir: str | Path, out_dir: str | Path, *, model: str | Path | 
         Which 2-D maps to draw (``tsne``, ``umap``; UMAP's first call JIT-compiles for a minute).
     """
     from sapphire_core.cache import FeatureCache
+    from sapphire_core.interpret import interpretations
     from sapphire_core.layout import cache_dir as default_cache_dir
-    from sapphire_core.index.builder import midlevel_extractor
     from sapphire_core.plugins import default_registry
 
     from sapphire_core.analysis.features import feature_table, select_features
@@ -168,20 +168,12 @@ def analyze(corpus_dir: str | Path, out_dir: str | Path, *, model: str | Path | 
         extractors = [e for g in build_extractors(mdl.cfg, registry).values() for e in g]
         log("embedding the corpus ...")
         emb = embed_tracks(mdl, corpus.tracks, cache, device=device)
-    mid = midlevel_extractor(registry)
-    names_mid = None
-    if mid is not None and all(e.name != "midlevel" for e in extractors):
-        extractors.append(mid)
-    if mid is not None:
-        try:
-            from sapphire_acoustic.midlevel import MIDLEVEL_NAMES
-
-            names_mid = list(MIDLEVEL_NAMES)
-        except ImportError:
-            names_mid = None
+    for spec in interpretations(registry):  # the interpretable features are analysed with or without a model
+        if all(e.name != spec.extractor.name for e in extractors):
+            extractors.append(spec.extractor)
 
     log("feature statistics ...")
-    ids, fnames, X = feature_table(corpus, extractors, cache, midlevel_names=names_mid)
+    ids, fnames, X = feature_table(corpus, extractors, cache)
     fnames, X = select_features(fnames, X, limit=36)
     C = S.spearman_matrix(X)
     MI = S.mutual_information_matrix(X)

@@ -172,8 +172,7 @@ def _run(out: Path, config: Path, device: str | None, force: bool) -> None:
         runs.append((f"text: \"{picks['text']['text']}\"", {"text": picks["text"]["text"]}, set()))
     if "hum" in picks:
         q = picks["hum"]
-        how = "vocal plugin QBH" if engine.qbh_available() else "embedded as audio"
-        runs.append((f"hum: {q['audio']} (a hummed {q['work_id']}; {how})", {"hum": corpus_dir / q["audio"]}, set()))
+        runs.append((f"hum: {q['audio']} (a hummed {q['work_id']})", {"hum": corpus_dir / q["audio"]}, set()))
     if "lyrics" in picks:
         runs.append((f"lyrics: \"{picks['lyrics']['text'][:70]}\" (from {picks['lyrics']['work_id']})",
                      {"lyrics": picks["lyrics"]["text"]}, set()))
@@ -198,7 +197,7 @@ def _run(out: Path, config: Path, device: str | None, force: bool) -> None:
         console.print(f"reusing {ab}")
     else:
         report = run_evaluation(corpus_dir, models=[ckpt], out_dir=eval_dir, registry=registry,
-                                device=device or "cpu", qbh_index=index_dir / "qbh",
+                                device=device or "cpu", extras_dir=index_dir,
                                 log=lambda s: console.print(f"[dim]{s}[/]"))
     print_table(report)
     console.print(f"tables: {report.files['md']}")

@@ -20,8 +20,8 @@ def index(
     chunk_size: int = typer.Option(64, "--chunk-size", min=1, help="Tracks per resumable chunk."),
     engine: str = typer.Option("local", "--engine", help="local, or ray for a Ray cluster."),
     address: str = typer.Option(None, "--address", help="Ray cluster address (with --engine ray)."),
-    qbh: bool = typer.Option(None, "--qbh/--no-qbh", help="Extract track melodies for humming queries "
-                             "[default: when the vocal plugin is installed]."),
+    extras: bool = typer.Option(True, "--extras/--no-extras", help="Build the installed plugins' index extras "
+                                "(e.g. track melodies for humming queries)."),
 ) -> None:
     """Embed every track (batched, resumable, failures reported) into a vector index with its metadata."""
     from sapphire_core.data import Corpus
@@ -37,8 +37,10 @@ def index(
 
         report = build_index(model, corpus, out, cache_dir=cache, chunk_size=chunk_size, batch_size=batch_size,
                              device=device, engine=engine, address=address, on_progress=on_progress,
-                             qbh=qbh)
+                             extras=extras)
     console.print(f"[green]index[/] {out}: {report.summary()}")
+    for name, count in report.extras.items():
+        console.print(f"extra {name}: {count} tracks")
     for tid, err in list(report.failures.items())[:10]:
         console.print(f"[red]failed[/] {tid}: {err.splitlines()[0] if err else ''}")
     if report.failures:

@@ -1,4 +1,4 @@
-"""``sapphire search INDEX --audio FILE | --text "..." | --hum FILE | --lyrics "..."``."""
+"""``sapphire search INDEX --audio FILE | --text "..." | --lyrics "..." | --query MODE=VALUE``."""
 
 from __future__ import annotations
 
@@ -31,16 +31,17 @@ def render_results(results, *, title: str = "results") -> None:
         if e.get("subspaces"):
             lines.append("sub-spaces: " + ", ".join(f"{m} {v:+.0%}" for m, v in
                                                     sorted(e["subspaces"].items(), key=lambda kv: -kv[1])))
-        mid = e.get("midlevel") or {}
-        q, res = mid.get("query") or {}, mid.get("result") or {}
-        if res:
+        for name, side in e.items():  # each explanation's interpretable values, query | result
+            if not (isinstance(side, dict) and side.get("result")):
+                continue
+            q, res = side.get("query") or {}, side["result"]
             names = [n for n in res if n in q] or list(res)
-            if q:  # the features where query and result differ most, side by side
+            if q:  # the values where query and result differ most, side by side
                 names.sort(key=lambda n: -abs(res[n]["percentile"] - q[n]["percentile"]))
-                lines.append("mid-level query|result: " + ", ".join(
+                lines.append(f"{name} query|result: " + ", ".join(
                     f"{n.replace('_', ' ')} {q[n]['level']}|{res[n]['level']}" for n in names[:4]))
             else:
-                lines.append("mid-level: " + ", ".join(f"{n.replace('_', ' ')} {res[n]['level']}" for n in names[:4]))
+                lines.append(f"{name}: " + ", ".join(f"{n.replace('_', ' ')} {res[n]['level']}" for n in names[:4]))
         if len(e.get("modes", {})) > 1:
             lines.append("modes: " + ", ".join(f"{m} {v:.3f}" for m, v in e["modes"].items()))
         table.add_row(str(r.rank), label, f"{r.score:.3f}", "\n".join(x for x in lines if x))
@@ -52,26 +53,33 @@ def search(
     index: Path = typer.Argument(..., help="Index folder built by 'sapphire index'."),
     audio: Path = typer.Option(None, "--audio", help="Query by example: a whole track or an excerpt."),
     text: str = typer.Option(None, "--text", help="Free-text description."),
-    hum: Path = typer.Option(None, "--hum", help="A hummed or sung melody (best with the vocal plugin)."),
     lyrics: str = typer.Option(None, "--lyrics", help="Lyrics text."),
+    query: list[str] = typer.Option([], "--query", "-q", help="A plugin query mode, MODE=VALUE (e.g. hum=my_humming.wav "
+                                    "with the vocal plugin); repeatable."),
     weights: str = typer.Option(None, "--weights", help="Sub-space weights, e.g. tempo=0,key=2."),
     mode_weights: str = typer.Option(None, "--mode-weights", help="Weights of combined modes, e.g. audio=1,text=0.5."),
     k: int = typer.Option(10, "--k", min=1, help="Results to return."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
-    """Search an index by example, text, humming or lyrics (combinable), with explanations."""
+    """Search an index by example, text, lyrics or a plugin's query mode (combinable), with explanations."""
     from sapphire_core.retrieval import SearchEngine, SearchError, parse_weights
 
-    if not any(v is not None for v in (audio, text, hum, lyrics)):
-        raise SearchError("give a query: --audio FILE, --text \"...\", --hum FILE or --lyrics \"...\"")
+    plugin_queries = {}
+    for item in query:
+        mode, sep, value = item.partition("=")
+        if not sep or not mode.strip() or not value:
+            raise SearchError(f"--query {item!r} is not MODE=VALUE (e.g. --query hum=my_humming.wav)")
+        plugin_queries[mode.strip()] = value
+    if not any(v is not None for v in (audio, text, lyrics)) and not plugin_queries:
+        raise SearchError("give a query: --audio FILE, --text \"...\", --lyrics \"...\" or --query MODE=VALUE")
     engine = SearchEngine.open(index, device=device)
-    results = engine.search(audio=audio, text=text, hum=hum, lyrics=lyrics, weights=parse_weights(weights),
-                            mode_weights=parse_weights(mode_weights) or None, k=k)
+    results = engine.search(audio=audio, text=text, lyrics=lyrics, weights=parse_weights(weights),
+                            mode_weights=parse_weights(mode_weights) or None, k=k, **plugin_queries)
     if as_json:
         typer.echo(json.dumps({"model_version": engine.model_version, "index_version": engine.index_version,
                                "results": [r.to_dict() for r in results]}, indent=2, default=str))
         return
-    query = " + ".join(f"{m} {v!s}" for m, v in (("audio", audio), ("text", text), ("hum", hum), ("lyrics", lyrics))
-                       if v is not None)
-    render_results(results, title=f"{query}  [{engine.model_version}]")
+    shown = " + ".join(f"{m} {v!s}" for m, v in (("audio", audio), ("text", text), ("lyrics", lyrics),
+                                                 *plugin_queries.items()) if v is not None)
+    render_results(results, title=f"{shown}  [{engine.model_version}]")

@@ -30,19 +30,24 @@ def tempo_class(bpm: float | None) -> str | None:
     return next(name for limit, name in TEMPO_BANDS if bpm < limit)
 
 
-def _midlevel(features: dict[str, np.ndarray]) -> dict[str, str]:
-    """Mid-level perceptual adjectives from the acoustic plugin, when its features are present."""
-    values = next((v for k, v in features.items() if k.endswith("midlevel.values") or k == "midlevel.values"), None)
-    if values is None:
+def _interpretable(features: dict[str, np.ndarray]) -> dict[str, str]:
+    """Words for the interpretable features present (e.g. the acoustic plugin's mid-level values), through
+    the installed explanations."""
+    if not features:
         return {}
-    try:
-        from sapphire_acoustic.midlevel import describe_midlevel
-    except ImportError:  # the acoustic plugin is optional
-        return {}
-    try:
-        return {str(k): str(v) for k, v in describe_midlevel(np.asarray(values)).items()}
-    except Exception:  # a malformed vector must not stop description of the corpus
-        return {}
+    from sapphire_core.interpret import interpretations
+    from sapphire_core.plugins import default_registry
+
+    words: dict[str, str] = {}
+    for spec in interpretations(default_registry()):
+        values = next((v for k, v in features.items() if k.endswith(spec.feature_key)), None)
+        if values is None:
+            continue
+        try:
+            words.update({str(k): str(v) for k, v in spec.words(np.asarray(values)).items()})
+        except ValueError:  # a malformed vector must not stop description of the corpus
+            continue
+    return words
 
 
 def lyric_themes(lyrics: str | None, *, k: int = 3) -> list[str]:
@@ -70,7 +75,8 @@ def track_facts(track: Track, features: dict[str, np.ndarray] | None = None) -> 
         Metadata as in the demo corpus's ``tracks.jsonl`` (era, composer, form, key, mode,
         meter, tempo_bpm, instrumentation, instrument_family, effects, duration, ...).
     features : dict, optional
-        Extracted features keyed ``"extractor.feature"``; mid-level values become adjectives.
+        Extracted features keyed ``"extractor.feature"``; interpretable values (those an installed
+        explanation reads, e.g. mid-level features) become words.
 
     Returns
     -------
@@ -108,7 +114,7 @@ def track_facts(track: Track, features: dict[str, np.ndarray] | None = None) -> 
             facts["lyric_themes"] = themes
     else:
         facts["has_lyrics"] = False
-    perceptual = _midlevel(features or {})
+    perceptual = _interpretable(features or {})
     if perceptual:
         facts["perceptual"] = perceptual
     return facts

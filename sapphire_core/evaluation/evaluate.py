@@ -10,7 +10,8 @@ from typing import Any
 from sapphire_core.data import Corpus
 from sapphire_core.errors import SapphireError
 from sapphire_core.evaluation.report import write_tables
-from sapphire_core.evaluation.runner import EvalData, evaluate_system, mfcc_system, model_systems, qbh_row
+from sapphire_core.evaluation.runner import (EvalData, _default_registry, evaluate_system, mfcc_system, model_systems,
+                                             query_mode_rows)
 
 
 @dataclass
@@ -29,7 +30,7 @@ class EvaluationReport:
 def run_evaluation(corpus_dir: str | Path, *, models: list[str | Path] = (), configs: list[str | Path] = (),
                    out_dir: str | Path | None = None, config_epochs: int | None = 2, registry=None,
                    device: str = "cpu", triplets_csv: str | Path | None = None, per_modality: bool = True,
-                   msssim: bool = True, qbh: bool = True, qbh_index: str | Path | None = None,
+                   msssim: bool = True, query_modes: bool = True, extras_dir: str | Path | None = None,
                    log=print) -> EvaluationReport:
     """Evaluate checkpoints and YAML configs on a corpus's held-out tracks and queries.
 
@@ -51,11 +52,11 @@ def run_evaluation(corpus_dir: str | Path, *, models: list[str | Path] = (), con
         Add one row per modality encoder of each model.
     msssim : bool
         Compute the MS-SSIM correlation (spectrogram pairs; ~0.1 s per track).
-    qbh : bool
-        Add the query-by-humming row when the vocal plugin is installed.
-    qbh_index : path, optional
-        A saved ``QbhIndex`` with the corpus melodies (e.g. ``INDEX/qbh``) [default: ``OUT/qbh``,
-        extracted on first use].
+    query_modes : bool
+        Add one row per installed plugin query mode (e.g. the vocal plugin's query by humming).
+    extras_dir : path, optional
+        A folder whose ``extras/`` holds the corpus's index extras (e.g. an index built from it)
+        [default: ``OUT``; built on first use].
 
     Raises
     ------
@@ -116,9 +117,8 @@ def run_evaluation(corpus_dir: str | Path, *, models: list[str | Path] = (), con
             if info.get("epoch") is not None:
                 s.what += f" [epoch {info['epoch']}]"
             rows.append(evaluate_system(s, data))
-    q = qbh_row(data, Path(qbh_index) if qbh_index else out / "qbh") if qbh else None
-    if q:
-        rows.append(q)
+    if query_modes:
+        rows.extend(query_mode_rows(data, registry or _default_registry(), Path(extras_dir) if extras_dir else out))
     context = {"corpus": str(Path(corpus_dir).resolve()), "eval_tracks": len(eval_ids), "held_out": held_out,
                "checkpoints": [str(c) for c, _ in checkpoints], "triplets": len(data.triplets),
                "excerpt_queries": len(data.excerpts), "hum_queries": len(data.hums),

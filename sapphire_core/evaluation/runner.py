@@ -7,7 +7,7 @@ audio->audio   each held-out track queries the whole corpus (itself excluded); r
                versions of its work.
 excerpt->audio excerpt queries (``queries.jsonl``) cut from held-out tracks; the source track is excluded.
 hum->audio     hum queries of held-out works; the model embeds the hum like any audio; a separate row
-               gives ``sapphire_vocal.qbh`` when the vocal plugin provides it.
+               per installed plugin query mode of the same kind (e.g. the vocal plugin's melody matching).
 text->audio    held-out tracks' descriptions (``descriptions.jsonl``) query the held-out tracks.
 audio->text    held-out tracks query the pool of held-out descriptions.
 lyrics->audio  one lyrics text per held-out work with lyrics queries the corpus.
@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from sapphire_core import layout
 from sapphire_core.data import Corpus, Track
 from sapphire_core.evaluation import metrics as M
 from sapphire_core.evaluation.triplets import Triplet, label_triplets, read_dimsim_csv, triplet_agreement
@@ -101,7 +102,7 @@ def model_systems(ckpt: Path, corpus: Corpus, cache, *, label: str, registry=Non
 
     from sapphire_core.embedding import embed_tracks
     from sapphire_core.model import build_extractors, load_model
-    from sapphire_core.retrieval.engine import lyrics_query_vector
+    from sapphire_core.retrieval.query import lyrics_query_vector
 
     model, meta = load_model(ckpt, registry)
     if registry is not None:
@@ -167,6 +168,8 @@ class EvalData:
     triplets: list[Triplet]
     pairs: list[tuple[str, str]]
     msssim: np.ndarray | None = None
+    #: Audio queries of held-out works by ``queries.jsonl`` kind (``hum``, ...), for plugin query modes.
+    mode_queries: dict[str, list[dict]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, corpus: Corpus, eval_ids: list[str], *, triplets_csv: Path | None = None,
@@ -177,8 +180,12 @@ class EvalData:
         queries = _read_jsonl(root / "queries.jsonl")
         excerpts = [q for q in queries if q.get("kind") == "excerpt" and q.get("source_track") in eval_set
                     and (root / q["audio"]).is_file()]
-        hums = [q for q in queries if q.get("kind") == "hum" and q.get("work_id") in eval_works
-                and (root / q["audio"]).is_file()]
+        mode_queries: dict[str, list[dict]] = {}
+        for q in queries:
+            if q.get("kind") not in (None, "excerpt") and q.get("work_id") in eval_works and q.get("audio") \
+                    and (root / q["audio"]).is_file():
+                mode_queries.setdefault(q["kind"], []).append(q)
+        hums = mode_queries.get("hum", [])
         desc = {d["id"]: list(d.get("descriptions", [])) for d in _read_jsonl(root / "descriptions.jsonl")
                 if d.get("id") in eval_set}
         lyr: dict[str, str] = {}
@@ -195,7 +202,8 @@ class EvalData:
         pairs = sorted({(t.anchor, x) for t in trips if t.dimension != "dimsim" for x in (t.positive, t.negative)})
         if len(pairs) > msssim_pairs:
             pairs = [pairs[i] for i in sorted(rng.choice(len(pairs), msssim_pairs, replace=False))]
-        return cls(corpus, list(eval_ids), excerpts, hums, desc, sorted(lyr.items()), trips, pairs)
+        return cls(corpus, list(eval_ids), excerpts, hums, desc, sorted(lyr.items()), trips, pairs,
+                   mode_queries=mode_queries)
 
     def compute_msssim(self) -> None:
         from sapphire_core.evaluation.perceptual import logmel_image, ms_ssim_pairs
@@ -298,32 +306,32 @@ def evaluate_system(system: System, data: EvalData) -> dict[str, Any]:
     return res
 
 
-def qbh_row(data: EvalData, index_path: Path) -> dict[str, Any] | None:
-    """Hum->audio through ``sapphire_vocal.qbh`` (melody matching), when the vocal plugin provides it.
+def query_mode_rows(data: EvalData, registry, extras_root: Path) -> list[dict[str, Any]]:
+    """One row per installed plugin query mode that takes audio (e.g. the vocal plugin's ``hum``): its
+    ``queries.jsonl`` queries of the same kind, ranked by the mode against the whole corpus.
 
-    Track melodies are read from (or extracted into) ``index_path`` (a ``QbhIndex`` folder).
+    Each mode's index extra is built into ``extras_root/extras/<name>`` (reusing what is there).
     """
-    from sapphire_core.index.builder import build_qbh, qbh_available
-
-    if not qbh_available() or not data.hums:
-        return None
-    from sapphire_vocal.qbh import QbhIndex
-
-    from sapphire_core.audio import load_audio
-
+    rows = []
     tracks = data.corpus.tracks
-    build_qbh(Path(index_path), tracks)
-    index = QbhIndex.load(index_path)
     ids = [t.id for t in tracks]
     pos = {i: k for k, i in enumerate(ids)}
     work = np.array([t.work_id for t in tracks])
-    scores = np.full((len(data.hums), len(ids)), -np.inf)
-    for r, q in enumerate(data.hums):
-        y = load_audio(data.corpus.root / q["audio"], sr=16000)
-        for tid, s in index.rank(y, 16000, len(ids)):
-            if tid in pos:
-                scores[r, pos[tid]] = s
-    qw = np.array([q["work_id"] for q in data.hums])
-    return {"name": "QBH (vocal plugin)", "what": "sapphire_vocal.qbh melody matching of the hum against "
-            "melodies extracted from every track's audio (no embedding, no training)",
-            "hum->audio": M.retrieval_metrics(scores, qw[:, None] == work[None, :])}
+    for name in registry.names("query_mode"):
+        mode = registry.get("query_mode", name)()
+        queries = data.mode_queries.get(name, [])
+        if mode.input != "audio" or not queries:
+            continue
+        extra = registry.get("index_extra", mode.extra)()
+        folder = layout.extra_dir(extras_root, extra.name)
+        extra.build(tracks, folder)
+        index = extra.load(folder)
+        scores = np.full((len(queries), len(ids)), -np.inf)
+        for r, q in enumerate(queries):
+            for tid, s in mode.rank(data.corpus.root / q["audio"], index, k=len(ids)):
+                if tid in pos:
+                    scores[r, pos[tid]] = s
+        qw = np.array([q["work_id"] for q in queries])
+        rows.append({"name": mode.title or f"{name} ({registry.entry('query_mode', name).provider})",
+                     "what": mode.description, f"{name}->audio": M.retrieval_metrics(scores, qw[:, None] == work[None, :])})
+    return rows

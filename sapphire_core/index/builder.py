@@ -20,12 +20,13 @@ import numpy as np
 
 from sapphire_core import layout
 from sapphire_core.cache import FeatureCache
-from sapphire_core.data import Corpus, Track
+from sapphire_core.data import Corpus
 from sapphire_core.device import resolve_device
-from sapphire_core.index.folder import MIDLEVEL, QBH_FILE
+from sapphire_core.index.extras import build_extras, selected_extras
 from sapphire_core.index.store import VectorIndexError, open_store
-from sapphire_core.io import atomic_save_npz, atomic_write_bytes, file_sha256, npy_bytes, text_sha256
-from sapphire_core.layout import FAILURES, MANIFEST, METADATA, MODALITIES, STORE_DIR
+from sapphire_core.interpret import interpretations
+from sapphire_core.io import atomic_save_npz, atomic_write_bytes, file_sha256, text_sha256
+from sapphire_core.layout import EXPLANATIONS, FAILURES, MANIFEST, METADATA, MODALITIES, STORE_DIR
 
 INDEX_FORMAT = 1
 
@@ -40,7 +41,7 @@ class IndexBuildReport:
     removed: int = 0
     chunks_done: int = 0
     chunks_reused: int = 0
-    qbh_tracks: int = 0
+    extras: dict[str, int] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     device: str = "cpu"
@@ -48,29 +49,6 @@ class IndexBuildReport:
     def summary(self) -> str:
         return (f"{self.indexed} tracks indexed (+{self.added} / -{self.removed}); chunks {self.chunks_done} embedded, "
                 f"{self.chunks_reused} reused; {len(self.failures)} failed; {self.seconds:.1f}s on {self.device}")
-
-
-def midlevel_extractor(registry) -> Any | None:
-    """The acoustic plugin's ``midlevel`` extractor, or None when it is not installed."""
-    try:
-        return registry.get("extractor", "midlevel")()
-    except Exception:  # plugin absent or disabled: explanations then use metadata only
-        return None
-
-
-def midlevel_values(track: Track, extractor, cache: FeatureCache | None) -> np.ndarray | None:
-    """The 8 mid-level values of one track (cached like any feature), or None when it fails."""
-    from sapphire_core.errors import SapphireError
-    from sapphire_core.extraction import extract_track
-
-    if extractor is None:
-        return None
-    try:
-        feats, _ = extract_track(track, [extractor], cache)
-        values = np.asarray(feats[extractor.name]["values"], dtype=np.float32).reshape(-1)
-        return values if np.all(np.isfinite(values)) else None
-    except (SapphireError, KeyError):
-        return None
 
 
 def _chunk_key(model_sha: str, ids: list[str]) -> str:
@@ -81,8 +59,8 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
                 cache_dir: str | Path | None = None, chunk_size: int = 64, batch_size: int = 16,
                 device: str | None = None, registry=None, engine: str = "local", address: str | None = None,
                 store_factory: Callable[[int], Any] | None = None,
-                on_progress: Callable[[int, int], None] | None = None, qbh: bool | None = None,
-                on_qbh_progress: Callable[[int], None] | None = None) -> IndexBuildReport:
+                on_progress: Callable[[int, int], None] | None = None, extras: bool | list[str] | None = None,
+                on_extra_progress: Callable[[int], None] | None = None) -> IndexBuildReport:
     """Embed a corpus with a checkpoint into an index folder (layout: :mod:`sapphire_core.index.folder`).
 
     Parameters
@@ -108,9 +86,11 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
         ``dim -> VectorStore`` for a new index [default: :class:`FaissStore`].
     on_progress : callable, optional
         ``(tracks_done, total)`` after each chunk.
-    qbh : bool, optional
-        Also extract every track's melody into ``INDEX/qbh/`` for query by humming
-        [default: when the vocal plugin's ``sapphire_vocal.qbh`` is installed].
+    extras : bool or list of str, optional
+        Index extras to build into ``INDEX/extras/`` (e.g. track melodies for humming queries):
+        ``None``/``True`` every installed one, ``False`` none, or a list of names.
+    on_extra_progress : callable, optional
+        ``(1)`` after each track of each extra.
 
     Returns
     -------
@@ -126,9 +106,8 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
     from sapphire_core.plugins import default_registry
 
     t0 = time.perf_counter()
-    if qbh is None:
-        qbh = qbh_available()
     registry = registry or default_registry()
+    extra_builders = selected_extras(registry, extras)
     out = Path(out_dir)
     model_path = Path(model_path)
     model, meta = load_model(model_path, registry)
@@ -139,7 +118,7 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
     device = str(resolve_device(device))
     model_sha = file_sha256(model_path)
     report = IndexBuildReport(out, device=device)
-    mid_ex = midlevel_extractor(registry)
+    explained = interpretations(registry)
     tracks = corpus.tracks
     chunk_dir = out / layout.CHUNKS_DIR
     modalities = list(model.encoders)
@@ -169,12 +148,12 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
                 if m in emb.per_modality:
                     arrays[f"emb__{m}"] = emb.per_modality[m]
                     arrays[f"present__{m}"] = emb.present[m]
-            if mid_ex is not None:
-                by_id = {t.id: t for t in chunk}
-                vals = [midlevel_values(by_id[i], mid_ex, cache) for i in emb.ids]
-                width = next((len(v) for v in vals if v is not None), 8)
-                arrays["midlevel"] = np.array([v if v is not None else np.full(width, np.nan) for v in vals],
-                                              dtype=np.float32).reshape(len(vals), width)
+            by_id = {t.id: t for t in chunk}
+            for spec in explained:  # interpretable values, kept per chunk so a resumed build reuses them
+                vals = [spec.values(by_id[i], cache) for i in emb.ids]
+                arrays[f"explain__{spec.name}"] = np.array(
+                    [v if v is not None else np.full(len(spec.names), np.nan) for v in vals],
+                    dtype=np.float32).reshape(len(vals), len(spec.names))
             atomic_save_npz(path, arrays)
             report.chunks_done += 1
         done += len(chunk)
@@ -183,7 +162,8 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
 
     # Gather every chunk of this corpus order (stale chunks of other models/orders are ignored).
     ids: list[str] = []
-    fused, per_mod, present, mid = [], {m: [] for m in modalities}, {m: [] for m in modalities}, []
+    fused, per_mod, present = [], {m: [] for m in modalities}, {m: [] for m in modalities}
+    explain_rows: dict[str, list[np.ndarray]] = {spec.name: [] for spec in explained}
     for ci, start in enumerate(range(0, len(tracks), chunk_size)):
         key = _chunk_key(model_sha, [t.id for t in tracks[start:start + chunk_size]])
         with np.load(chunk_dir / f"chunk_{ci:05d}_{key}.npz", allow_pickle=False) as data:
@@ -194,8 +174,9 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
                 if f"emb__{m}" in data.files:
                     per_mod[m].append(data[f"emb__{m}"])
                     present[m].append(data[f"present__{m}"])
-            if "midlevel" in data.files:
-                mid.append(data["midlevel"])
+            for name, rows in explain_rows.items():
+                if f"explain__{name}" in data.files:
+                    rows.append(data[f"explain__{name}"])
     fused_all = np.concatenate(fused) if fused else np.zeros((0, model.embedding_dim), np.float32)
 
     store_dir = out / STORE_DIR
@@ -231,17 +212,11 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
             mod_arrays[f"emb__{m}"] = np.concatenate(per_mod[m])
             mod_arrays[f"present__{m}"] = np.concatenate(present[m])
     atomic_save_npz(out / MODALITIES, mod_arrays)
-    midlevel_names = None
-    if mid and sum(len(a) for a in mid) == len(ids):
-        atomic_write_bytes(out / MIDLEVEL, npy_bytes(np.concatenate(mid)))
-        try:
-            from sapphire_acoustic.midlevel import MIDLEVEL_NAMES
-
-            midlevel_names = list(MIDLEVEL_NAMES)
-        except ImportError:
-            midlevel_names = None
-    if qbh:
-        report.qbh_tracks = build_qbh(out / QBH_FILE, [by_id[i] for i in ids], on_progress=on_qbh_progress)
+    explanation_names = {spec.name: list(spec.names) for spec in explained
+                         if sum(len(a) for a in explain_rows[spec.name]) == len(ids)}
+    atomic_save_npz(out / EXPLANATIONS, {"ids": np.array(ids, dtype=str),
+                                         **{n: np.concatenate(explain_rows[n]) for n in explanation_names}})
+    report.extras = build_extras(extra_builders, [by_id[i] for i in ids], out, on_progress=on_extra_progress)
     fail_lines = "".join(json.dumps({"id": k, "error": v}) + "\n" for k, v in sorted(report.failures.items()))
     atomic_write_bytes(out / FAILURES, fail_lines.encode())
     manifest = {
@@ -254,7 +229,8 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
         "subspaces": {k: [s.start, s.stop] for k, s in model.subspaces.items()},
         "modalities": {m: int(model.encoders[m].output_dim) for m in modalities},
         "has_text_tower": model.text_tower is not None,
-        "midlevel_names": midlevel_names,
+        "explanations": explanation_names,
+        "extras": report.extras,
         "corpus": str(Path(corpus_dir).resolve()),
         "cache": str(cache_dir.resolve()),
         "count": len(store),
@@ -266,39 +242,3 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
     report.indexed = len(store)
     report.seconds = time.perf_counter() - t0
     return report
-
-
-def qbh_available() -> bool:
-    """Whether the vocal plugin's query-by-humming module is importable."""
-    try:
-        import sapphire_vocal.qbh  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def build_qbh(path: Path, tracks: list[Track], *, on_progress=None) -> int:
-    """Melodies of ``tracks`` (from their audio) into a ``sapphire_vocal.qbh.QbhIndex`` folder at
-    ``path``, updated in place: tracks already there are kept, tracks gone are removed, new ones
-    added. Returns the number indexed."""
-    from sapphire_vocal.qbh import QbhIndex
-
-    from sapphire_core.audio import load_audio
-    from sapphire_core.errors import SapphireError
-
-    try:
-        index = QbhIndex.load(path) if path.is_dir() else QbhIndex()
-    except SapphireError:
-        index = QbhIndex()
-    wanted = {t.id for t in tracks}
-    index.remove(sorted(set(index.entries) - wanted))
-    for t in tracks:
-        if t.id not in index.entries:
-            try:
-                index.add_audio(t.id, load_audio(t.audio, sr=22050), 22050, work_id=t.work_id)
-            except SapphireError:
-                pass  # the embedding pass already reported unusable audio
-        if on_progress:
-            on_progress(1)
-    index.save(path)
-    return len(index)

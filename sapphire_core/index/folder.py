@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from sapphire_core.index.store import VectorIndexError, VectorStore, open_store
-from sapphire_core.layout import FAILURES, MANIFEST, METADATA, MODALITIES, STORE_DIR  # noqa: F401 (re-exported)
+from sapphire_core.layout import EXPLANATIONS, MANIFEST, METADATA, MODALITIES, STORE_DIR
 
-MIDLEVEL = "midlevel.npy"
-QBH_FILE = "qbh"  # track melodies for query by humming (vocal plugin), a folder
+#: Written by indexes before index extras and explanations were generic; still read.
+_LEGACY_MIDLEVEL = "midlevel.npy"
 
 
 @dataclass
@@ -34,8 +34,9 @@ class IndexFolder:
         Modality -> ``(N, d_m)`` raw encoder embeddings, rows in ``order``.
     modality_present : dict of str to np.ndarray
         Modality -> ``(N,)`` bool.
-    midlevel : np.ndarray or None
-        ``(N, 8)`` mid-level features, rows in ``order``.
+    explanations : dict of str to np.ndarray
+        Explanation -> ``(N, n_values)`` interpretable values (NaN rows where unknown), rows in
+        ``order``; the names of the values are ``manifest["explanations"][name]``.
     order : dict of str to int
         Track id -> row of the per-track arrays.
     """
@@ -46,7 +47,7 @@ class IndexFolder:
     metadata: dict[str, dict[str, Any]]
     modality_embeddings: dict[str, np.ndarray] = field(default_factory=dict)
     modality_present: dict[str, np.ndarray] = field(default_factory=dict)
-    midlevel: np.ndarray | None = None
+    explanations: dict[str, np.ndarray] = field(default_factory=dict)
     order: dict[str, int] = field(default_factory=dict)
 
     @classmethod
@@ -82,7 +83,13 @@ class IndexFolder:
                         mods[key[5:]] = data[key]
                     elif key.startswith("present__"):
                         present[key[9:]] = data[key].astype(bool)
-        midlevel = np.load(path / MIDLEVEL) if (path / MIDLEVEL).is_file() else None
-        if midlevel is not None and len(midlevel) != len(metadata):
-            midlevel = None
-        return cls(path, manifest, store, metadata, mods, present, midlevel, order)
+        explanations: dict[str, np.ndarray] = {}
+        if (path / EXPLANATIONS).is_file():
+            with np.load(path / EXPLANATIONS, allow_pickle=False) as data:
+                if [str(i) for i in data["ids"]] == list(metadata):
+                    explanations = {k: data[k] for k in data.files if k != "ids"}
+        elif (path / _LEGACY_MIDLEVEL).is_file() and manifest.get("midlevel_names"):
+            manifest.setdefault("explanations", {"midlevel": manifest["midlevel_names"]})
+            explanations["midlevel"] = np.load(path / _LEGACY_MIDLEVEL)
+        explanations = {k: v for k, v in explanations.items() if len(v) == len(metadata)}
+        return cls(path, manifest, store, metadata, mods, present, explanations, order)

@@ -1,7 +1,8 @@
 """Loss plugins shipped with the core (registered by :mod:`sapphire_core.builtin`).
 
-Each loss declares ``needs_text`` / ``needs_view2`` so the trainer builds only the inputs the
-configured losses read.
+Each loss declares ``needs_text`` / ``needs_view2`` / ``feature_targets`` and the label fields it
+reads, so the trainer builds only the inputs the configured losses read. Losses that need a
+plugin's features (the acoustic plugin's ``midlevel``) ship with that plugin.
 """
 
 from sapphire_core.losses.conditional_triplet import ConditionalTripletLoss
@@ -11,12 +12,3 @@ from sapphire_core.losses.ntxent import NTXentLoss
 from sapphire_core.losses.version_contrastive import VersionContrastiveLoss
 
 LOSSES = [InfoNCELoss, ContentWeightedInfoNCELoss, NTXentLoss, ConditionalTripletLoss, VersionContrastiveLoss]
-
-try:  # the mid-level auxiliary loss exists only with the acoustic plugin's MidLevelHead
-    import sapphire_acoustic.midlevel_head  # noqa: F401
-except ImportError:
-    pass
-else:
-    from sapphire_core.losses.midlevel import MidLevelLoss
-
-    LOSSES.append(MidLevelLoss)

@@ -15,13 +15,11 @@ sub-spaces that had any triplet, each scaled by its weight.
 
 from __future__ import annotations
 
-from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from sapphire_core.component import ComponentConfig
 from sapphire_core.loss import Loss, LossInputs
 
 #: Sub-space names whose label has another name in tracks.jsonl.
@@ -73,11 +71,7 @@ class ConditionalTripletLoss(Loss):
     """
 
     name = "conditional_triplet"
-    needs_text: ClassVar[bool] = False
-    needs_view2: ClassVar[bool] = False
-
-    class Config(ComponentConfig):
-        weight: float = 1.0
+    class Config(Loss.Config):
         margin: float = Field(0.2, gt=0)
         distance: str = Field("cosine", pattern="^(cosine|euclidean)$")
         type_of_triplets: str = Field("semihard", pattern="^(all|hard|semihard|easy)$")
@@ -96,6 +90,9 @@ class ConditionalTripletLoss(Loss):
                                                distance=distance)
         self.triplet = losses.TripletMarginLoss(margin=self.config.margin, distance=distance)
         self.last_counts: dict[str, int] = {}
+
+    def label_fields(self, subspaces: dict[str, slice]) -> set[str]:
+        return set(self.plan(subspaces).values())
 
     def plan(self, subspaces: dict[str, slice]) -> dict[str, str]:
         """Which label each sub-space is trained on for this batch layout."""

@@ -10,7 +10,6 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from sapphire_core.component import ComponentConfig
 from sapphire_core.loss import Loss, LossInputs
 
 
@@ -33,12 +32,9 @@ class InfoNCELoss(Loss):
     """Cross-entropy over the audio-text similarity matrix in both directions, averaged."""
 
     name = "infonce"
-    #: What the trainer must put into :class:`LossInputs` for this loss.
     needs_text: ClassVar[bool] = True
-    needs_view2: ClassVar[bool] = False
 
-    class Config(ComponentConfig):
-        weight: float = 1.0
+    class Config(Loss.Config):
         temperature: float = Field(0.07, gt=0)
         learn_temperature: bool = True
 

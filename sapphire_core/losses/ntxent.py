@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from sapphire_core.component import ComponentConfig
 from sapphire_core.loss import Loss, LossInputs
 
 
@@ -46,10 +45,9 @@ class NTXentLoss(Loss):
     """Self-supervision between two augmented audio views (SimCLR / MusCALL-SSL)."""
 
     name = "ntxent"
-    needs_text: ClassVar[bool] = False
     needs_view2: ClassVar[bool] = True
 
-    class Config(ComponentConfig):
+    class Config(Loss.Config):
         weight: float = Field(0.3, description="lambda of MusCALL-SSL; give the audio-text loss 1 - lambda")
         temperature: float = Field(0.1, gt=0)
 

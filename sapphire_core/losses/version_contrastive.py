@@ -13,13 +13,11 @@ view joins the batch, so each track is also a positive of its own other view.
 
 from __future__ import annotations
 
-from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from sapphire_core.component import ComponentConfig
 from sapphire_core.loss import Loss, LossInputs
 
 
@@ -47,11 +45,7 @@ class VersionContrastiveLoss(Loss):
     """Pull versions of the same work together, push other works apart (SupCon on ``work``)."""
 
     name = "version_contrastive"
-    needs_text: ClassVar[bool] = False
-    needs_view2: ClassVar[bool] = False
-
-    class Config(ComponentConfig):
-        weight: float = 1.0
+    class Config(Loss.Config):
         temperature: float = Field(0.1, gt=0)
         label: str = Field("work", description="which label marks versions of one thing")
         use_view2: bool = False
@@ -59,6 +53,9 @@ class VersionContrastiveLoss(Loss):
     def __init__(self, config=None, **settings):
         super().__init__(config, **settings)
         self.needs_view2 = bool(self.config.use_view2)
+
+    def label_fields(self, subspaces: dict[str, slice]) -> set[str]:
+        return {self.config.label}
 
     def compute_loss(self, inputs: LossInputs) -> torch.Tensor:
         if self.config.label not in inputs.labels:

@@ -1,25 +1,20 @@
 """Explanations of one search result: which sub-spaces and modalities the similarity comes from,
-and the mid-level perceptual features of query and result side by side, in words.
+and the interpretable features of query and result side by side, in words.
 
 - Sub-space shares: the (weighted) inner product is a sum over dimensions, so each named
   sub-space's part of it is exact: ``c_s = sum_{d in s} w_d q_d x_d``. Shares are ``c_s / sum |c|``.
 - Modality shares: the fused embedding is a non-linear function of the modality embeddings,
   so shares come from occlusion (Zeiler & Fergus 2014): the drop in similarity when one
   modality is marked absent for the fusion head, normalised over modalities.
+- Interpretable features: what an installed :class:`~sapphire_core.explanation.Explanation` reads
+  (e.g. the acoustic plugin's mid-level features), each value's level a percentile of the index.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Callable
 
-#: Adjectives for "result more X" (mid-level feature names of Aljanaki & Soleymani 2018).
-_ADJECTIVES = {
-    "melodiousness": "melodious", "melodious": "melodious", "articulation": "articulated",
-    "rhythm_complexity": "rhythmically complex", "rhythmic_complexity": "rhythmically complex",
-    "rhythm_stability": "rhythmically stable", "rhythmic_stability": "rhythmically stable",
-    "dissonance": "dissonant", "tonal_stability": "tonally stable", "minorness": "minor-sounding",
-    "energy": "energetic", "brightness": "bright", "valence": "positive", "arousal": "aroused",
-}
+import numpy as np
 
 
 def subspace_shares(q: np.ndarray, x: np.ndarray, subspaces: dict[str, slice], *,
@@ -55,8 +50,8 @@ def level_word(pct: float) -> str:
     return "low" if pct < 1 / 3 else ("high" if pct > 2 / 3 else "medium")
 
 
-def midlevel_side_by_side(names: list[str], query: np.ndarray | None, result: np.ndarray | None,
-                          reference: np.ndarray | None) -> dict:
+def side_by_side(names: list[str], query: np.ndarray | None, result: np.ndarray | None,
+                 reference: np.ndarray | None) -> dict:
     """``{"query": {name: {"value", "level"}}, "result": {...}}``; levels are percentiles of the index."""
 
     def describe(values):
@@ -81,17 +76,33 @@ def _percentile(reference: np.ndarray | None, col: int, value: float) -> float:
     return float((ref < value).mean() + 0.5 * (ref == value).mean())
 
 
-def summary_text(midlevel: dict, query_meta: dict | None, result_meta: dict) -> str:
-    """A one-line reading, e.g. "both minor-key, low rhythmic stability; result more dissonant"."""
+def summary_text(interpretable: dict, query_meta: dict | None, result_meta: dict, *,
+                 adjective: Callable[[str], str] | None = None, said_by_metadata: dict[str, str] | None = None) -> str:
+    """A one-line reading, e.g. "both minor-key, low rhythmic stability; result more dissonant".
+
+    Parameters
+    ----------
+    interpretable : dict
+        ``{"query": {name: {"level", "percentile", ...}}, "result": {...}}`` of every explanation.
+    query_meta, result_meta : dict
+        The tracks' metadata (``mode`` and ``tempo_bpm`` are read).
+    adjective : callable, optional
+        ``value name -> adjective`` for "result more <adjective>" [default: the name in words].
+    said_by_metadata : dict of str to str, optional
+        ``value name -> metadata key``: left out when both tracks have that key.
+    """
+    adjective = adjective or (lambda n: n.replace("_", " "))
+    said_by_metadata = said_by_metadata or {}
     both, diffs = [], []
     qm, rm = (query_meta or {}).get("mode"), result_meta.get("mode")
     if qm and rm:
         both.append(f"both {qm}-key") if qm == rm else diffs.append(f"query {qm}, result {rm}")
-    q, r = midlevel.get("query") or {}, midlevel.get("result") or {}
+    q, r = interpretable.get("query") or {}, interpretable.get("result") or {}
     common = [n for n in q if n in r]
     for name in common:
-        if name == "minorness" and qm and rm:
-            continue  # the key's mode from the metadata says it more plainly
+        key = said_by_metadata.get(name)
+        if key and (query_meta or {}).get(key) and result_meta.get(key):
+            continue  # the metadata says it more plainly
         lq, lr = q[name]["level"], r[name]["level"]
         if lq == lr and lq != "medium":
             both.append(f"{lq} {name.replace('_', ' ')}")
@@ -100,7 +111,7 @@ def summary_text(midlevel: dict, query_meta: dict | None, result_meta: dict) -> 
         top = gaps[0]
         gap = r[top]["percentile"] - q[top]["percentile"]
         if abs(gap) >= 0.25:
-            adj = _ADJECTIVES.get(top, top.replace("_", " "))
+            adj = adjective(top)
             diffs.append(f"result {'more' if gap > 0 else 'less'} {adj}")
     qt, rt = (query_meta or {}).get("tempo_bpm"), result_meta.get("tempo_bpm")
     if qt and rt:
@@ -121,3 +132,28 @@ def summary_text(midlevel: dict, query_meta: dict | None, result_meta: dict) -> 
     if diffs:
         parts.append(", ".join(diffs))
     return "; ".join(parts) if parts else "no perceptual descriptors available for this pair"
+
+
+def occlusion_shares(fuse: Callable[[dict, dict, str | None], np.ndarray], mods: list[str],
+                     result_parts: dict[str, np.ndarray], result_present: dict[str, bool],
+                     query_parts: dict[str, np.ndarray] | None, query_present: dict[str, bool] | None,
+                     qvec: np.ndarray, w: np.ndarray) -> dict[str, float]:
+    """Each modality's share of the similarity by occlusion (Zeiler & Fergus 2014).
+
+    ``fuse(parts, present, drop)`` is the model's fused, normalised embedding with modality ``drop``
+    marked absent. Without per-modality query parts (text queries), the query vector is fixed and
+    only the result side is occluded.
+    """
+    base_r = fuse(result_parts, result_present, None)
+    have_query = query_parts is not None and all(m in query_parts for m in mods)
+    base_q = fuse(query_parts, query_present, None) if have_query else qvec
+    full = float((base_q * w) @ base_r)
+    drops = {}
+    for m in mods:
+        if not result_present[m]:
+            continue  # an absent modality contributes nothing
+        x_m = fuse(result_parts, result_present, m)
+        q_m = fuse(query_parts, query_present, m) if have_query else qvec
+        drops[m] = full - float((q_m * w) @ x_m)
+    shares = normalised_shares(drops)
+    return {m: shares.get(m, 0.0) for m in mods}

@@ -25,9 +25,6 @@ from sapphire_core.training.split import work_of
 
 log = logging.getLogger(__name__)
 
-#: Feature passed to the auxiliary mid-level loss as float targets (sapphire_core.losses.midlevel).
-MIDLEVEL_FEATURE = "midlevel.values"
-
 
 def time_keys(extractors: dict[str, list[FeatureExtractor]]) -> set[str]:
     """Keys ``"extractor.feature"`` whose last axis is audio time (cropped together)."""
@@ -93,6 +90,8 @@ class TrainingData:
     #: Per track ``(n_descriptions, d)`` frozen text-tower embeddings, or ``None`` (trainable tower / no text).
     text_raw: list[np.ndarray] | None = None
     works: list[str] = field(default_factory=list)
+    #: ``label key -> "extractor.output"`` features the losses read as float targets (``Loss.feature_targets``).
+    feature_targets: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.works:
@@ -160,12 +159,14 @@ class Collator:
                  "labels": {k: torch.from_numpy(v[idx]) for k, v in self.data.labels.items()},
                  "texts": [self.data.descriptions[i][s["text_index"]] if s["text_index"] >= 0 else ""
                            for i, s in zip(idx, samples)]}
-        mid = [next((f[MIDLEVEL_FEATURE] for f in s["view1"].by_modality.values() if MIDLEVEL_FEATURE in f), None)
-               for s in samples]
-        if any(m is not None for m in mid):
-            # Float targets for the auxiliary mid-level loss; NaN rows = unknown.
-            batch["labels"]["midlevel"] = torch.from_numpy(np.stack(
-                [np.asarray(m, np.float32) if m is not None else np.full(8, np.nan, np.float32) for m in mid]))
+        for label, feature in self.data.feature_targets.items():
+            values = [next((f[feature] for f in s["view1"].by_modality.values() if feature in f), None)
+                      for s in samples]
+            found = [v for v in values if v is not None]
+            if found:  # float targets; NaN rows = unknown
+                blank = np.full(np.shape(found[0]), np.nan, np.float32)
+                batch["labels"][label] = torch.from_numpy(np.stack(
+                    [np.asarray(v, np.float32) if v is not None else blank for v in values]))
         if self.data.text_raw is not None:
             batch["text_raw"] = torch.from_numpy(np.stack(
                 [self.data.text_raw[i][s["text_index"]] for i, s in zip(idx, samples)]).astype(np.float32))

@@ -1,4 +1,5 @@
-"""Integer labels per track for the losses: ``work`` plus the metadata dimensions of the demo corpus.
+"""Integer labels per track for the losses: ``work`` plus any ``tracks.jsonl`` field the configured
+losses ask for (:meth:`sapphire_core.loss.Loss.label_fields`), e.g. a user's own ``genre``.
 
 Per-track values come from ``tracks.jsonl``; work-level ones missing there are filled from
 ``relations.jsonl``; ``tempo_class`` is derived from ``tempo_bpm`` when absent. Unknown values
@@ -16,8 +17,14 @@ from sapphire_core.data import Track
 from sapphire_core.describe.facts import tempo_class
 from sapphire_core.training.split import work_of
 
-#: Label dimensions the losses may name (shared contract).
+#: The label dimensions of the demo corpus (the default when no losses say what they read).
 LABELS = ("work", "era", "composer", "form", "mode", "key", "instrument_family", "tempo_class", "collection")
+
+
+def label_fields(losses, subspaces: dict[str, slice]) -> tuple[str, ...]:
+    """The fields ``losses`` read as labels for a model with these sub-spaces, ``work`` always first."""
+    asked = set().union(*(loss.label_fields(subspaces) for loss in losses)) if losses else set()
+    return ("work", *sorted(asked - {"work"}))
 
 
 def read_relations(corpus_dir: str | Path) -> dict[str, dict[str, str]]:

@@ -88,8 +88,8 @@ class TrainStep(nn.Module):
     def __init__(self, model, losses: nn.ModuleList, *, ctx: DistContext, text_frozen: bool) -> None:
         super().__init__()
         self.model, self.losses, self.ctx, self.text_frozen = model, losses, ctx, text_frozen
-        self.needs_text = any(getattr(l, "needs_text", False) for l in losses)
-        self.needs_view2 = any(getattr(l, "needs_view2", False) for l in losses)
+        self.needs_text = any(loss.needs_text for loss in losses)
+        self.needs_view2 = any(loss.needs_view2 for loss in losses)
         names = [l.name for l in losses]
         self.keys = [n if names.count(n) == 1 else f"{n}.{i}" for i, n in enumerate(names)]
 
@@ -242,7 +242,7 @@ def train(cfg: BaseModel | str | Path, corpus_dir: str | Path, out_dir: str | Pa
     from sapphire_core.plugins import default_registry
     from sapphire_core.training.data import (Collator, EpochBatchSampler, TrainingData, ViewDataset, batch_to,
                                              descriptions_for, load_features, time_keys, track_duration)
-    from sapphire_core.training.labels import LabelEncoder, read_relations
+    from sapphire_core.training.labels import LabelEncoder, label_fields, read_relations
     from sapphire_core.training.runlog import CURVES_FILE, MetricsLogger, plot_curves
     from sapphire_core.training.split import split_by_work, work_of
     from sapphire_core.training.text_cache import TextEmbeddingCache
@@ -267,10 +267,10 @@ def train(cfg: BaseModel | str | Path, corpus_dir: str | Path, out_dir: str | Pa
     model = SapphireModel(cfg, registry)
     model.registry = registry  # so sapphire_core.embedding finds in-test components too
     losses = nn.ModuleList([registry.get("loss", block.name)(block) for block in cfg.losses])
-    needs_text = any(getattr(l, "needs_text", False) for l in losses)
-    needs_view2 = any(getattr(l, "needs_view2", False) for l in losses)
+    needs_text = any(loss.needs_text for loss in losses)
+    needs_view2 = any(loss.needs_view2 for loss in losses)
     if needs_text and model.text_tower is None:
-        names = [l.name for l in losses if getattr(l, "needs_text", False)]
+        names = [loss.name for loss in losses if loss.needs_text]
         raise ConfigError(f"losses {names} need descriptions but the modality set has no 'text:' block; add "
                           "'text: {name: minilm_text_tower}' or use losses without text (ntxent, conditional_triplet, "
                           "version_contrastive)")
@@ -313,12 +313,18 @@ def train(cfg: BaseModel | str | Path, corpus_dir: str | Path, out_dir: str | Pa
             text_cache.embed([d for ds in descriptions for d in ds])
         ctx.barrier()
         text_raw = [text_cache.embed(ds) for ds in descriptions]
-    encoder = LabelEncoder(corpus.tracks, read_relations(corpus_dir))
+    fields = label_fields(losses, model.subspaces)
+    encoder = LabelEncoder(corpus.tracks, read_relations(corpus_dir), names=fields)
+    for name in fields:
+        if not encoder.vocab[name]:
+            log.warning("the losses read the label %r, but no track of %s has it: add it to tracks.jsonl", name,
+                        corpus_dir / "tracks.jsonl")
     durations = [track_duration(t) for t in train_tracks]
     keys = time_keys(extractors)
     flat_feats = [{k: v for f in tf.by_modality.values() for k, v in f.items()} for tf in train_feats]
     data = TrainingData(tracks=train_tracks, features=train_feats, labels=encoder.encode_all(train_tracks),
                         descriptions=descriptions, time_keys=keys, durations=np.array(durations), text_raw=text_raw,
+                        feature_targets={k: v for loss in losses for k, v in loss.feature_targets.items()},
                         crop_frames=crop_lengths(flat_feats, durations, keys, crop_seconds=s.crop_seconds))
     dataset = ViewDataset(data, augment=(augment_settings or AugmentSettings()) if s.augment else None,
                           two_views=needs_view2, seed=s.seed)

@@ -14,7 +14,7 @@ Endpoints
 ``GET /``, ``/ab``, ``/triplet``                 the three pages (``static/``)
 ``GET /api/info``                                versions, sub-space names, sessions, limits
 ``POST /api/search``                             ``{text | lyrics | track, weights, mode_weights, k}``
-``POST /api/search/audio?kind=audio|hum&k&weights``  raw wav/flac/ogg/mp3 body
+``POST /api/search/audio?kind=MODE&k&weights``   raw wav/flac/ogg/mp3 body (``audio`` or a plugin's audio mode)
 ``GET /api/audio?id=TRACK``                      the indexed track's audio (range requests)
 ``GET /api/ab/next?session&rater``               a blinded trial (lists "A" and "B")
 ``POST /api/ab/judgement``                       ``{trial_id, rater, choice | rating_a + rating_b}``
@@ -45,7 +45,7 @@ from sapphire_core.errors import ConfigError, SapphireError
 from sapphire_core.feedback.active import rank_pairs
 from sapphire_core.feedback.sessions import NAME_PATTERN, SessionSpec, load_sessions, parse_sessions
 from sapphire_core.feedback.store import FeedbackError, FeedbackStore, export_text
-from sapphire_core.webapp.engine import result_json, subspace_names, track_ids, track_record
+from sapphire_core.webapp.engine import query_modes, result_json, subspace_names, track_ids, track_record
 from sapphire_core.webapp.uploads import UploadError, decode_upload, receive_upload
 
 STATIC_DIR = Path(__file__).with_name("static")
@@ -161,6 +161,7 @@ def create_app(engine: Any, *, db_path: str | Path, admin_token: str,
     store = FeedbackStore(db_path)
     tmp_dir = Path(tempfile.mkdtemp(prefix="sapphire-uploads-"))  # mode 0700: private to this user
     subspaces = subspace_names(engine)
+    modes = query_modes(engine)
     blind = random.SystemRandom()  # list order must not be predictable by the listener
 
     def add_session(spec: SessionSpec) -> None:
@@ -267,7 +268,7 @@ def create_app(engine: Any, *, db_path: str | Path, admin_token: str,
     def info() -> dict[str, Any]:
         return {
             "title": title, "model_version": str(engine.model_version), "index_version": str(engine.index_version),
-            "subspaces": subspaces, "models": list(named),
+            "subspaces": subspaces, "modes": modes, "models": list(named),
             "sessions": [{k: s[k] for k in ("name", "kind", "mode", "trials_per_rater", "description")}
                          for s in store.sessions()],
             "limits": {"max_upload_bytes": max_upload_bytes, "max_upload_seconds": max_upload_seconds, "max_k": MAX_K},
@@ -288,8 +289,7 @@ def create_app(engine: Any, *, db_path: str | Path, admin_token: str,
         if not given:
             raise HTTPException(422, "give a text, lyrics or track query (or upload audio to /api/search/audio)")
         kwargs: dict[str, Any] = {"k": req.k, "weights": _check_weights(req.weights, subspaces, "sub-space"),
-                                  "mode_weights": _check_weights(req.mode_weights, ["audio", "text", "hum", "lyrics"],
-                                                                 "query mode")}
+                                  "mode_weights": _check_weights(req.mode_weights, list(modes), "query mode")}
         if req.text:
             kwargs["text"] = req.text
         if req.lyrics:
@@ -301,9 +301,12 @@ def create_app(engine: Any, *, db_path: str | Path, admin_token: str,
         return results_payload(search("model", **kwargs))
 
     @app.post("/api/search/audio")
-    async def search_audio(request: Request, kind: Literal["audio", "hum"] = Query("audio"),
+    async def search_audio(request: Request, kind: str = Query("audio", max_length=64),
                            k: int = Query(10, ge=1, le=MAX_K), weights: str | None = Query(None, max_length=2000)):
         no_extra_params(request, {"kind", "k", "weights"})
+        if modes.get(kind) != "audio":
+            audio_modes = [m for m, how in modes.items() if how == "audio"]
+            raise HTTPException(422, f"unknown audio query kind {kind!r}; valid: {', '.join(audio_modes)}")
         parsed = None
         if weights:
             try:

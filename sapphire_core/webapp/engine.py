@@ -2,8 +2,9 @@
 
 The app codes against the pinned :class:`sapphire_core.retrieval.SearchEngine` interface::
 
-    engine.search(*, audio=None, text=None, hum=None, lyrics=None, weights=None, mode_weights=None,
-                  k=10, exclude=()) -> list[SearchResult]
+    engine.search(*, audio=None, text=None, lyrics=None, weights=None, mode_weights=None,
+                  k=10, exclude=(), **plugin_modes) -> list[SearchResult]
+    engine.modes() -> {mode: "audio" | "text"}
     engine.track(track_id) -> metadata + audio_path
     engine.model_version, engine.index_version
 
@@ -25,9 +26,9 @@ class SearchEngineLike(Protocol):
     model_version: str
     index_version: str
 
-    def search(self, *, audio: Any = None, text: str | None = None, hum: Any = None, lyrics: str | None = None,
+    def search(self, *, audio: Any = None, text: str | None = None, lyrics: str | None = None,
                weights: dict[str, float] | None = None, mode_weights: dict[str, float] | None = None,
-               k: int = 10, exclude: Any = ()) -> list[Any]: ...
+               k: int = 10, exclude: Any = (), **plugin_modes: Any) -> list[Any]: ...
 
     def track(self, track_id: str) -> Any: ...
 
@@ -36,6 +37,14 @@ def _get(obj: Any, name: str, default: Any = None) -> Any:
     if isinstance(obj, dict):
         return obj.get(name, default)
     return getattr(obj, name, default)
+
+
+def query_modes(engine: Any) -> dict[str, str]:
+    """``{mode: "audio" | "text"}`` the engine answers (the core's three when it does not say)."""
+    modes = getattr(engine, "modes", None)
+    if callable(modes):
+        return dict(modes())
+    return {"audio": "audio", "text": "text", "lyrics": "text"}
 
 
 def subspace_names(engine: Any) -> list[str]:

@@ -10,31 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sapphire_core.audio import load_audio
+from sapphire_core.retrieval.result import SearchResult
 
 SAMPLE_RATE = 22050
 SUBSPACES = {"tonal": slice(0, 12), "timbre": slice(12, 16)}
 _PITCH_CLASSES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
 _TEXT_FIELDS = ("title", "composer", "artist", "genre", "mood", "instrument", "key", "tags", "description", "era",
                 "form", "collection", "instrument_family", "instrument_plan", "tempo_class")
-
-
-@dataclass
-class MemoryResult:
-    """One hit, with the fields of ``sapphire_core.retrieval.SearchResult``."""
-
-    track_id: str
-    score: float
-    rank: int
-    metadata: dict[str, Any]
-    audio_path: Path | None
-    explanation: dict[str, Any] = field(default_factory=dict)
 
 
 def audio_features(y: np.ndarray, sr: int) -> np.ndarray:
@@ -121,10 +109,19 @@ class MemoryEngine:
             y, sr = load_audio(audio, sr=SAMPLE_RATE), SAMPLE_RATE
         return audio_features(np.asarray(y), int(sr))
 
-    def search(self, *, audio: Any = None, text: str | None = None, hum: Any = None, lyrics: str | None = None,
+    def modes(self) -> dict[str, str]:
+        """The core's modes plus every installed plugin mode that takes audio (answered like audio)."""
+        from sapphire_core.plugins import default_registry
+
+        registry = default_registry()
+        plugin = {n: "audio" for n in registry.names("query_mode") if registry.get("query_mode", n).input == "audio"}
+        return {"audio": "audio", "text": "text", "lyrics": "text", **plugin}
+
+    def search(self, *, audio: Any = None, text: str | None = None, lyrics: str | None = None,
                weights: dict[str, float] | None = None, mode_weights: dict[str, float] | None = None,
-               k: int = 10, exclude: Any = ()) -> list[MemoryResult]:
-        """Rank the tracks: audio/hum by weighted sub-space cosine, text/lyrics by word overlap."""
+               k: int = 10, exclude: Any = (), **queries: Any) -> list[SearchResult]:
+        """Rank the tracks: audio (and any plugin audio mode, e.g. a hum) by weighted sub-space cosine,
+        text/lyrics by word overlap."""
         weights = {name: float((weights or {}).get(name, 1.0)) for name in SUBSPACES}
         mode_weights = mode_weights or {}
         n = len(self.ids)
@@ -132,7 +129,7 @@ class MemoryEngine:
         parts: dict[str, np.ndarray] = {}  # per-sub-space contributions, for the explanation
         modal: dict[str, np.ndarray] = {}
         query_vec = None
-        for mode, value in (("audio", audio), ("hum", hum)):
+        for mode, value in (("audio", audio), *queries.items()):
             if value is None:
                 continue
             q = self._query_vector(value)
@@ -155,13 +152,13 @@ class MemoryEngine:
             modal[mode] = float(mode_weights.get(mode, 1.0)) * scores
             total += modal[mode]
         if not modal:
-            raise ValueError("give one of audio, hum, text or lyrics")
+            raise ValueError(f"give one of {', '.join(self.modes())}")
         excluded = {str(e) for e in exclude}
         order = [i for i in np.argsort(-total, kind="stable") if self.ids[i] not in excluded][: max(int(k), 0)]
         out = []
         for rank, i in enumerate(order, 1):
             tid = self.ids[i]
-            out.append(MemoryResult(tid, float(total[i]), rank, dict(self.records[tid].get("metadata", {})),
+            out.append(SearchResult(tid, float(total[i]), rank, dict(self.records[tid].get("metadata", {})),
                                     self.records[tid].get("audio_path"),
                                     self._explain(i, parts, modal, query_vec)))
         return out

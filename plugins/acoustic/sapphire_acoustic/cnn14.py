@@ -66,6 +66,10 @@ class Cnn14(Encoder):
         depth: int = Field(4, ge=1, le=6, description="conv blocks (Cnn14: 6)")
         dropout: float = Field(0.2, ge=0.0, lt=1.0)
 
+    @classmethod
+    def expected_inputs(cls, config):
+        return {LOGMEL_KEY: (config.n_mels, None)}
+
     def __init__(self, config=None, **settings):
         super().__init__(config, **settings)
         c = self.config

@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from sapphire_acoustic.common import CHUNK_SECONDS, HOP_LENGTH, SAMPLE_RATE, AcousticConfig
+from sapphire_core.explanation import Explanation
 from sapphire_core.extractor import FeatureExtractor
 
 MIDLEVEL_NAMES = ("melodiousness", "articulation", "rhythmic_complexity", "rhythmic_stability", "dissonance",
@@ -178,6 +179,7 @@ class MidLevel(FeatureExtractor):
     modality = "acoustic"
     version = "1"
     sample_rate = SAMPLE_RATE
+    interpretable = {"values": MIDLEVEL_NAMES}
 
     class Config(AcousticConfig):
         pass
@@ -189,3 +191,17 @@ class MidLevel(FeatureExtractor):
         c = self.config
         return {"values": analyze_midlevel(audio, sr=self.sample_rate, backend=c.backend, device=c.device,
                                            chunk_seconds=c.chunk_seconds)}
+
+
+class MidLevelExplanation(Explanation):
+    """Mid-level features of query and result side by side, beside every search result."""
+
+    name = "midlevel"
+    extractor = "midlevel"
+    output = "values"
+    #: "result more <adjective>" (the feature names of Aljanaki & Soleymani 2018).
+    adjectives = {"melodiousness": "melodious", "articulation": "articulated",
+                  "rhythmic_complexity": "rhythmically complex", "rhythmic_stability": "rhythmically stable",
+                  "dissonance": "dissonant", "tonal_stability": "tonally stable", "minorness": "minor-sounding"}
+    #: The key's mode from the metadata says minorness more plainly.
+    said_by_metadata = {"minorness": "mode"}

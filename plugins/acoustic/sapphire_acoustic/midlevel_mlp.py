@@ -27,6 +27,10 @@ class MidLevelMLP(Encoder):
         output_dim: int = 16
         hidden: int = Field(32, ge=1)
 
+    @classmethod
+    def expected_inputs(cls, config):
+        return {VALUES_KEY: (len(MIDLEVEL_NAMES),)}
+
     def __init__(self, config=None, **settings):
         super().__init__(config, **settings)
         n = len(MIDLEVEL_NAMES)

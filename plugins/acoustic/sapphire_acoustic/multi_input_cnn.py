@@ -74,6 +74,10 @@ class MultiInputCNN(Encoder):
         use_globals: bool = True
         dropout: float = Field(0.1, ge=0.0, lt=1.0)
 
+    @classmethod
+    def expected_inputs(cls, config):
+        return {LOGMEL_KEY: (config.n_mels, None), CENS_KEY: (12, None), TEMPOGRAM_KEY: (config.tempogram_bins, None)}
+
     def __init__(self, config=None, **settings):
         super().__init__(config, **settings)
         c = self.config

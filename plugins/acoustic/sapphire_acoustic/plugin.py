@@ -22,3 +22,17 @@ def register_encoders(register):
 
     for cls in (Cnn14, MultiInputCNN, MidLevelMLP):
         register(cls)
+
+
+@hookimpl
+def register_losses(register):
+    from sapphire_acoustic.midlevel_loss import MidLevelLoss
+
+    register(MidLevelLoss)
+
+
+@hookimpl
+def register_explanations(register):
+    from sapphire_acoustic.midlevel import MidLevelExplanation
+
+    register(MidLevelExplanation)

@@ -17,3 +17,17 @@ def register_encoders(register):
 
     for cls in ENCODERS:
         register(cls)
+
+
+@hookimpl
+def register_query_modes(register):
+    from sapphire_vocal.hum import HumMode
+
+    register(HumMode)
+
+
+@hookimpl
+def register_index_extras(register):
+    from sapphire_vocal.hum import MelodyExtra
+
+    register(MelodyExtra)

@@ -3,9 +3,9 @@ rhythmic complexity/stability, dissonance, tonal stability, minorness, ...; Alja
 from the unified embedding, so it keeps perceptually meaningful directions (Chowdhury et al. 2019,
 "Towards explainable MIR via mid-level features").
 
-Uses the acoustic plugin's :class:`sapphire_acoustic.midlevel_head.MidLevelHead` and its MSE; the
-targets are the ``midlevel`` extractor's values, which the trainer passes as ``labels["midlevel"]``
-(a float ``(B, 8)`` tensor) when the modality set extracts them.
+The head is :class:`sapphire_acoustic.midlevel_head.MidLevelHead` with its MSE; the targets are the
+``midlevel`` extractor's values, which the trainer passes as ``labels["midlevel"]`` (a float
+``(B, 8)`` tensor, NaN rows where unknown) because the loss declares them in ``feature_targets``.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import ClassVar
 import torch
 from pydantic import Field
 
-from sapphire_core.component import ComponentConfig
-from sapphire_core.errors import PluginError
 from sapphire_core.loss import Loss, LossInputs
+
+from sapphire_acoustic.midlevel_head import MidLevelHead, midlevel_loss
 
 #: The key under which the trainer passes mid-level targets, and the feature it reads them from.
 TARGET_KEY = "midlevel"
@@ -28,22 +28,16 @@ class MidLevelLoss(Loss):
     """MSE between ``MidLevelHead(embedding)`` and the extracted mid-level values."""
 
     name = "midlevel"
-    needs_text: ClassVar[bool] = False
-    needs_view2: ClassVar[bool] = False
+    feature_targets: ClassVar[dict[str, str]] = {TARGET_KEY: FEATURE_KEY}
 
-    class Config(ComponentConfig):
+    class Config(Loss.Config):
         weight: float = 0.1
         input_dim: int = Field(512, ge=1, description="the fusion head's output_dim")
         hidden: int = Field(64, ge=1)
 
     def __init__(self, config=None, **settings):
         super().__init__(config, **settings)
-        try:
-            from sapphire_acoustic.midlevel_head import MidLevelHead, midlevel_loss
-        except ImportError as exc:
-            raise PluginError("the midlevel loss needs the acoustic plugin: pip install -e plugins/acoustic") from exc
         self.head = MidLevelHead(self.config.input_dim, hidden=self.config.hidden)
-        self._mse = midlevel_loss
 
     def compute_loss(self, inputs: LossInputs) -> torch.Tensor:
         target = inputs.labels.get(TARGET_KEY)
@@ -54,4 +48,4 @@ class MidLevelLoss(Loss):
         if not bool(known.any()):
             return inputs.audio.sum() * 0.0
         pred = self.head(inputs.audio[known].float())
-        return self._mse(pred, target[known].float())
+        return midlevel_loss(pred, target[known].float())

@@ -1,0 +1,127 @@
+"""The extension points a plugin reaches through hooks: query modes, explanations, index extras,
+loss label fields and feature targets."""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pytest
+
+from sapphire_core import hookimpl
+from sapphire_core.data import Track
+from sapphire_core.errors import PluginError, UnknownComponentError
+from sapphire_core.explanation import Explanation
+from sapphire_core.extractor import FeatureExtractor
+from sapphire_core.index.extras import selected_extras
+from sapphire_core.interpret import interpretations
+from sapphire_core.losses import ConditionalTripletLoss, VersionContrastiveLoss
+from sapphire_core.plugins import build_registry, get_plugin_manager
+from sapphire_core.query_mode import QueryMode
+from sapphire_core.training.labels import LabelEncoder, label_fields
+
+
+class Brightness(FeatureExtractor):
+    name, modality = "brightness", "toy"
+    interpretable = {"levels": ("brightness", "warmth")}
+
+    def output_shapes(self):
+        return {"levels": (2,)}
+
+    def extract(self, audio, track):
+        return {"levels": np.array([0.9, 0.1], np.float32)}
+
+
+class BrightnessExplanation(Explanation):
+    name, extractor, output = "brightness", "brightness", "levels"
+    adjectives = {"brightness": "bright"}
+
+
+def registry_of(**hooks):
+    plugin = types.SimpleNamespace(**{k: hookimpl(v) for k, v in hooks.items()})
+    return build_registry(get_plugin_manager(load_entrypoints=False, plugins=[plugin]))
+
+
+def test_registrar_is_typed_and_returns_the_class():
+    seen = {}
+
+    def register_explanations(register):
+        seen["repr"] = repr(register)
+        seen["returned"] = register(BrightnessExplanation)
+
+    registry_of(register_extractors=lambda register: register(Brightness),
+                register_explanations=register_explanations)
+    assert seen["returned"] is BrightnessExplanation and seen["repr"].startswith("<Registrar explanation for")
+
+
+def test_explanation_reads_an_interpretable_output():
+    registry = registry_of(register_extractors=lambda register: register(Brightness),
+                           register_explanations=lambda register: register(BrightnessExplanation))
+    [spec] = interpretations(registry)
+    assert spec.names == ("brightness", "warmth") and spec.feature_key == "brightness.levels"
+    assert spec.words(np.array([0.9, 0.1])) == {"brightness": "high", "warmth": "low"}
+    # without its extractor (plugin disabled) an explanation is simply not used
+    assert interpretations(registry_of(register_explanations=lambda register: register(BrightnessExplanation))) == []
+
+
+def test_explanation_of_an_undeclared_output_is_rejected():
+    class Wrong(BrightnessExplanation):
+        name, output = "wrong", "nothing"
+
+    registry = registry_of(register_extractors=lambda register: register(Brightness),
+                           register_explanations=lambda register: register(Wrong))
+    with pytest.raises(PluginError, match=r"brightness.nothing.*interpretable.*\['levels'\]"):
+        interpretations(registry)
+
+
+def test_query_mode_checks():
+    class NoExtra(QueryMode):
+        name = "melody"
+
+        def rank(self, query, data, *, k):
+            return []
+
+    class Shadow(NoExtra):
+        name, extra = "text", "x"
+
+    with pytest.raises(PluginError, match="query_mode 'melody' has no 'extra'"):
+        registry_of(register_query_modes=lambda register: register(NoExtra))
+    with pytest.raises(PluginError, match="'text' is built into the core"):
+        registry_of(register_query_modes=lambda register: register(Shadow))
+
+
+def test_index_extras_selection():
+    registry = registry_of()
+    assert selected_extras(registry, False) == {} and selected_extras(registry, None) == {}
+    with pytest.raises(UnknownComponentError, match="unknown index_extra 'melody'"):
+        selected_extras(registry, ["melody"])
+
+
+def test_labels_are_the_fields_the_losses_ask_for():
+    """A user's own ``genre`` field trains a sub-space; fields nobody asks for are not encoded."""
+    tracks = [Track(id=f"t{i}", work_id=f"w{i // 2}", metadata={"genre": g, "era": "x"})
+              for i, g in enumerate(["folk", "folk", "jazz", "jazz"])]
+    triplet = ConditionalTripletLoss(subspaces={"style": "genre"}, include_whole=False)
+    fields = label_fields([triplet, VersionContrastiveLoss()], {"style": slice(0, 4)})
+    assert fields == ("work", "genre")
+    labels = LabelEncoder(tracks, names=fields).encode_all(tracks)
+    np.testing.assert_array_equal(labels["genre"], [0, 0, 1, 1])
+    assert set(labels) == {"work", "genre"}
+    # by default a sub-space trains on the label of its own name (with the demo corpus' aliases)
+    assert ConditionalTripletLoss().label_fields({"mood": slice(0, 2), "tempo": slice(2, 4)}) == \
+        {"mood", "tempo_class", "work"}
+
+
+def test_collator_passes_the_feature_targets_losses_declare():
+    from sapphire_core.embedding import TrackFeatures
+    from sapphire_core.training.data import Collator, TrainingData
+
+    tracks = [Track(id="a"), Track(id="b")]
+    feats = [TrackFeatures("a", {"toy": {"brightness.levels": np.array([0.9, 0.1], np.float32)}}, {"toy": True}),
+             TrackFeatures("b", {"toy": {"brightness.levels": np.array([0.2, 0.7], np.float32)}}, {"toy": True})]
+    data = TrainingData(tracks=tracks, features=feats, labels={"work": np.array([0, 1])}, descriptions=[[], []],
+                        time_keys=set(), durations=np.zeros(2), works=["a", "b"],
+                        feature_targets={"bright": "brightness.levels"})
+    samples = [{"index": i, "view1": f, "text_index": -1} for i, f in enumerate(feats)]
+    target = Collator(data)(samples)["labels"]["bright"]
+    np.testing.assert_allclose(target.numpy(), [[0.9, 0.1], [0.2, 0.7]])

@@ -69,10 +69,8 @@ def bench_pitch_cpu(quick: bool) -> dict:
                                     ("full", 0.01, 1.0 if quick else 4.0)):
             y = _test_audio(seconds)
             crepe.load_model(model)
-            crepe._RESULTS.clear()
 
-            def run(y=y, model=model, hop=hop):
-                crepe._RESULTS.clear()  # time the network, not the memo
+            def run(y=y, model=model, hop=hop):  # outside a track context nothing is memoised
                 crepe.track_pitch(y, 16000, model=model, hop_seconds=hop, device="cpu")
 
             run()
@@ -105,7 +103,6 @@ def bench_scaling(quick: bool) -> dict:
         y = _test_audio(seconds)
 
         def run(y=y):
-            crepe._RESULTS.clear()
             crepe.track_pitch(y, 16000, model="tiny", hop_seconds=0.01, device="cpu")
 
         wall, cpu = _timed(run)
@@ -125,7 +122,6 @@ def bench_pitch_gpu(quick: bool) -> dict:
     y = _test_audio(seconds)
     for model in ("full", "tiny"):
         def run(model=model):
-            crepe._RESULTS.clear()
             crepe.track_pitch(y, 16000, model=model, hop_seconds=0.01, device="cuda", batch_frames=4096)
             torch.cuda.synchronize()
 

@@ -121,22 +121,23 @@ def build_schema(registry: Registry) -> type[BaseModel]:
 # ---------------------------------------------------------------- loading
 
 
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Parse a YAML modality set into a dict.
+def read_yaml(path: str | Path, *, what: str = "config file", hint: str = "shipped examples are in configs/",
+              mapping: bool = True) -> Any:
+    """Parse a YAML file (a modality set unless ``what`` says otherwise).
 
     Raises
     ------
     ConfigError
-        Naming the file when it is missing, not YAML, or not a mapping.
+        Naming the file when it is missing, not YAML, or (with ``mapping``) not a mapping.
     """
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: config file not found; shipped examples are in configs/")
+        raise ConfigError(f"{path}: {what} not found" + (f"; {hint}" if hint else ""))
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
+    if mapping and not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return data
 

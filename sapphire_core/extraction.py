@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sapphire_core.audio import load_audio
 from sapphire_core.cache import FeatureCache, content_hash
 from sapphire_core.collate import feature_key
+from sapphire_core.context import TrackContext, track_context
 from sapphire_core.data import Track
 from sapphire_core.errors import ExtractionError, SapphireError
 from sapphire_core.extractor import FeatureExtractor
@@ -70,10 +70,12 @@ def unique_extractors(extractors: Iterable[FeatureExtractor]) -> list[FeatureExt
 
 
 def extract_track(track: Track, extractors: list[FeatureExtractor], cache: FeatureCache | None = None, *,
-                  audio_cache: dict[int, np.ndarray] | None = None) -> tuple[dict[str, dict[str, np.ndarray]], TrackResult]:
+                  context: TrackContext | None = None) -> tuple[dict[str, dict[str, np.ndarray]], TrackResult]:
     """Features of one track from every extractor, from the cache or computed (and then cached).
 
-    Audio is decoded once per sample rate. Returns ``({extractor name: features}, result)``.
+    The extractors share one :class:`~sapphire_core.context.TrackContext` (given, or made for the
+    track): audio is decoded once per sample rate, and intermediates several extractors need are
+    computed once. Returns ``({extractor name: features}, result)``.
 
     Raises
     ------
@@ -81,7 +83,7 @@ def extract_track(track: Track, extractors: list[FeatureExtractor], cache: Featu
         Bad audio (naming the file) or :class:`ExtractionError` wrapping an extractor's failure.
     """
     result = TrackResult(track.id, audio=None if track.audio is None else str(track.audio))
-    decoded: dict[int, np.ndarray] = audio_cache if audio_cache is not None else {}
+    context = context or TrackContext(track)
     out: dict[str, dict[str, np.ndarray]] = {}
     for ex in extractors:
         key = content_hash(track, ex)
@@ -91,13 +93,10 @@ def extract_track(track: Track, extractors: list[FeatureExtractor], cache: Featu
                 out[ex.name] = hit
                 result.cached += 1
                 continue
-        audio = None
-        if ex.needs_audio:
-            if ex.sample_rate not in decoded:
-                decoded[ex.sample_rate] = load_audio(track.audio, sr=ex.sample_rate)
-            audio = decoded[ex.sample_rate]
+        audio = context.audio(ex.sample_rate) if ex.needs_audio else None
         try:
-            feats = ex.extract(audio, track)
+            with track_context(context):
+                feats = ex.run(audio, track, context)
         except SapphireError:
             raise
         except Exception as exc:

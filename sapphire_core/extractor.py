@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -10,6 +12,7 @@ import numpy as np
 from sapphire_core.component import Component, ComponentConfig
 
 if TYPE_CHECKING:  # interfaces sit below the corpus format in the layers
+    from sapphire_core.context import TrackContext
     from sapphire_core.data import Track
 
 #: A feature shape; ``None`` marks a variable-length axis, which is always the last (time) axis.
@@ -68,12 +71,28 @@ class FeatureExtractor(Component, ABC):
         track : Track
             The track record (lyrics, metadata).
 
+        An extractor that shares intermediates with others may also take ``context`` (the track's
+        :class:`~sapphire_core.context.TrackContext`); helpers it calls can reach the same context
+        through :func:`sapphire_core.context.shared`.
+
         Returns
         -------
         dict of str to np.ndarray
             One array per key of :meth:`output_shapes`.
         """
 
+    def run(self, audio: np.ndarray | None, track: Track, context: TrackContext) -> dict[str, np.ndarray]:
+        """:meth:`extract`, given the track's :class:`~sapphire_core.context.TrackContext` when its
+        signature takes a ``context`` keyword (the extraction loop calls this)."""
+        if _takes_context(type(self)):
+            return self.extract(audio, track, context=context)
+        return self.extract(audio, track)
+
     def cache_id(self) -> str:
         """The part of the cache key that identifies this extractor's settings."""
         return f"{self.name}/v{self.version}-{self.config.digest()}"
+
+
+@functools.cache
+def _takes_context(cls: type) -> bool:
+    return "context" in inspect.signature(cls.extract).parameters

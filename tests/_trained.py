@@ -20,6 +20,7 @@ from torch import nn
 from sapphire_core import hookimpl
 from sapphire_core.encoder import Encoder, EncoderConfig, TextEncoder
 from sapphire_core.extractor import FeatureExtractor
+from sapphire_core.index_extra import IndexExtra
 from sapphire_core.testing import signals
 
 TOY_DIM = 32
@@ -230,3 +231,19 @@ def demo_trained() -> dict:
     run_dir = Path(corpus) / "runs" / load_config(config).name
     ckpt = ensure_trained(config, corpus, run_dir)
     return {"corpus": Path(corpus), "ckpt": ckpt, "run": run_dir, "config": config}
+
+
+class CountingExtra(IndexExtra):
+    """An index extra of the ids it was built from, counting its builds (tests of plugin query modes)."""
+
+    name = "counting"
+    builds = 0
+
+    def build(self, tracks, folder, *, on_progress=None):
+        type(self).builds += 1
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "ids.txt").write_text("\n".join(t.id for t in tracks))
+        return len(tracks)
+
+    def load(self, folder):
+        return (folder / "ids.txt").read_text().split()

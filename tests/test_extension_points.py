@@ -137,23 +137,10 @@ def test_evaluation_adds_one_row_per_plugin_audio_mode(tmp_path):
 
     from sapphire_core.data import Corpus
     from sapphire_core.evaluation.runner import EvalData, query_mode_rows
-    from sapphire_core.index_extra import IndexExtra
-
-    class Ids(IndexExtra):
-        name = "ids"
-
-        def build(self, tracks, folder, *, on_progress=None):
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "ids").write_text(" ".join(t.id for t in tracks))
-            return len(tracks)
-
-        def load(self, folder):
-            return (folder / "ids").read_text().split()
-
     class FirstVariant(QueryMode):
         """Ranks the variant 1 of the query's own work first (read from the file name)."""
 
-        name, extra, title, description = "whistle", "ids", "whistle (test)", "file-name matcher"
+        name, extra, title, description = "whistle", "counting", "whistle (test)", "file-name matcher"
 
         def rank(self, query, data, *, k):
             work = Path(query).stem.split("__")[0]
@@ -163,7 +150,7 @@ def test_evaluation_adds_one_row_per_plugin_audio_mode(tmp_path):
     data = EvalData(corpus, [t.id for t in corpus], [], [], {}, [], [], [],
                     mode_queries={"whistle": [{"audio": "audio/w5__v0.wav", "work_id": "w5"}]})
     registry = registry_of(register_query_modes=lambda register: register(FirstVariant),
-                           register_index_extras=lambda register: register(Ids))
+                           register_index_extras=lambda register: register(T.CountingExtra))
     [row] = query_mode_rows(data, registry, tmp_path / "eval")
     assert row["name"] == "whistle (test)" and row["whistle->audio"]["MRR"] == 1.0
-    assert (tmp_path / "eval" / "extras" / "ids" / "ids").is_file()
+    assert (tmp_path / "eval" / "extras" / "counting" / "ids.txt").is_file()

@@ -14,7 +14,6 @@ import _trained as T  # noqa: E402
 from sapphire_core import hookimpl  # noqa: E402
 from sapphire_core.data import Track  # noqa: E402
 from sapphire_core.index.extras import build_extras, selected_extras  # noqa: E402
-from sapphire_core.index_extra import IndexExtra  # noqa: E402
 from sapphire_core.query_mode import QueryMode  # noqa: E402
 from sapphire_core.retrieval import SearchEngine, SearchError, UnknownTrackError, parse_weights  # noqa: E402
 from sapphire_core.retrieval import explain as ex  # noqa: E402
@@ -125,22 +124,6 @@ def test_summary_reads_midlevel_side_by_side():
         {"a": pytest.approx(2 / 3), "rest": pytest.approx(-1 / 3)}
 
 
-class CountingExtra(IndexExtra):
-    """An index extra that records how often it is built: the number of tracks it saw."""
-
-    name = "counting"
-    builds = 0
-
-    def build(self, tracks, folder, *, on_progress=None):
-        type(self).builds += 1
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "ids.txt").write_text("\n".join(t.id for t in tracks))
-        return len(tracks)
-
-    def load(self, folder):
-        return (folder / "ids.txt").read_text().split()
-
-
 class FixedMode(QueryMode):
     """A plugin query mode with known scores (the string query is ignored)."""
 
@@ -160,14 +143,15 @@ def test_plugin_query_mode_ranks_against_its_index_extra(tmp_path):
     index = tmp_path / "index"
     shutil.copytree(s["index"], index)
     plugin = types.SimpleNamespace(register_query_modes=hookimpl(lambda register: register(FixedMode)),
-                                   register_index_extras=hookimpl(lambda register: register(CountingExtra)))
+                                   register_index_extras=hookimpl(lambda register: register(T.CountingExtra)))
     registry = build_registry(get_plugin_manager(load_entrypoints=False, plugins=[T.ToyPlugin(), plugin]))
     eng = SearchEngine.open(index, registry=registry)
+    T.CountingExtra.builds = 0
     assert eng.modes()["fixed"] == "text"
     # a query never builds an extra: the toy index has none, so a text mode cannot answer
     with pytest.raises(SearchError, match="no 'counting' index extra.*sapphire index"):
         eng.search(fixed="q", k=2)
-    assert CountingExtra.builds == 0
+    assert T.CountingExtra.builds == 0
     tracks = [Track.from_json({**m, "audio": m["audio_path"]}, Path("/")) for m in eng.folder.metadata.values()]
     assert build_extras(selected_extras(registry), tracks, index) == {"counting": 12}
     res = eng.search(fixed="q", k=2)
@@ -175,7 +159,7 @@ def test_plugin_query_mode_ranks_against_its_index_extra(tmp_path):
     # combined with text, plugin scores are rescaled to [0, 1] before the weighted mean
     res = eng.search(fixed="q", text="x", mode_weights={"fixed": 1, "text": 0}, k=1)
     assert res[0].track_id == "w5__v1" and res[0].score == pytest.approx(1.0)
-    assert CountingExtra.builds == 1 and (index / "extras" / "counting" / "ids.txt").is_file()
+    assert T.CountingExtra.builds == 1 and (index / "extras" / "counting" / "ids.txt").is_file()
     with pytest.raises(SearchError, match=r"unknown query modes \['nope'\]; installed: audio, text, lyrics, fixed"):
         eng.search(nope="q")
 

@@ -22,7 +22,6 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sapphire_core.errors import ConfigError
@@ -118,14 +117,9 @@ def load_sessions(path: str | Path) -> list[SessionSpec]:
     ConfigError
         When the file is missing, not YAML, or a session is invalid.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: sessions file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return parse_sessions(data, source=str(path))
+    from sapphire_core.config import read_yaml
+
+    return parse_sessions(read_yaml(path, what="sessions file", hint="", mapping=False), source=str(path))
 
 
 def valid_name(value: str) -> bool:

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from sapphire_core.testing import signals
-from sapphire_core.testing.contract import ModalityContract
+from sapphire_core.testing.contract import ModalityContract, contract_case
 
-__all__ = ["ModalityContract", "signals"]
+__all__ = ["ModalityContract", "contract_case", "signals"]
 
 
 @pytest.fixture

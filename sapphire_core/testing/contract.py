@@ -193,3 +193,24 @@ class ModalityContract:
             out = enc(batch)
         assert out.shape == (2, enc.output_dim)
         assert torch.isfinite(out).all()
+
+
+def contract_case(extractor_cls: type | None = None, encoder_cls: type | None = None, *,
+                  base: type[ModalityContract] = ModalityContract, extractor: dict | None = None,
+                  encoder: dict | None = None) -> type[ModalityContract]:
+    """The contract tests of one extractor/encoder pair in one line (assign it to a ``Test...`` name).
+
+    Examples
+    --------
+    ``TestMidLevelLibrosa = contract_case(MidLevel, MidLevelMLP, extractor={"backend": "librosa"})``
+    """
+    import sys
+
+    body: dict = {"extractor_cls": extractor_cls, "encoder_cls": encoder_cls,
+                  "__module__": sys._getframe(1).f_globals.get("__name__", __name__)}
+    if extractor:
+        body["extractor_settings"] = lambda self: dict(extractor)
+    if encoder:
+        body["encoder_settings"] = lambda self: dict(encoder)
+    name = "Test" + "".join(c.__name__ for c in (extractor_cls, encoder_cls) if c is not None)
+    return type(name, (base,), body)

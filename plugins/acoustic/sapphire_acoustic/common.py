@@ -8,7 +8,8 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from sapphire_core.errors import ConfigError
+from sapphire_core.context import shared
+from sapphire_core.device import resolve_device as _resolve_device
 from sapphire_core.extractor import FeatureExtractor
 
 #: Sample rate and hop of every acoustic extractor: 22.05 kHz, 512 samples (23.2 ms, 43.07 frames/s).
@@ -17,7 +18,8 @@ HOP_LENGTH = 512
 N_FFT = 2048
 #: Context (samples) every extractor's chunks carry on each side: enough for the STFT (n_fft/2), the
 #: CQT's longest filter (~0.3 s at C1) and CENS smoothing (20 frames). One value for all extractors,
-#: so their chunks are identical and the torch path computes each chunk's STFT once (see :mod:`.memo`).
+#: so their chunks are identical and the torch path computes each chunk's STFT once per track
+#: (:func:`sapphire_core.context.shared`).
 CONTEXT = int(1.5 * SAMPLE_RATE)
 #: Default chunk length: tracks up to a minute are one chunk (their STFT, shared by all extractors on the
 #: torch path, is ~10 MB); longer ones are split. Larger chunks are slower on a CPU (the STFT leaves the cache).
@@ -34,25 +36,19 @@ class AcousticConfig(FeatureExtractor.Config):
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available else CPU; ``cuda`` without a GPU is a config error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: 'cuda' but no CUDA device is available; valid choices here: auto, cpu. "
-                          "Set device: auto to use a GPU only when present.")
-    return torch.device(name)
+    """An acoustic extractor's ``device`` setting as a torch device (:func:`sapphire_core.device.resolve_device`)."""
+    return _resolve_device(name)
 
 
 def shared_stft_power(segment: np.ndarray, *, device: torch.device, n_fft: int = N_FFT,
                       hop_length: int = HOP_LENGTH) -> torch.Tensor:
     """``|STFT|^2`` of ``segment`` via :func:`sapphire_acoustic.torch_dsp.stft_power`, computed once for all
-    extractors that process the same segment (the torch path's shared front end)."""
+    extractors that process the same segment of a track (the torch path's shared front end)."""
     from sapphire_acoustic import torch_dsp
-    from sapphire_acoustic.memo import memoize
 
     def compute():
         with torch.no_grad():
             return torch_dsp.stft_power(torch.from_numpy(np.ascontiguousarray(segment)).to(device), n_fft=n_fft,
                                         hop_length=hop_length)
 
-    return memoize(segment, ("stft_power", n_fft, hop_length, str(device)), compute, slot="segment")
+    return shared(segment, ("stft_power", n_fft, hop_length, str(device)), compute, slot="segment")

@@ -45,6 +45,7 @@ from pydantic import Field
 from sapphire_acoustic.chunking import chunked_frames, frame_chunks
 from sapphire_acoustic.common import (CHUNK_SECONDS, CONTEXT, HOP_LENGTH, N_FFT, SAMPLE_RATE, AcousticConfig,
                                       resolve_device, shared_stft_power)
+from sapphire_core.context import shared
 from sapphire_core.extractor import FeatureExtractor
 
 #: Order of the ``summary`` vector of the ``rhythm`` extractor.
@@ -327,13 +328,11 @@ def analyze_rhythm(audio: np.ndarray, *, sr: int = SAMPLE_RATE, hop_length: int 
                    backend: str = "torch", device: str = "cpu", chunk_seconds: float = CHUNK_SECONDS) -> RhythmAnalysis:
     """Everything the rhythm features are made of (see the module docstring).
 
-    Memoised per track (``midlevel`` reuses what ``rhythm`` computed); treat the result as read-only.
+    Shared per track (``midlevel`` reuses what ``rhythm`` computed); treat the result as read-only.
     """
-    from sapphire_acoustic.memo import memoize
-
     audio = np.asarray(audio, dtype=np.float32)
     key = ("rhythm", sr, hop_length, tempogram_bins, backend, device, chunk_seconds)
-    return memoize(audio, key, lambda: _analyze_rhythm(audio, sr=sr, hop_length=hop_length,
+    return shared(audio, key, lambda: _analyze_rhythm(audio, sr=sr, hop_length=hop_length,
                                                        tempogram_bins=tempogram_bins, backend=backend, device=device,
                                                        chunk_seconds=chunk_seconds))
 

@@ -35,6 +35,7 @@ from pydantic import Field
 from sapphire_acoustic.chunking import chunked_frames
 from sapphire_acoustic.common import (CHUNK_SECONDS, CONTEXT, HOP_LENGTH, N_FFT, SAMPLE_RATE, AcousticConfig,
                                       resolve_device, shared_stft_power)
+from sapphire_core.context import shared
 from sapphire_core.extractor import FeatureExtractor
 
 PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
@@ -92,10 +93,8 @@ def key_correlations(chroma_mean: np.ndarray, *, profile: str = DEFAULT_PROFILE)
 
 def estimate_tuning(audio: np.ndarray, sr: int) -> float:
     """Deviation from A440 in fractions of a semitone (``librosa.estimate_tuning``) from at most the first
-    :data:`TUNING_SECONDS`, once per track (memoised)."""
+    :data:`TUNING_SECONDS`, once per track (shared through the track's context)."""
     import librosa
-
-    from sapphire_acoustic.memo import memoize
 
     def compute():
         head = np.asarray(audio[: int(TUNING_SECONDS * sr)], dtype=np.float32)
@@ -103,7 +102,7 @@ def estimate_tuning(audio: np.ndarray, sr: int) -> float:
             return 0.0
         return float(librosa.estimate_tuning(y=head, sr=sr))
 
-    return memoize(audio, ("tuning", sr), compute)
+    return shared(audio, ("tuning", sr), compute)
 
 
 def chroma_and_cens(audio: np.ndarray, *, sr: int = SAMPLE_RATE, hop_length: int = HOP_LENGTH,
@@ -111,15 +110,13 @@ def chroma_and_cens(audio: np.ndarray, *, sr: int = SAMPLE_RATE, hop_length: int
                     chunk_seconds: float = CHUNK_SECONDS) -> tuple[np.ndarray, np.ndarray]:
     """Max-normalised chroma and CENS, both ``(12, T)``, computed in chunks (see module docstring).
 
-    Memoised per track, so ``midlevel`` reuses what ``tonal`` computed; treat the result as read-only.
+    Shared per track, so ``midlevel`` reuses what ``tonal`` computed; treat the result as read-only.
     """
-    from sapphire_acoustic.memo import memoize
-
     audio = np.asarray(audio, dtype=np.float32)
     if tuning is None:
         tuning = estimate_tuning(audio, sr)
     key = ("chroma_and_cens", sr, hop_length, cens_window, backend, device, float(tuning), chunk_seconds)
-    return memoize(audio, key, lambda: _chroma_and_cens(audio, sr=sr, hop_length=hop_length, cens_window=cens_window,
+    return shared(audio, key, lambda: _chroma_and_cens(audio, sr=sr, hop_length=hop_length, cens_window=cens_window,
                                                         backend=backend, device=device, tuning=tuning,
                                                         chunk_seconds=chunk_seconds))
 

@@ -20,8 +20,10 @@ import torch
 
 
 def default_device() -> torch.device:
-    """CUDA when available, else CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """CUDA when available, else CPU (:func:`sapphire_core.device.resolve_device`)."""
+    from sapphire_core.device import resolve_device
+
+    return resolve_device("auto")
 
 
 def as_batch(y) -> tuple[torch.Tensor, bool]:

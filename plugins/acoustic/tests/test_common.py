@@ -1,40 +1,39 @@
-"""Shared machinery: the per-track memo, device selection, error paths, edge-case audio."""
+"""Shared machinery: intermediates shared per track, device selection, error paths, edge-case audio."""
 
 import numpy as np
 import pytest
 import torch
 
-from sapphire_acoustic import memo
 from sapphire_acoustic.common import resolve_device
 from sapphire_acoustic.midlevel import MidLevel
 from sapphire_acoustic.perceptual import PerceptualSpectrum
 from sapphire_acoustic.rhythm import Rhythm
 from sapphire_acoustic.tonal import Tonal, key_templates
+from sapphire_core.context import TrackContext, shared, track_context
 from sapphire_core.errors import ConfigError
 
 
-def test_memo_serves_same_content_and_never_stale_content():
+def test_track_context_serves_same_content_and_never_stale_content():
     calls = []
     a = np.arange(1000, dtype=np.float32)
-    assert memo.memoize(a, "k", lambda: calls.append(1) or "first") == "first"
-    assert memo.memoize(a.copy(), "k", lambda: calls.append(1) or "second") == "first"  # equal content
-    b = a.copy()
-    b[500] += 1.0
-    assert memo.memoize(b, "k", lambda: calls.append(1) or "third") == "third"  # one sample differs
+    with track_context(TrackContext()):
+        assert shared(a, "k", lambda: calls.append(1) or "first") == "first"
+        assert shared(a.copy(), "k", lambda: calls.append(1) or "second") == "first"  # equal content
+        b = a.copy()
+        b[500] += 1.0
+        assert shared(b, "k", lambda: calls.append(1) or "third") == "third"  # one sample differs
     assert len(calls) == 2
-    memo.clear()
-    assert memo.memoize(b, "k", lambda: "fourth") == "fourth"
+    assert shared(b, "k", lambda: "fourth") == "fourth"  # outside a track's extraction nothing is kept
 
 
-def test_features_identical_with_and_without_the_memo(make_melody):
+def test_features_identical_with_and_without_a_shared_context(make_melody):
     y = make_melody([60, 64, 67, 72, 67, 64], durations=0.3, sr=22050)
+    with track_context(TrackContext()):  # tonal's chroma and rhythm's analysis reused by midlevel
+        together = {cls.name: cls().extract(y, None) for cls in (Tonal, Rhythm, MidLevel)}
     for cls in (Tonal, Rhythm, MidLevel):
-        memo.clear()
-        first = cls().extract(y, None)
-        memo.clear()
-        again = cls().extract(y.copy(), None)
-        for key in first:
-            np.testing.assert_array_equal(first[key], again[key], err_msg=f"{cls.name}.{key}")
+        alone = cls().extract(y.copy(), None)
+        for key in alone:
+            np.testing.assert_array_equal(together[cls.name][key], alone[key], err_msg=f"{cls.name}.{key}")
 
 
 def test_device_selection():

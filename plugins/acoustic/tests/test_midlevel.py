@@ -7,7 +7,7 @@ from sapphire_acoustic.midlevel import (MIDLEVEL_NAMES, MidLevel, analyze_midlev
                                         interval_dissonance)
 from sapphire_acoustic.midlevel_mlp import MidLevelMLP
 from sapphire_core.errors import ConfigError
-from sapphire_core.testing import ModalityContract
+from sapphire_core.testing import contract_case
 from sapphire_core.testing.signals import chord, click_track, melody
 
 SR = 22050
@@ -81,14 +81,5 @@ def test_describe_midlevel():
         describe_midlevel([0.1, 0.2])
 
 
-class TestMidLevelMLP(ModalityContract):
-    extractor_cls = MidLevel
-    encoder_cls = MidLevelMLP
-
-
-class TestMidLevelLibrosa(ModalityContract):
-    extractor_cls = MidLevel
-    encoder_cls = MidLevelMLP
-
-    def extractor_settings(self):
-        return {"backend": "librosa"}
+TestMidLevelMLP = contract_case(MidLevel, MidLevelMLP)
+TestMidLevelLibrosa = contract_case(MidLevel, MidLevelMLP, extractor={"backend": "librosa"})

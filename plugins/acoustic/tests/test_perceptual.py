@@ -5,7 +5,7 @@ import pytest
 
 from sapphire_acoustic.cnn14 import Cnn14
 from sapphire_acoustic.perceptual import PerceptualSpectrum, perceptual_spectrum
-from sapphire_core.testing import ModalityContract
+from sapphire_core.testing import contract_case
 from sapphire_core.testing.signals import sine
 
 SR = 22050
@@ -47,14 +47,5 @@ def test_backends_agree_and_chunking_is_exact():
     np.testing.assert_allclose(t["loudness"], ch["loudness"], rtol=1e-3)
 
 
-class TestPerceptualCnn14(ModalityContract):
-    extractor_cls = PerceptualSpectrum
-    encoder_cls = Cnn14
-
-
-class TestPerceptualLibrosaBackend(ModalityContract):
-    extractor_cls = PerceptualSpectrum
-    encoder_cls = Cnn14
-
-    def extractor_settings(self):
-        return {"backend": "librosa"}
+TestPerceptualCnn14 = contract_case(PerceptualSpectrum, Cnn14)
+TestPerceptualLibrosaBackend = contract_case(PerceptualSpectrum, Cnn14, extractor={"backend": "librosa"})

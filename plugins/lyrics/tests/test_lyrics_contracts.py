@@ -9,7 +9,7 @@ import torch
 from sapphire_core.collate import collate_features, feature_key
 from sapphire_core.data import Track
 from sapphire_core.errors import ConfigError
-from sapphire_core.testing import ModalityContract
+from sapphire_core.testing import ModalityContract, contract_case
 from sapphire_lyrics.extractors import EXTRACTORS, LyricsSemantic, Phonetics, SentimentArc
 from sapphire_lyrics.lyrics_encoder import LyricsAttentionEncoder
 from sapphire_lyrics.text_tower import SENTENCE_KEY, MiniLMTextTower
@@ -18,14 +18,8 @@ GERMAN_LRC = ("[00:00.50]Der Mond ist aufgegangen,\n[00:03.00]die goldnen Sternl
               "[00:06.00]am Himmel hell und klar.\n")
 
 
-class TestLyricsSemanticPair(ModalityContract):
-    extractor_cls = LyricsSemantic
-    encoder_cls = LyricsAttentionEncoder
-
-
-class TestSentimentArcPair(ModalityContract):
-    extractor_cls = SentimentArc
-    encoder_cls = LyricsAttentionEncoder
+TestLyricsSemanticPair = contract_case(LyricsSemantic, LyricsAttentionEncoder)
+TestSentimentArcPair = contract_case(SentimentArc, LyricsAttentionEncoder)
 
 
 class TestPhoneticsPair(ModalityContract):

@@ -12,7 +12,7 @@ import numpy as np
 from pydantic import Field
 
 from sapphire_core.data import Track
-from sapphire_core.errors import ConfigError
+from sapphire_core.device import resolve_device
 from sapphire_core.extractor import FeatureExtractor
 from sapphire_structure.chords import chord_segments_from_features, frame_energy
 from sapphire_structure.features import beat_features, resize_matrix, resize_vector
@@ -93,23 +93,14 @@ class SIPLCAPatterns(FeatureExtractor):
 
     def __init__(self, config=None, **settings):
         super().__init__(config, **settings)
-        if self.config.device == "cuda":
-            import torch
-
-            if not torch.cuda.is_available():
-                raise ConfigError("siplca: device='cuda' but torch sees no CUDA device; "
-                                  "use device='cpu' or 'auto' (valid: cpu, cuda, auto)")
+        self._device()  # a 'cuda' setting without a GPU fails here, naming the setting
 
     def output_shapes(self):
         c = self.config
         return {"patterns": (c.n_patterns, 12, c.pattern_len), "activations": (c.n_patterns, c.n_bins)}
 
     def _device(self):
-        import torch
-
-        if self.config.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.config.device)
+        return resolve_device(self.config.device, what="siplca.device")
 
     def extract(self, audio: np.ndarray, track: Track) -> dict[str, np.ndarray]:
         import torch

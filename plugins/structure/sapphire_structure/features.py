@@ -7,12 +7,12 @@ small (a three-minute song has a few hundred beats, not ten thousand frames).
 
 from __future__ import annotations
 
-import hashlib
 import warnings
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
+
+from sapphire_core.context import shared
 
 #: STFT/CQT hop (samples at 22.05 kHz: 23 ms).
 HOP_LENGTH = 512
@@ -28,8 +28,6 @@ MAX_BEATS = 2048
 #: (samples) added on each side of a block.
 BLOCK_FRAMES = 2048
 CONTEXT = 32768
-_CACHE: OrderedDict[tuple, BeatFeatures] = OrderedDict()
-_CACHE_SIZE = 4
 
 
 @dataclass(frozen=True)
@@ -212,22 +210,8 @@ def beat_features(audio: np.ndarray, *, sr: int, hop_length: int = HOP_LENGTH, n
     12
     """
     audio = np.ascontiguousarray(audio, dtype=np.float32)
-    # Hash the buffer in place (tobytes() would copy a long track).
-    key = (hashlib.blake2b(memoryview(audio).cast("B"), digest_size=16).hexdigest(), audio.size, sr, hop_length, n_mfcc)
-    hit = _CACHE.get(key)
-    if hit is not None:
-        _CACHE.move_to_end(key)
-        return hit
-    result = _compute(audio, sr, hop_length, n_mfcc)
-    _CACHE[key] = result
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
-    return result
-
-
-def clear_cache() -> None:
-    """Forget memoised :func:`beat_features` results (tests use it to check determinism)."""
-    _CACHE.clear()
+    # Shared by the structure extractors of one track (sapphire_core.context); computed anew outside one.
+    return shared(audio, ("beat_features", sr, hop_length, n_mfcc), lambda: _compute(audio, sr, hop_length, n_mfcc))
 
 
 def resize_matrix(m: np.ndarray, size: int) -> np.ndarray:

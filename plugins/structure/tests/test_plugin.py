@@ -32,7 +32,7 @@ def test_bad_device_is_a_config_error():
 def test_cuda_without_a_gpu_is_a_config_error():
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is present, so device='cuda' is valid here")
-    with pytest.raises(ConfigError, match="no CUDA device.*valid: cpu, cuda, auto"):
+    with pytest.raises(ConfigError, match="siplca.device: 'cuda' but no CUDA device.*valid here: auto, cpu, cuda"):
         SIPLCAPatterns(device="cuda")
 
 

@@ -15,10 +15,8 @@ with a vectorised weighted argmax (CREPE paper, sec. 2.2) or Viterbi (as torchcr
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import threading
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sapphire_core.context import shared
+from sapphire_core.device import resolve_device
 from sapphire_core.errors import ConfigError, PluginError
 
 #: CREPE's input rate (Hz) and frame length (samples).
@@ -137,7 +137,8 @@ def load_model(capacity: str = "tiny", device: str | torch.device = "cpu") -> Cr
 
 
 def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    """``cuda`` when a GPU is visible, else ``cpu``."""
+    return str(resolve_device("auto"))
 
 
 def default_model(device: str | torch.device | None = None) -> str:
@@ -204,10 +205,6 @@ def decode_viterbi(act: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.nd
     return cents, act[np.arange(len(path)), path]
 
 
-_RESULTS: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
-_RESULTS_MAX = 8
-
-
 def track_pitch(
     audio: np.ndarray,
     sr: int,
@@ -260,8 +257,6 @@ def track_pitch(
     >>> round(float(cents_to_hz(np.median(cents))))
     440
     """
-    import soxr
-
     device = device or default_device()
     model = model or default_model(device)
     if model not in MODELS:
@@ -273,12 +268,18 @@ def track_pitch(
     if not 0 < fmin < fmax:
         raise ConfigError(f"pitch range fmin={fmin}, fmax={fmax} is empty; need 0 < fmin < fmax")
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
-    digest = hashlib.sha1(audio.tobytes()).hexdigest()
-    memo = f"{digest}:{sr}:{model}:{hop_seconds}:{fmin}:{fmax}:{decoder}:{device}"
-    if memo in _RESULTS:
-        _RESULTS.move_to_end(memo)
-        cents, conf = _RESULTS[memo]
-        return cents.copy(), conf.copy()
+    # The pitch track is shared by the vocal extractors of one track (sapphire_core.context).
+    key = ("crepe", sr, model, hop_seconds, fmin, fmax, decoder, str(device))
+    cents, conf = shared(audio, key, lambda: _pitch(audio, sr, model=model, hop_seconds=hop_seconds, fmin=fmin,
+                                                    fmax=fmax, decoder=decoder, device=device,
+                                                    batch_frames=batch_frames), slot="pitch")
+    return cents.copy(), conf.copy()
+
+
+def _pitch(audio: np.ndarray, sr: int, *, model: str, hop_seconds: float, fmin: float, fmax: float, decoder: str,
+           device, batch_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    import soxr
+
     y = audio if sr == SAMPLE_RATE else soxr.resample(audio, sr, SAMPLE_RATE).astype(np.float32)
     hop = max(1, int(round(hop_seconds * SAMPLE_RATE)))
     frames = frame_audio(y, hop)
@@ -297,7 +298,4 @@ def track_pitch(
         cents, conf = decode_weighted_argmax(limited)
     cents = cents.astype(np.float32)
     conf = np.clip(conf, 0.0, 1.0).astype(np.float32)
-    _RESULTS[memo] = (cents, conf)
-    while len(_RESULTS) > _RESULTS_MAX:
-        _RESULTS.popitem(last=False)
-    return cents.copy(), conf.copy()
+    return cents, conf

@@ -14,10 +14,10 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import numpy as np
-import torch
 from pydantic import Field
 
 from sapphire_core.data import Track
+from sapphire_core.device import resolve_device as _resolve_device
 from sapphire_core.errors import ConfigError
 from sapphire_core.extractor import FeatureExtractor, Shape
 
@@ -27,12 +27,8 @@ from sapphire_vocal.descriptors import DESCRIPTOR_NAMES, compute_descriptors
 
 
 def resolve_device(name: str) -> str:
-    """``auto`` -> CUDA when available else CPU; ``cuda`` without a GPU is a config error."""
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: 'cuda' but no CUDA device is available; valid choices here: auto, cpu")
-    return name
+    """A vocal extractor's ``device`` setting as a device name (:func:`sapphire_core.device.resolve_device`)."""
+    return str(_resolve_device(name))
 
 
 class PitchConfig(FeatureExtractor.Config):

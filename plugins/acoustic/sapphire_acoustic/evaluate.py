@@ -36,7 +36,6 @@ def evaluate_corpus(corpus: str | Path, *, backend: str = "librosa", key_backend
     """
     import mir_eval
 
-    from sapphire_acoustic.memo import clear
     from sapphire_acoustic.rhythm import estimate_tempo
     from sapphire_acoustic.tonal import estimate_key
     from sapphire_core.audio import load_audio
@@ -50,7 +49,6 @@ def evaluate_corpus(corpus: str | Path, *, backend: str = "librosa", key_backend
         audio = load_audio(root / r["audio"], sr=22050)
         tempo = estimate_tempo(audio, 22050, backend=backend)
         key = estimate_key(audio, 22050, backend=key_backend)
-        clear()
         per_track.append({"id": r["id"], "tempo_ref": float(r["tempo_bpm"]), "tempo_est": round(tempo, 2),
                           "meter": r.get("meter"), "key_ref": r["key"], "key_est": key,
                           "key_score": float(mir_eval.key.weighted_score(r["key"], key))})

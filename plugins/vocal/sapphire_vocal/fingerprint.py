@@ -4,9 +4,9 @@ A melody is reduced to its sequence of pitch *changes* (notes from :func:`note_p
 pitches merged), so neither the key (intervals) nor the tempo (no durations) matters. The vector
 is a weighted concatenation of
 
-* interval unigrams and bigrams: intervals folded into [-6, 6] semitones (an octave error cancels)
-  and soft-binned to their two nearest semitones (a 40-cent error splits its vote instead of
-  flipping it), 13 + 13 x 13 bins;
+* interval unigrams and bigrams: intervals folded into [-6, 6] semitones (an octave error cancels),
+  each voting for the semitone bins with a Gaussian of width :data:`SIGMA` (a sung interval that
+  is 0.7 semitones off still votes mostly near the right bin), 13 + 13 x 13 bins;
 * contour trigrams: each interval as down-leap / down-step / up-step / up-leap (a leap is more than
   2.5 semitones), 4 x 4 x 4 bins: robust when a singer's intervals are off by a semitone;
 
@@ -31,6 +31,8 @@ HOP_NOTES = 4
 LEAP = 2.5
 #: Block weights of the vector (unigram, bigram, contour trigram) before normalisation.
 WEIGHTS = (0.5, 1.0, 1.0)
+#: Width (semitones) of an interval's vote: a sung interval is often 0.5-1 semitone off.
+SIGMA = 0.6
 DIM = 13 + 13 * 13 + 4 * 4 * 4
 
 
@@ -51,12 +53,14 @@ def note_pitches(melody: np.ndarray, *, frame_seconds: float = 0.05) -> tuple[np
     return np.asarray(pitches, dtype=np.float64), np.asarray(starts, dtype=int)
 
 
-def _soft_bins(intervals: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Two (bin, weight) votes per folded interval over bins -6..6 (index 0..12)."""
-    x = np.mod(intervals + 6.0, 12.0) - 6.0 + 6.0  # folded, shifted to [0, 12)
-    lo = np.floor(x).astype(int)
-    frac = x - lo
-    return lo, np.minimum(lo + 1, 12), np.stack([1.0 - frac, frac], axis=0)
+def interval_votes(intervals: np.ndarray, *, sigma: float = SIGMA) -> np.ndarray:
+    """``(k, 13)`` soft votes of folded intervals for the bins -6..6 semitones: a Gaussian of width
+    ``sigma`` around each interval (circular, as folding is), rows summing to 1."""
+    x = np.mod(np.asarray(intervals, dtype=np.float64) + 6.0, 12.0) - 6.0
+    d = np.abs(x[:, None] - np.arange(-6, 7)[None, :])
+    d = np.minimum(d, 12.0 - d)
+    w = np.exp(-0.5 * (d / sigma) ** 2)
+    return w / w.sum(axis=1, keepdims=True)
 
 
 def embed_pitches(pitches: np.ndarray) -> np.ndarray:
@@ -72,30 +76,25 @@ def embed_windows(pitches: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarr
     if pitches.size < 3:
         return out
     iv = np.diff(pitches)
-    lo, hi, w = _soft_bins(iv)
+    votes = interval_votes(iv)
     contour = np.where(iv < -LEAP, 0, np.where(iv < 0, 1, np.where(iv <= LEAP, 2, 3)))
     for r, (a, b) in enumerate(spans):
         k = b - a - 1  # intervals inside the span
         if k < 2:
             continue
-        s = slice(a, a + k)
-        uni = np.zeros(13)
-        np.add.at(uni, lo[s], w[0, s])
-        np.add.at(uni, hi[s], w[1, s])
-        bi = np.zeros((13, 13))
-        for i1, w1 in ((lo, w[0]), (hi, w[1])):
-            for i2, w2 in ((lo, w[0]), (hi, w[1])):
-                np.add.at(bi, (i1[a : a + k - 1], i2[a + 1 : a + k]), w1[a : a + k - 1] * w2[a + 1 : a + k])
+        v = votes[a : a + k]
+        uni = v.sum(axis=0)
+        bi = v[:-1].T @ v[1:]
         tri = np.zeros(64)
         if k >= 3:
-            c = contour[s]
+            c = contour[a : a + k]
             np.add.at(tri, 16 * c[:-2] + 4 * c[1:-1] + c[2:], 1.0)
         blocks = []
         for block, weight in zip((uni, bi.ravel(), tri), WEIGHTS):
             total = block.sum()
             blocks.append(weight * np.sqrt(block / total) if total > 0 else block)
-        v = np.concatenate(blocks)
-        out[r] = v / (np.linalg.norm(v) + 1e-12)
+        vec = np.concatenate(blocks)
+        out[r] = vec / (np.linalg.norm(vec) + 1e-12)
     return out
 
 

@@ -102,19 +102,29 @@ class QbhIndex:
 
     # ------------------------------------------------------------------ building
     def add_melody(self, track_id: str, melody: np.ndarray, *, work_id: str | None = None,
-                   affinity: np.ndarray | None = None) -> None:
+                   affinity: np.ndarray | None = None, pitches: np.ndarray | None = None) -> None:
         """Index (or re-index) a track by a frame melody (MIDI every :data:`FRAME_SECONDS`) and
-        optionally the ``(T, 12)`` pitch-class affinity DTW should match instead of the melody."""
-        melody = np.asarray(melody, dtype=np.float32).reshape(-1)
-        aff = None if affinity is None else np.asarray(affinity, dtype=np.float32)
-        self.remove([track_id])
-        pitches, _ = fingerprint.note_pitches(melody)
-        spans = fingerprint.window_spans(len(pitches))
-        vectors = fingerprint.embed_windows(pitches, spans)
-        keep = np.flatnonzero(np.linalg.norm(vectors, axis=1) > 0)
-        if keep.size:
-            self.store.add([f"{track_id}{SEP}{i}" for i in range(keep.size)], vectors[keep])
-        self.entries[track_id] = _Entry(track_id, work_id, melody, aff, int(keep.size))
+        optionally the ``(T, 12)`` pitch-class affinity DTW should match instead of the melody and
+        its note ``pitches`` [default: :func:`sapphire_vocal.fingerprint.note_pitches` of the melody]."""
+        self.add_melodies([(track_id, melody, work_id, affinity, pitches)])
+
+    def add_melodies(self, items) -> None:
+        """:meth:`add_melody` for many ``(track_id, melody, work_id, affinity, pitches)`` at once
+        (one store update: an approximate store then sizes its cells for the whole set)."""
+        ids, blocks = [], []
+        self.remove([item[0] for item in items])
+        for track_id, melody, work_id, affinity, pitches in items:
+            melody = np.asarray(melody, dtype=np.float32).reshape(-1)
+            aff = None if affinity is None else np.asarray(affinity, dtype=np.float32)
+            if pitches is None:
+                pitches, _ = fingerprint.note_pitches(melody)
+            vectors = fingerprint.embed_windows(pitches, fingerprint.window_spans(len(pitches)))
+            vectors = vectors[np.linalg.norm(vectors, axis=1) > 0]
+            ids += [f"{track_id}{SEP}{i}" for i in range(len(vectors))]
+            blocks.append(vectors)
+            self.entries[track_id] = _Entry(track_id, work_id, melody, aff, len(vectors))
+        if ids:
+            self.store.add(ids, np.concatenate(blocks))
 
     def add_audio(self, track_id: str, audio: np.ndarray, sr: int, *, work_id: str | None = None) -> None:
         """Index a track from its audio with this index's ``method``."""

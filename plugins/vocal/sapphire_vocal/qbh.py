@@ -70,8 +70,8 @@ class QbhIndex:
         How :meth:`add_audio` extracts a track's melody (see :func:`sapphire_vocal.melody.track_melody`).
     shortlist : int
         Tracks the first stage passes to DTW re-ranking (0 = every track, no first stage; so does a
-        catalogue of at most ``shortlist`` tracks). On the 168 demo tracks: MRR 0.80 with 50, 0.88
-        with 100, 0.91 with 120, 0.90 with every track (DTW ~0.7 ms per track).
+        catalogue of at most ``shortlist`` tracks). On the 168 demo tracks (84 project hums): MRR 0.79
+        with 50, 0.87 with 100, 0.89 with 120, 0.90 with every track (DTW ~0.7 ms per track).
     candidates : int
         Windows the first stage retrieves to find the ``shortlist`` tracks.
     store_factory : callable, optional

@@ -184,7 +184,7 @@ def test_demo_corpus_hums_mrr_from_audio(demo_corpus):
     """Every other hum of the demo corpus, and a sung query (the second generator) of the same works,
     against ALL 168 tracks indexed from audio (basic-pitch; no score), two-stage search.
 
-    Measured (seed 0, every hum): the project's hums MRR 0.88 with the default 100-track shortlist
+    Measured (seed 0, every hum): the project's hums MRR 0.87 with the default 100-track shortlist
     (0.90 with DTW over every track); sung queries 0.71 (0.74). About 2 minutes: basic-pitch on
     every demo track and CREPE on 84 queries, the cost of testing on the real corpus.
     """

@@ -88,6 +88,11 @@ class ModalityContract:
             pytest.skip(f"{type(self).__name__} sets no {attr}; nothing to check")
         return cls
 
+    def _rejects_unknown_key(self, attr: str) -> None:
+        cls = self._need(attr)
+        with pytest.raises(ConfigError, match="no_such_key"):
+            cls(no_such_key=1)
+
     def _extract(self):
         cls = self._need("extractor_cls")
         ex = cls(**self.extractor_settings())
@@ -100,9 +105,7 @@ class ModalityContract:
         cls()
 
     def test_extractor_rejects_unknown_key(self):
-        cls = self._need("extractor_cls")
-        with pytest.raises(ConfigError, match="no_such_key"):
-            cls(no_such_key=1)
+        self._rejects_unknown_key("extractor_cls")
 
     def test_extractor_declares_metadata(self):
         cls = self._need("extractor_cls")
@@ -142,9 +145,7 @@ class ModalityContract:
         cls()
 
     def test_encoder_rejects_unknown_key(self):
-        cls = self._need("encoder_cls")
-        with pytest.raises(ConfigError, match="no_such_key"):
-            cls(no_such_key=1)
+        self._rejects_unknown_key("encoder_cls")
 
     def test_encoder_output_shape(self):
         enc = self._encoder()

@@ -40,6 +40,26 @@ def resolve_device(name: str) -> torch.device:
     return _resolve_device(name)
 
 
+class AcousticExtractor(FeatureExtractor):
+    """Base of the acoustic extractors: mono 22.05 kHz audio and the shared settings (:class:`AcousticConfig`)."""
+
+    modality = "acoustic"
+    sample_rate = SAMPLE_RATE
+    Config = AcousticConfig
+
+
+def stft_frames(then, *, device: str, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH):
+    """A chunk function for :func:`sapphire_acoustic.chunking.chunked_frames` on the torch path: the
+    segment's shared ``|STFT|^2`` (:func:`shared_stft_power`) passed to ``then``, without gradients."""
+    dev = resolve_device(device)
+
+    def frame_fn(segment):
+        with torch.no_grad():
+            return then(shared_stft_power(segment, device=dev, n_fft=n_fft, hop_length=hop_length))
+
+    return frame_fn
+
+
 def shared_stft_power(segment: np.ndarray, *, device: torch.device, n_fft: int = N_FFT,
                       hop_length: int = HOP_LENGTH) -> torch.Tensor:
     """``|STFT|^2`` of ``segment`` via :func:`sapphire_acoustic.torch_dsp.stft_power`, computed once for all

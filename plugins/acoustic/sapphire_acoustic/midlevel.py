@@ -32,9 +32,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sapphire_acoustic.common import CHUNK_SECONDS, HOP_LENGTH, SAMPLE_RATE, AcousticConfig
+from sapphire_acoustic.common import CHUNK_SECONDS, HOP_LENGTH, SAMPLE_RATE, AcousticExtractor
 from sapphire_core.explanation import Explanation
-from sapphire_core.extractor import FeatureExtractor
 
 MIDLEVEL_NAMES = ("melodiousness", "articulation", "rhythmic_complexity", "rhythmic_stability", "dissonance",
                   "tonal_stability", "minorness", "onset_density")
@@ -172,17 +171,12 @@ def analyze_midlevel(audio: np.ndarray, *, sr: int = SAMPLE_RATE, backend: str =
     return midlevel_values(chroma, rhythm, frame_rms(audio), sr=sr)
 
 
-class MidLevel(FeatureExtractor):
+class MidLevel(AcousticExtractor):
     """Eight interpretable mid-level perceptual features in [0, 1] (Chowdhury & Widmer), from signal proxies."""
 
     name = "midlevel"
-    modality = "acoustic"
     version = "1"
-    sample_rate = SAMPLE_RATE
     interpretable = {"values": MIDLEVEL_NAMES}
-
-    class Config(AcousticConfig):
-        pass
 
     def output_shapes(self):
         return {"values": (len(MIDLEVEL_NAMES),)}

@@ -27,8 +27,7 @@ from pydantic import Field
 from sapphire_acoustic import iso226
 from sapphire_acoustic.chunking import chunked_frames
 from sapphire_acoustic.common import (CHUNK_SECONDS, CONTEXT, HOP_LENGTH, N_FFT, SAMPLE_RATE, AcousticConfig,
-                                      resolve_device, shared_stft_power)
-from sapphire_core.extractor import FeatureExtractor
+                                      AcousticExtractor, resolve_device, stft_frames)
 
 #: dB floor of ``logmel`` before weighting (librosa's ``amin=1e-10``).
 AMIN = 1e-10
@@ -76,15 +75,13 @@ def perceptual_spectrum(audio: np.ndarray, *, sr: int = SAMPLE_RATE, n_fft: int 
 
         from sapphire_acoustic import torch_dsp
 
-        dev = resolve_device(device)
-        w_t = torch.from_numpy(lin_w).to(dev)
+        w_t = torch.from_numpy(lin_w).to(resolve_device(device))
 
-        def frame_fn(seg):
-            with torch.no_grad():
-                power = shared_stft_power(seg, device=dev, n_fft=n_fft, hop_length=hop_length)
-                mel = torch_dsp.mel_from_power(power, sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
-                ms = w_t @ power
-                return mel.cpu().numpy(), ms.cpu().numpy()
+        def mel_and_loudness(power):
+            mel = torch_dsp.mel_from_power(power, sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+            return mel.cpu().numpy(), (w_t @ power).cpu().numpy()
+
+        frame_fn = stft_frames(mel_and_loudness, device=device, n_fft=n_fft, hop_length=hop_length)
     else:
         import librosa
 
@@ -110,13 +107,11 @@ def _dct(n_out: int, n_in: int) -> np.ndarray:
     return scipy.fft.dct(np.eye(n_in), type=2, norm="ortho", axis=0)[:n_out].astype(np.float32)
 
 
-class PerceptualSpectrum(FeatureExtractor):
+class PerceptualSpectrum(AcousticExtractor):
     """ISO 226:2003 equal-loudness weighted log-mel, MFCCs and loudness (sone) over time."""
 
     name = "perceptual_spectrum"
-    modality = "acoustic"
     version = "1"
-    sample_rate = SAMPLE_RATE
 
     class Config(AcousticConfig):
         n_mels: int = Field(64, ge=8, le=256)

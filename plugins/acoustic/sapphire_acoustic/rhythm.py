@@ -44,9 +44,8 @@ from pydantic import Field
 
 from sapphire_acoustic.chunking import chunked_frames, frame_chunks
 from sapphire_acoustic.common import (CHUNK_SECONDS, CONTEXT, HOP_LENGTH, N_FFT, SAMPLE_RATE, AcousticConfig,
-                                      resolve_device, shared_stft_power)
+                                      AcousticExtractor, resolve_device, stft_frames)
 from sapphire_core.context import shared
-from sapphire_core.extractor import FeatureExtractor
 
 #: Order of the ``summary`` vector of the ``rhythm`` extractor.
 RHYTHM_SUMMARY_NAMES = ("swing_ratio", "microtiming_ms", "onset_density", "pulse_clarity", "beat_regularity")
@@ -88,18 +87,14 @@ def onset_envelope(audio: np.ndarray, *, sr: int = SAMPLE_RATE, hop_length: int 
     """Spectral-flux onset strength ``(T,)`` (``librosa.onset.onset_strength`` on a 128-band dB mel), chunked."""
     audio = np.asarray(audio, dtype=np.float32)
     if backend == "torch":
-        import torch
-
         from sapphire_acoustic import torch_dsp
 
-        dev = resolve_device(device)
+        def onsets(power):
+            mel = torch_dsp.mel_from_power(power, sr=sr, n_fft=N_FFT, n_mels=n_mels)
+            return torch_dsp.onset_strength_from_db(torch_dsp.power_to_db(mel), n_fft=N_FFT,
+                                                    hop_length=hop_length).cpu().numpy()
 
-        def frame_fn(seg):
-            with torch.no_grad():
-                power = shared_stft_power(seg, device=dev, n_fft=N_FFT, hop_length=hop_length)
-                mel = torch_dsp.mel_from_power(power, sr=sr, n_fft=N_FFT, n_mels=n_mels)
-                return torch_dsp.onset_strength_from_db(torch_dsp.power_to_db(mel), n_fft=N_FFT,
-                                                        hop_length=hop_length).cpu().numpy()
+        frame_fn = stft_frames(onsets, device=device, hop_length=hop_length)
     else:
         import librosa
 
@@ -421,13 +416,11 @@ def estimate_tempo(audio: np.ndarray, sr: int = SAMPLE_RATE, *, backend: str = "
     return tempo_from_novelty(novelty(env, chroma))
 
 
-class Rhythm(FeatureExtractor):
+class Rhythm(AcousticExtractor):
     """Cyclic tempogram over time, global tempo and a 5-value rhythm summary (swing, groove, density, clarity...)."""
 
     name = "rhythm"
-    modality = "acoustic"
     version = "1"
-    sample_rate = SAMPLE_RATE
 
     class Config(AcousticConfig):
         tempogram_bins: int = Field(30, ge=4, le=120, description="cyclic tempo classes per octave")

@@ -34,9 +34,8 @@ from pydantic import Field
 
 from sapphire_acoustic.chunking import chunked_frames
 from sapphire_acoustic.common import (CHUNK_SECONDS, CONTEXT, HOP_LENGTH, N_FFT, SAMPLE_RATE, AcousticConfig,
-                                      resolve_device, shared_stft_power)
+                                      AcousticExtractor, stft_frames)
 from sapphire_core.context import shared
-from sapphire_core.extractor import FeatureExtractor
 
 PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 #: The 24 keys in ``key_profile`` order, spelled as mir_eval expects ("C major", "A minor").
@@ -123,17 +122,13 @@ def chroma_and_cens(audio: np.ndarray, *, sr: int = SAMPLE_RATE, hop_length: int
 
 def _chroma_and_cens(audio, *, sr, hop_length, cens_window, backend, device, tuning, chunk_seconds):
     if backend == "torch":
-        import torch
-
         from sapphire_acoustic import torch_dsp
 
-        dev = resolve_device(device)
+        def chroma_and_cens_of(power):
+            chroma = torch_dsp.chroma_from_power(power, sr=sr, n_fft=N_FFT, tuning=tuning)
+            return chroma.cpu().numpy(), torch_dsp.cens(chroma, win_len_smooth=cens_window).cpu().numpy()
 
-        def frame_fn(seg):
-            with torch.no_grad():
-                power = shared_stft_power(seg, device=dev, n_fft=N_FFT, hop_length=hop_length)
-                chroma = torch_dsp.chroma_from_power(power, sr=sr, n_fft=N_FFT, tuning=tuning)
-                return chroma.cpu().numpy(), torch_dsp.cens(chroma, win_len_smooth=cens_window).cpu().numpy()
+        frame_fn = stft_frames(chroma_and_cens_of, device=device, hop_length=hop_length)
     else:
         import librosa
 
@@ -192,13 +187,11 @@ def _to_rate(audio: np.ndarray, sr: int) -> np.ndarray:
     return soxr.resample(audio, sr, SAMPLE_RATE).astype(np.float32)
 
 
-class Tonal(FeatureExtractor):
+class Tonal(AcousticExtractor):
     """CENS chroma over time and the 24-key correlation profile (Krumhansl-Schmuckler)."""
 
     name = "tonal"
-    modality = "acoustic"
     version = "1"
-    sample_rate = SAMPLE_RATE
 
     class Config(AcousticConfig):
         cens_window: int = Field(41, ge=1, description="CENS smoothing window (frames)")

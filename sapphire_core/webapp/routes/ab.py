@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from sapphire_core.feedback.sessions import NAME_PATTERN, SessionSpec
 from sapphire_core.webapp.engine import result_json
+from sapphire_core.webapp.pages import page_response
 from sapphire_core.webapp.state import WebState, no_extra_params, web_state
 
-STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
 router = APIRouter()
 
@@ -34,7 +32,7 @@ class ABJudgement(BaseModel):
 
 @router.get("/ab", include_in_schema=False)
 def page():
-    return FileResponse(STATIC_DIR / "ab.html", media_type="text/html")
+    return page_response("ab")
 
 
 @router.get("/api/ab/next")

@@ -53,4 +53,5 @@ def admin_export(request: Request, table: Literal["ab", "triplets", "ab_trials",
 
 @router.get("/counts")
 def admin_counts(web: WebState = Depends(web_state)) -> dict[str, Any]:
-    return {"counts": web.store.counts(), "integrity": web.store.integrity_check(), "journal_mode": web.store.journal_mode}
+    store = web.store
+    return {"counts": store.counts(), "integrity": store.integrity_check(), "journal_mode": store.journal_mode}

@@ -11,10 +11,10 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from sapphire_core.webapp.engine import result_json
+from sapphire_core.webapp.pages import page_response
 from sapphire_core.webapp.state import MAX_K, WebState, check_weights, no_extra_params, web_state
 from sapphire_core.webapp.uploads import UploadError, decode_upload, receive_upload
 
-STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 _AUDIO_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg", ".oga": "audio/ogg",
                 ".mp3": "audio/mpeg", ".aif": "audio/aiff", ".aiff": "audio/aiff"}
 
@@ -36,7 +36,7 @@ class SearchRequest(BaseModel):
 
 @router.get("/", include_in_schema=False)
 def page():
-    return FileResponse(STATIC_DIR / "search.html", media_type="text/html")
+    return page_response("search")
 
 
 @router.get("/api/info")

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import random
 import secrets
-from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from sapphire_core.feedback.active import rank_pairs
 from sapphire_core.feedback.sessions import NAME_PATTERN
 from sapphire_core.webapp.engine import result_json, track_ids
+from sapphire_core.webapp.pages import page_response
 from sapphire_core.webapp.state import MAX_K, OPEN_SESSION, WebState, no_extra_params, web_state
 
-STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 #: How many neighbours of an anchor are candidates for B and C.
 TRIPLET_CANDIDATES = 8
 TrackId = Field(..., min_length=1, max_length=256)
@@ -50,7 +48,7 @@ def scores_of(results: list[Any]) -> dict[str, float]:
 
 @router.get("/triplet", include_in_schema=False)
 def page():
-    return FileResponse(STATIC_DIR / "triplet.html", media_type="text/html")
+    return page_response("triplet")
 
 
 @router.get("/api/triplet/next")

@@ -1,5 +1,7 @@
-"""Plugin hooks. Each passes a typed ``register`` callable in (a :class:`~sapphire_core.registry.Registrar`);
-the plugin calls it once per class.
+"""Plugin hooks. Each per-kind hook passes a typed ``register`` callable in (a
+:class:`~sapphire_core.registry.Registrar`); the plugin calls it once per class. A plugin that adds
+several kinds may instead implement ``register_components`` and pass them all to its registrar
+(``registrar.add(MyExtractor, MyEncoder, MyQueryMode)``), which files each under its interface.
 
 The core keeps control of names, duplicates and ordering (see :mod:`sapphire_core.registry`).
 A plugin module implements any subset::
@@ -68,3 +70,10 @@ def register_explanations(register):
 def register_index_extras(register):
     """Register :class:`~sapphire_core.index_extra.IndexExtra` subclasses: per-track data built into
     ``INDEX/extras/<name>`` by ``sapphire index`` (e.g. the track melodies a ``hum`` query ranks against)."""
+
+
+@hookspec
+def register_components(registrar):
+    """Register components of any kinds at once: ``registrar.add(*classes)``
+    (:class:`~sapphire_core.registry.ComponentRegistrar`) files each class under the kind of the
+    interface it implements, with the same checks as the per-kind hooks."""

@@ -20,7 +20,7 @@ import pluggy
 
 from sapphire_core import hookspecs
 from sapphire_core.errors import PluginError
-from sapphire_core.registry import KINDS, Registrar, Registry
+from sapphire_core.registry import KINDS, ComponentRegistrar, Registrar, Registry
 
 ENTRY_POINT_GROUP = "sapphire.plugins"
 ENV_VAR = "SAPPHIRE_PLUGINS"
@@ -125,6 +125,8 @@ def build_registry(pm: pluggy.PluginManager | None = None) -> Registry:
         for impl in hook.get_hookimpls():
             provider = _provider(pm, impl.plugin)
             impl.function(register=Registrar(registry, kind, provider))
+    for impl in pm.hook.register_components.get_hookimpls():
+        impl.function(registrar=ComponentRegistrar(registry, _provider(pm, impl.plugin)))
     return registry
 
 

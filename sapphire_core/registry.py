@@ -68,6 +68,38 @@ class Registrar(Generic[T]):
         return f"<Registrar {self.kind} for {self.provider}>"
 
 
+class ComponentRegistrar:
+    """What ``register_components`` receives: one call registers classes of any kind, each under the kind
+    its interface says (a FeatureExtractor as an extractor, a QueryMode as a query mode, ...)::
+
+        @hookimpl
+        def register_components(registrar):
+            registrar.add(MyExtractor, MyEncoder, MyQueryMode)
+    """
+
+    def __init__(self, registry: Registry, provider: str) -> None:
+        self.registry, self.provider = registry, provider
+
+    def add(self, *classes: type) -> None:
+        """Register each class under its kind.
+
+        Raises
+        ------
+        PluginError
+            For a class that implements none of the component interfaces, listing them.
+        """
+        for cls in classes:
+            kinds = [k for k, (_, base) in KINDS.items() if isinstance(cls, type) and issubclass(cls, base)]
+            if len(kinds) != 1:
+                bases = ", ".join(base.__name__ for _, base in KINDS.values())
+                raise PluginError(f"{self.provider}: {cls!r} is not a subclass of exactly one component interface "
+                                  f"({bases})")
+            self.registry.add(kinds[0], cls, self.provider)
+
+    def __repr__(self) -> str:
+        return f"<ComponentRegistrar for {self.provider}>"
+
+
 @dataclass
 class Registry:
     """Registered components by kind and name."""

@@ -63,38 +63,32 @@ class ToyLyricsBow(FeatureExtractor):
         return {"bow": _hash_bow(text, 32), "present": np.float32(1.0 if text.strip() else 0.0)}
 
 
-class ToyPitchEncoder(Encoder):
-    name, modality, requires = "toy_pitch_enc", "pitch", ("toy_chroma",)
+class _ToyLinearEncoder(Encoder):
+    """A linear map of one ``(B, width)`` feature ``key``."""
+
+    key: str
+    width: int
 
     class Config(EncoderConfig):
         output_dim: int = 16
 
     def __init__(self, config=None, **settings):
         super().__init__(config, **settings)
-        self.net = nn.Linear(12, self.output_dim)
+        self.net = nn.Linear(self.width, self.output_dim)
 
     def forward(self, features):
-        return self.net(features["toy_chroma.chroma"])
+        return self.net(features[self.key])
 
     def example_features(self, batch_size=2, *, seed=0):
-        return {"toy_chroma.chroma": torch.rand(batch_size, 12, generator=torch.Generator().manual_seed(seed))}
+        return {self.key: torch.rand(batch_size, self.width, generator=torch.Generator().manual_seed(seed))}
 
 
-class ToyLyricsEncoder(Encoder):
-    name, modality, requires = "toy_lyrics_enc", "lyrics", ("toy_bow",)
+class ToyPitchEncoder(_ToyLinearEncoder):
+    name, modality, requires, key, width = "toy_pitch_enc", "pitch", ("toy_chroma",), "toy_chroma.chroma", 12
 
-    class Config(EncoderConfig):
-        output_dim: int = 16
 
-    def __init__(self, config=None, **settings):
-        super().__init__(config, **settings)
-        self.net = nn.Linear(32, self.output_dim)
-
-    def forward(self, features):
-        return self.net(features["toy_bow.bow"])
-
-    def example_features(self, batch_size=2, *, seed=0):
-        return {"toy_bow.bow": torch.rand(batch_size, 32, generator=torch.Generator().manual_seed(seed))}
+class ToyLyricsEncoder(_ToyLinearEncoder):
+    name, modality, requires, key, width = "toy_lyrics_enc", "lyrics", ("toy_bow",), "toy_bow.bow", 32
 
 
 class ToyTextTower(TextEncoder):

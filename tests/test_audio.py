@@ -72,10 +72,14 @@ def test_not_audio(tmp_path):
         load_audio(path, sr=22050)
 
 
-def test_zero_length(tmp_path):
-    path = tmp_path / "empty.wav"
-    sf.write(path, np.zeros(0, np.float32), 22050)
-    with pytest.raises(EmptyAudioError, match=r"empty\.wav: holds no audio"):
+@pytest.mark.parametrize(("name", "samples", "error", "message"), [
+    ("empty.wav", 0, EmptyAudioError, r"empty\.wav: holds no audio"),
+    ("silence.wav", 22050, SilentAudioError, r"silence\.wav: is digital silence"),
+])
+def test_empty_and_silent(tmp_path, name, samples, error, message):
+    path = tmp_path / name
+    sf.write(path, np.zeros(samples, np.float32), 22050)
+    with pytest.raises(error, match=message):
         load_audio(path, sr=22050)
 
 
@@ -88,11 +92,9 @@ def test_truncated(tmp_path):
         load_audio(path, sr=22050)
 
 
-def test_silent(tmp_path):
+def test_silent_allowed_on_request(tmp_path):
     path = tmp_path / "silence.wav"
     sf.write(path, np.zeros(22050, np.float32), 22050)
-    with pytest.raises(SilentAudioError, match=r"silence\.wav: is digital silence"):
-        load_audio(path, sr=22050)
     assert load_audio(path, sr=22050, allow_silent=True).size == 22050
 
 

@@ -1,4 +1,4 @@
-"""The per-track context: audio decoded once per rate, intermediates shared by a track's extractors, nothing kept after."""
+"""The per-track context: audio decoded once per rate, intermediates shared by a track's extractors, none kept."""
 
 from __future__ import annotations
 

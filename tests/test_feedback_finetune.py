@@ -124,13 +124,8 @@ CONFIG = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny matrices: on a shared 2-core machine extra torch threads only contend (10x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Tiny matrices: on a shared 2-core machine extra torch threads only contend (10x slower).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

@@ -51,8 +51,9 @@ def test_unknown_store_kind_lists_the_installed_ones(tmp_path):
 
 
 def test_library_modules_do_not_import_the_cli():
-    code = ("import sys, sapphire_core.training.trainer, sapphire_core.index.builder, sapphire_core.evaluation.evaluate, "
-            "sapphire_core.feedback.finetune, sapphire_core.analysis.report, sapphire_core.retrieval.engine; "
+    code = ("import sys, sapphire_core.training.trainer, sapphire_core.index.builder, "
+            "sapphire_core.evaluation.evaluate, sapphire_core.feedback.finetune, sapphire_core.analysis.report, "
+            "sapphire_core.retrieval.engine; "
             "print(sorted(m for m in sys.modules if m.startswith('sapphire_core.cli')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -123,12 +123,25 @@ def test_broken_plugin_says_which_and_how_to_disable(monkeypatch):
 
 
 def test_every_hook_is_documented_and_registered_by_a_kind():
-    from sapphire_core.registry import KINDS
+    from sapphire_core.registry import KINDS, ComponentRegistrar, Registry
 
     hooks = {name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("register_")}
-    assert hooks == {hook for hook, _ in KINDS.values()}, "each hook maps to one component kind"
+    assert hooks == {hook for hook, _ in KINDS.values()} | {"register_components"}, "each hook maps to one kind"
     for name in hooks:
         assert (getattr(hookspecs, name).__doc__ or "").strip(), f"hook {name} has no docstring"
+    for _, base in KINDS.values():  # register_components files a class of every interface under its kind
+        cls = type("Probe", (base,), {"name": "probe", "modality": "toy", "extra": "x", "extractor": "x"})
+        registry = Registry()
+        ComponentRegistrar(registry, "probe-dist").add(cls)
+        assert [e.cls for kind in registry.entries.values() for e in kind.values()] == [cls]
+
+
+def test_register_components_adds_several_kinds_in_one_hook(registry_with):
+    registry = registry_with(plugin_module("typed", register_components=lambda registrar: registrar.add(
+        ToyExtractor, ToyEncoder)))
+    assert registry.get("extractor", "toy_ex") is ToyExtractor and registry.get("encoder", "toy_enc") is ToyEncoder
+    with pytest.raises(PluginError, match=r"<class 'object'> is not a subclass of exactly one component interface"):
+        registry_with(plugin_module("bad", register_components=lambda registrar: registrar.add(object)))
 
 
 def test_installed_modality_plugins_are_discovered():

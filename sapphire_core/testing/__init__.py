@@ -8,6 +8,9 @@ write_corpus
     Writes a small corpus folder of given tracks (audio arrays + metadata).
 registry_with
     Builds a registry from the core plus in-test plugin objects, without entry points.
+one_torch_thread
+    Runs a test with one torch thread (tiny tensors on a shared CPU: extra threads only contend);
+    a module opts in with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,17 @@ from sapphire_core.testing import signals
 from sapphire_core.testing.contract import ModalityContract, contract_case
 
 __all__ = ["ModalityContract", "contract_case", "signals"]
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread for the test, restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture

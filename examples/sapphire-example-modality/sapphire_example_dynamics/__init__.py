@@ -1,10 +1,7 @@
-"""A complete third-party modality in one file: loudness dynamics (how loud, how much it varies).
-
-After ``pip install -e examples/sapphire-example-modality``, YAML can name ``rms_envelope`` / ``dynamics_mlp``,
-results explain their loudness side by side, and ``search(level="-20")`` finds tracks by mean level.
-"""
+"""A complete third-party plugin in one file: a loudness modality, its explanation and a ``level="-20"`` query mode."""
 
 import json
+from contextlib import suppress
 
 import numpy as np
 import torch
@@ -23,7 +20,7 @@ from sapphire_core.query_mode import QueryMode
 
 
 class RMSEnvelope(FeatureExtractor):
-    """Frame RMS in dB as a histogram over ``bins`` levels from -80 to 0 dBFS, and [loudness, range] in [0, 1]."""
+    """Frame RMS in dB: a histogram over ``bins`` levels from -80 to 0 dBFS, and its interpretable summary."""
     name, modality, version, sample_rate = "rms_envelope", "dynamics", "2", 16000
     interpretable = {"summary": ("loudness", "dynamic_range")}
 
@@ -39,8 +36,8 @@ class RMSEnvelope(FeatureExtractor):
         frames = audio[: len(audio) // n * n].reshape(-1, n) if len(audio) >= n else audio[None, :]
         db = np.clip(20 * np.log10(np.sqrt((frames**2).mean(axis=1)) + 1e-10), -80, 0)
         hist, _ = np.histogram(db, bins=self.config.bins, range=(-80, 0))
-        summary = [(db.mean() + 80) / 80, min(db.std() / 20, 1.0)]
-        return {"level_histogram": (hist / hist.sum()).astype(np.float32), "summary": np.float32(summary)}
+        summary = np.float32([(db.mean() + 80) / 80, min(db.std() / 20, 1.0)])  # loudness, range in [0, 1]
+        return {"level_histogram": (hist / hist.sum()).astype(np.float32), "summary": summary}
 
 
 class DynamicsMLP(Encoder):
@@ -76,10 +73,8 @@ class Levels(IndexExtra):
     def build(self, tracks, folder, *, on_progress=None):
         ex, levels = RMSEnvelope(), {}
         for t in tracks:
-            try:
+            with suppress(SapphireError):  # unusable audio: the embedding pass reports it
                 levels[t.id] = float(ex.extract(load_audio(t.audio, sr=ex.sample_rate), t)["summary"][0]) * 80 - 80
-            except SapphireError:
-                pass  # the embedding pass reports unusable audio
         atomic_write_text(folder / "levels.json", json.dumps(levels))
         return len(levels)
 
@@ -96,25 +91,5 @@ class LevelMode(QueryMode):
 
 
 @hookimpl
-def register_extractors(register):
-    register(RMSEnvelope)
-
-
-@hookimpl
-def register_encoders(register):
-    register(DynamicsMLP)
-
-
-@hookimpl
-def register_explanations(register):
-    register(Dynamics)
-
-
-@hookimpl
-def register_index_extras(register):
-    register(Levels)
-
-
-@hookimpl
-def register_query_modes(register):
-    register(LevelMode)
+def register_components(registrar):
+    registrar.add(RMSEnvelope, DynamicsMLP, Dynamics, Levels, LevelMode)

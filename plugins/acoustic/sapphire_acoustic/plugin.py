@@ -4,35 +4,16 @@ from sapphire_core import hookimpl
 
 
 @hookimpl
-def register_extractors(register):
-    from sapphire_acoustic.midlevel import MidLevel
+def register_components(registrar):
+    from sapphire_acoustic.cnn14 import Cnn14
+    from sapphire_acoustic.midlevel import MidLevel, MidLevelExplanation
+    from sapphire_acoustic.midlevel_loss import MidLevelLoss
+    from sapphire_acoustic.midlevel_mlp import MidLevelMLP
+    from sapphire_acoustic.multi_input_cnn import MultiInputCNN
     from sapphire_acoustic.perceptual import PerceptualSpectrum
     from sapphire_acoustic.rhythm import Rhythm
     from sapphire_acoustic.tonal import Tonal
 
-    for cls in (PerceptualSpectrum, Tonal, Rhythm, MidLevel):
-        register(cls)
-
-
-@hookimpl
-def register_encoders(register):
-    from sapphire_acoustic.cnn14 import Cnn14
-    from sapphire_acoustic.midlevel_mlp import MidLevelMLP
-    from sapphire_acoustic.multi_input_cnn import MultiInputCNN
-
-    for cls in (Cnn14, MultiInputCNN, MidLevelMLP):
-        register(cls)
-
-
-@hookimpl
-def register_losses(register):
-    from sapphire_acoustic.midlevel_loss import MidLevelLoss
-
-    register(MidLevelLoss)
-
-
-@hookimpl
-def register_explanations(register):
-    from sapphire_acoustic.midlevel import MidLevelExplanation
-
-    register(MidLevelExplanation)
+    registrar.add(PerceptualSpectrum, Tonal, Rhythm, MidLevel, Cnn14, MultiInputCNN, MidLevelMLP, MidLevelLoss)
+    # Mid-level values beside every search result (the extractor declares them interpretable).
+    registrar.add(MidLevelExplanation)

@@ -4,15 +4,8 @@ from sapphire_core import hookimpl
 
 
 @hookimpl
-def register_extractors(register):
+def register_components(registrar):
+    from sapphire_structure.encoder import StructureCNN
     from sapphire_structure.extractors import EXTRACTORS
 
-    for cls in EXTRACTORS:
-        register(cls)
-
-
-@hookimpl
-def register_encoders(register):
-    from sapphire_structure.encoder import StructureCNN
-
-    register(StructureCNN)
+    registrar.add(*EXTRACTORS, StructureCNN)

@@ -8,13 +8,8 @@ from sapphire_structure.siplca import reconstruct, si_plca, si_plca_numpy
 
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small convolutions: on a shared CPU, thread hand-offs cost more than they save."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Small convolutions: on a shared CPU, thread hand-offs cost more than they save.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 PLANT_1 = (10, 60, 110, 160)

@@ -1,33 +1,14 @@
-"""Registers the vocal modality's components with SAPPHIRE (entry point ``sapphire.plugins``)."""
+"""Registers the vocal modality's components with SAPPHIRE (entry point ``sapphire.plugins``): its
+extractors and encoders, and query by humming (the ``hum`` query mode over the ``melody`` index extra)."""
 
 from sapphire_core import hookimpl
 
 
 @hookimpl
-def register_extractors(register):
-    from sapphire_vocal.extractors import EXTRACTORS
-
-    for cls in EXTRACTORS:
-        register(cls)
-
-
-@hookimpl
-def register_encoders(register):
+def register_components(registrar):
     from sapphire_vocal.encoders import ENCODERS
+    from sapphire_vocal.extractors import EXTRACTORS
+    from sapphire_vocal.hum import HumMode, MelodyExtra
 
-    for cls in ENCODERS:
-        register(cls)
-
-
-@hookimpl
-def register_query_modes(register):
-    from sapphire_vocal.hum import HumMode
-
-    register(HumMode)
-
-
-@hookimpl
-def register_index_extras(register):
-    from sapphire_vocal.hum import MelodyExtra
-
-    register(MelodyExtra)
+    registrar.add(*EXTRACTORS, *ENCODERS)
+    registrar.add(HumMode, MelodyExtra)  # query by humming, against the indexed track melodies

@@ -22,15 +22,39 @@ def build(
     seed: int = typer.Option(0, "--seed", help="Seeds the selection and every random choice."),
     include_heldout: bool = typer.Option(False, "--include-heldout",
                                          help="Build ONLY the held-out works (an evaluation corpus)."),
+    profile: str = typer.Option("demo", "--profile",
+                                help="Render profile: demo, train (3 soundfonts, +-5 semitones, x0.8-1.25) or "
+                                     "unseen (a soundfont and instruments no other profile uses: for evaluation)."),
+    soundfont: list[str] = typer.Option(None, "--soundfont", help="Override the profile's soundfonts (repeatable): "
+                                        "fluidr3, timgm6mb, gmbank, musescore."),
+    plans: str = typer.Option(None, "--plans", help="Override the profile's instrument plans (comma-separated)."),
+    tempo_range: str = typer.Option(None, "--tempo-range", help="Override the tempo factors, e.g. 0.85,1.15."),
+    transpose: str = typer.Option(None, "--transpose", help="Override the semitone shifts, e.g. -3,2."),
 ) -> None:
     """Render music21 scores with FluidSynth: tracks, hums, excerpts and relations (deterministic per seed)."""
     from sapphire_core.corpus.build import build_corpus
+    from sapphire_core.corpus.profiles import profile as render_profile
     from sapphire_core.corpus.works import SIZES
 
     from sapphire_core.errors import CorpusError
 
     if size not in SIZES:
         raise CorpusError(f"unknown --size {size!r}; choose one of {', '.join(SIZES)}")
+
+    def numbers(text: str | None, kind, option: str):
+        if text is None:
+            return None
+        try:
+            return [kind(x) for x in text.split(",") if x.strip()]
+        except ValueError:
+            raise CorpusError(f"{option} {text!r}: give comma-separated numbers, e.g. {option} 0.85,1.15") from None
+
+    tempo = numbers(tempo_range, float, "--tempo-range")
+    if tempo is not None and len(tempo) != 2:
+        raise CorpusError(f"--tempo-range {tempo_range!r}: give two factors, low,high (e.g. 0.85,1.15)")
+    render = render_profile(profile, soundfonts=soundfont or None,
+                            plans=[p.strip() for p in plans.split(",")] if plans else None,
+                            tempo=tempo, transpose=numbers(transpose, int, "--transpose"))
     from sapphire_core.corpus.works import QUOTAS, candidate_works
 
     if size == "full" or include_heldout:
@@ -45,7 +69,7 @@ def build(
                 state["done"] = done
 
         report = build_corpus(out, size=size, variants=variants, seed=seed, workers=workers,
-                              include_heldout=include_heldout, on_progress=on_progress)
+                              include_heldout=include_heldout, on_progress=on_progress, render=render)
     console.print(("reused " if report.reused else "built ") + report.summary())
     for work_id, reason in report.skipped[:20]:
         console.print(f"[yellow]skipped[/] {work_id}: {reason}")

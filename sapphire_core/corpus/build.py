@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sapphire_core.corpus.profiles import RenderProfile, profile
 from sapphire_core.errors import CorpusError
 
 COMPLETE_MARKER = ".complete"
@@ -58,6 +59,7 @@ class BuildOptions:
     target_s: float = 20.0
     max_s: float = 25.0
     only: list[str] | None = None
+    render: RenderProfile = field(default_factory=lambda: profile("demo"))
 
     def key(self) -> dict:
         """What makes two builds produce the same corpus (workers do not)."""
@@ -65,6 +67,8 @@ class BuildOptions:
                "include_heldout": self.include_heldout, "target_s": self.target_s, "max_s": self.max_s}
         if self.only is not None:
             key["only"] = self.only
+        if self.render.name != "demo" or self.render != profile("demo"):
+            key["render"] = self.render.key()  # demo corpora keep the key they always had
         return key
 
 
@@ -160,21 +164,23 @@ def build_work(ref_path: str, ref_number: int | None, out: str, opts: dict) -> d
         return finish({"status": "skipped", "reason": f"too short ({duration_s:.1f} s)"})
 
     tracks, rendered = [], {}
-    pool = VARIANT_POOLS[_pool_kind(labels, info.n_parts)]
+    prof = RenderProfile(**{k: tuple(v) if isinstance(v, list) else v for k, v in opts["render"].items()})
+    pool = list(prof.plans) if prof.plans is not None else VARIANT_POOLS[_pool_kind(labels, info.n_parts)]
     used_plans: list[str] = []
     plans = []
     for v in range(opts["variants"]):
         vid = f"v{v}"
         rng = random.Random(f"{seed}:{ref.work_id}:{vid}")
-        if v == 0:
+        if v == 0 and prof.reference_v0:
             plan_name, transpose, scale = labels["natural"], 0, 1.0
             effects = render.choose_effects(rng, light=True)
         else:
             choices = [p for p in pool if p not in used_plans] or pool
             plan_name = rng.choice(choices)
-            transpose = rng.choice([-3, -2, -1, 1, 2, 3])
-            scale = round(rng.choice([rng.uniform(0.8, 0.93), rng.uniform(1.07, 1.2)]), 3)
+            transpose, scale = (rng.choice(prof.transpose), prof.draw_tempo(rng)) if v else (0, 1.0)
             effects = render.choose_effects(rng)
+        # Drawn last, and only when there is a choice, so single-font profiles keep their old draws.
+        font = rng.choice(prof.soundfonts) if len(prof.soundfonts) > 1 else prof.soundfonts[0]
         used_plans.append(plan_name)
         plan = render.make_instrumentation(plan_name, info.n_parts)
         sec = 60.0 / (info.bpm * scale)
@@ -184,15 +190,21 @@ def build_work(ref_path: str, ref_number: int | None, out: str, opts: dict) -> d
             # Keep pitches in the soundfont's playable range (octave-fold the rare outlier).
             p = p + 12 if p < 21 else (p - 12 if p > 108 else p)
             notes.append(render.Note(o * sec, d * sec, p, part=k))
-        plans.append((vid, plan, transpose, scale, effects, notes))
+        plans.append((vid, plan, transpose, scale, effects, notes, font))
+    audios: dict[str, np.ndarray] = {}
     try:
-        audios = render.synthesize_many([(notes, plan.programs) for _, plan, _, _, _, notes in plans],
-                                        sr=render.SAMPLE_RATE)
+        # One FluidSynth run per soundfont: loading a font costs more than rendering 20 s with it.
+        for font in dict.fromkeys(p[-1] for p in plans):
+            group = [p for p in plans if p[-1] == font]
+            out_audio = render.synthesize_many([(p[5], p[1].programs) for p in group], sr=render.SAMPLE_RATE,
+                                               soundfont=font)
+            audios.update({p[0]: a for p, a in zip(group, out_audio)})
     except render.RenderError as exc:
         # Not recorded: a FluidSynth failure may be transient (killed, disk full); a resume retries it.
         return {"work_id": ref.work_id, "source_path": ref.path, "number": ref.number, "status": "skipped",
                 "reason": f"render: {exc}"}
-    for (vid, plan, transpose, scale, effects, notes), audio in zip(plans, audios):
+    for vid, plan, transpose, scale, effects, notes, font in plans:
+        audio = audios[vid]
         bpm = info.bpm * scale
         audio = render.apply_effects(audio, effects, sr=render.SAMPLE_RATE, seed=_seed_int(seed, ref.work_id, vid))
         track_id = f"{ref.work_id}__{vid}"
@@ -211,6 +223,7 @@ def build_work(ref_path: str, ref_number: int | None, out: str, opts: dict) -> d
             "tempo_bpm": round(bpm, 3), "tempo_class": tempo_class(bpm, info.meter), "transpose": transpose,
             "tempo_scale": scale, "instrumentation": plan.program_names, "instrument_plan": plan.name,
             "instrument_family": plan.family, "effects": effects, "vocal": bool(labels.get("vocal")),
+            "soundfont": font, "render_profile": prof.name,
             "duration": round(len(audio) / render.SAMPLE_RATE, 4), "n_parts": info.n_parts, "melody": melody,
         }
         if labels.get("vocal") and info.lyrics:
@@ -267,6 +280,7 @@ def build_corpus(
     on_progress: Callable[[int, int], None] | None = None,
     only: list[str] | None = None,
     max_works: int | None = None,
+    render: RenderProfile | None = None,
 ) -> BuildReport:
     """Build (or finish building) a rendered corpus in ``out``.
 
@@ -293,6 +307,9 @@ def build_corpus(
         held-out one unless ``include_heldout``; quotas do not apply. For tests and spot rebuilds.
     max_works : int, optional
         Stop after this many candidates (tests use it to interrupt a build).
+    render : RenderProfile, optional
+        Soundfonts, instrument plans, tempo and key offsets of the variants
+        (:mod:`sapphire_core.corpus.profiles`) [default: the ``demo`` profile].
 
     Returns
     -------
@@ -311,7 +328,7 @@ def build_corpus(
     t_start = time.perf_counter()
     out = Path(out)
     opts = BuildOptions(size=size, variants=variants, seed=seed, include_heldout=include_heldout, workers=workers,
-                        only=sorted(only) if only is not None else None)
+                        only=sorted(only) if only is not None else None, render=render or profile("demo"))
     if variants < 1:
         raise CorpusError(f"variants must be >= 1, got {variants}")
     marker = out / COMPLETE_MARKER
@@ -326,10 +343,11 @@ def build_corpus(
         )
     from sapphire_core.corpus import render
 
-    if not render.fluidsynth_available():
+    if not render.fluidsynth_available(opts.render.soundfonts):
+        missing = [render.SOUNDFONTS[n][1] for n in opts.render.soundfonts if not render.SOUNDFONTS[n][0].is_file()]
         raise render.RenderError(
-            f"cannot render the corpus: the fluidsynth command or {render.SOUNDFONT} is missing; install the "
-            "Debian packages with 'sudo apt-get install fluidsynth fluid-soundfont-gm' (or 'make install')"
+            "cannot render the corpus: the fluidsynth command or a soundfont is missing; install the Debian "
+            f"packages with 'sudo apt-get install fluidsynth {' '.join(missing)}' (or 'make install')"
         )
     out.mkdir(parents=True, exist_ok=True)
     params_path = out / ".build" / "params.json"
@@ -365,7 +383,8 @@ def build_corpus(
         pending = pending[:max_works]
     results: dict[WorkRef, dict] = {}
     total = sum(need.values())
-    opts_d = {"seed": seed, "variants": variants, "size": size, "target_s": opts.target_s, "max_s": opts.max_s}
+    opts_d = {"seed": seed, "variants": variants, "size": size, "target_s": opts.target_s, "max_s": opts.max_s,
+              "render": opts.render.key()}
 
     def handle(ref: WorkRef, rec: dict) -> list[WorkRef]:
         results[ref] = rec

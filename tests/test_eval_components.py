@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sapphire_core.evaluation.baselines import MfccBaseline, mfcc_stats
+from sapphire_core.evaluation.baselines import mfcc_baseline, mfcc_stats
 from sapphire_core.evaluation.perceptual import logmel_image, ms_ssim_pairs, spearman
 from sapphire_core.evaluation.zeroshot import class_prompts, zero_shot
 from sapphire_core.testing import signals
@@ -49,9 +49,29 @@ def test_mfcc_baseline_separates_timbres(tmp_path):
         paths[name] = tmp_path / f"{name}.wav"
         signals.write_wav(paths[name], y, sr)
     assert mfcc_stats(paths["sine1"]).shape == (20 + 210,)
-    base = MfccBaseline(tmp_path / "cache")
+    base = mfcc_baseline(tmp_path / "cache")
     raw = np.stack([base.raw(p) for p in paths.values()])
     assert list((tmp_path / "cache").rglob("*.npy"))  # cached by content
     z = base.fit(raw).transform(raw)
     sims = z @ z.T
     assert sims[0, 1] > sims[0, 2] and sims[2, 3] > sims[2, 0]
+
+
+def test_chroma_2dftm_finds_the_transposed_version(tmp_path):
+    """A tune transposed by 3 semitones is closer to itself than to another tune in the same key."""
+    from sapphire_core.evaluation.baselines import chroma_baseline, two_d_ftm
+
+    sr = 22050
+    tune_a = [60, 62, 64, 65, 67, 65, 64, 62] * 4
+    tune_b = [60, 67, 60, 64, 72, 71, 69, 67] * 4
+    paths = {}
+    for name, pitches, shift in (("a", tune_a, 0), ("a_up3", tune_a, 3), ("b", tune_b, 0)):
+        paths[name] = tmp_path / f"{name}.wav"
+        signals.write_wav(paths[name], signals.melody(pitches, durations=0.3, sr=sr, transpose=shift), sr)
+    base = chroma_baseline(tmp_path / "cache")
+    raw = np.stack([base.raw(p) for p in paths.values()])
+    z = base.fit(raw).transform(raw)
+    sims = z @ z.T
+    assert sims[0, 1] > sims[0, 2] and sims[1, 0] > sims[1, 2]
+    c = np.random.default_rng(1).random((12, 90))
+    assert np.allclose(two_d_ftm(c), two_d_ftm(np.roll(c, 4, axis=0)))

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torchmetrics.retrieval import RetrievalHitRate, RetrievalMAP, RetrievalMRR, RetrievalRecall
 
-from sapphire_core.evaluation.metrics import cosine_matrix, relevance_ranks, retrieval_metrics
+from sapphire_core.evaluation.metrics import cosine_matrix, leave_one_out_metrics, relevance_ranks, retrieval_metrics
 
 
 def test_hand_computed():
@@ -19,6 +19,8 @@ def test_hand_computed():
     assert m["MRR"] == pytest.approx((1 / 2 + 1 / 4) / 2)
     assert m["median_rank"] == 3.0
     assert m["mAP@10"] == pytest.approx(((1 / 2 + 2 / 3) / 2 + 1 / 4) / 2)
+    assert m["mAP"] == pytest.approx(((1 / 2 + 2 / 3) / 2 + 1 / 4) / 2)
+    assert retrieval_metrics(s, r, ks=(1, 2), map_k=2)["mAP@2"] == pytest.approx((1 / 2 + 0) / 2)
 
 
 def test_valid_mask_removes_the_query_itself():
@@ -45,9 +47,20 @@ def test_matches_torchmetrics(seed):
         assert ours[f"top{k}"] == pytest.approx(float(RetrievalHitRate(top_k=k)(preds, target, indexes=indexes)),
                                                 abs=1e-6)
     assert ours["mAP@10"] == pytest.approx(float(RetrievalMAP(top_k=10)(preds, target, indexes=indexes)), abs=1e-6)
+    assert ours["mAP"] == pytest.approx(float(RetrievalMAP()(preds, target, indexes=indexes)), abs=1e-6)
     assert ours["MRR"] == pytest.approx(float(RetrievalMRR()(preds, target, indexes=indexes)), abs=1e-6)
 
 
 def test_cosine_matrix():
     a = np.array([[3.0, 0.0], [1.0, 1.0]])
     np.testing.assert_allclose(cosine_matrix(a, a), [[1, 2 ** -0.5], [2 ** -0.5, 1]], atol=1e-12)
+
+
+def test_leave_one_out_is_the_table_metric_with_the_query_removed():
+    rng = np.random.default_rng(0)
+    e = rng.standard_normal((12, 5))
+    groups = [f"w{i // 3}" for i in range(12)]
+    g = np.array(groups)
+    valid = ~np.eye(12, dtype=bool)
+    want = retrieval_metrics(cosine_matrix(e, e), g[:, None] == g[None, :], valid=valid)
+    assert leave_one_out_metrics(e, groups) == want

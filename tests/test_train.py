@@ -25,7 +25,7 @@ from sapphire_core.errors import ConfigError  # noqa: E402
 from sapphire_core.training import TrainingInterrupted, split_by_work, train  # noqa: E402
 from sapphire_core.training.augment import AugmentSettings, crop_lengths, make_view  # noqa: E402
 from sapphire_core.training.data import EpochBatchSampler, epoch_order  # noqa: E402
-from sapphire_core.training.metrics import retrieval_metrics  # noqa: E402
+from sapphire_core.evaluation.metrics import leave_one_out_metrics  # noqa: E402
 from sapphire_core.training.trainer import lr_lambda  # noqa: E402
 
 
@@ -61,10 +61,10 @@ def test_retrieval_metrics_hand_computed():
     # b: a and a' (both 20 away) come before b' (180) -> rank 3; b': a, a' (160 away) before b (180) -> rank 3.
     deg = np.radians([0, 40, 20, 200])
     e = np.stack([np.cos(deg), np.sin(deg)], axis=1)
-    m = retrieval_metrics(e, ["a", "a", "b", "b"])
+    m = leave_one_out_metrics(e, ["a", "a", "b", "b"])
     assert m["R@1"] == 0.0 and m["R@5"] == 1.0 and m["queries"] == 4
     assert m["MRR"] == pytest.approx((1 / 2 + 1 / 2 + 1 / 3 + 1 / 3) / 4)
-    assert retrieval_metrics(e, ["a", "b", "c", "d"])["queries"] == 0
+    assert leave_one_out_metrics(e, ["a", "b", "c", "d"])["queries"] == 0
 
 
 def test_lr_schedule_warmup_then_cosine():

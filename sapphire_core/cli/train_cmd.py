@@ -41,6 +41,6 @@ def train_command(
                   f"{m['seconds']:.0f} s")
     if after:
         console.print("validation audio->audio: " + ", ".join(
-            f"{k} {before.get(k, float('nan')):.3f} -> {after[k]:.3f}" for k in ("R@1", "R@5", "MRR", "mAP")
+            f"{k} {before.get(k, float('nan')):.3f} -> {after[k]:.3f}" for k in ("top1", "MRR", "mAP")
             if k in after))
     console.print(f"checkpoint: {result.checkpoint}")

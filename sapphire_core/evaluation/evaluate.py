@@ -10,8 +10,8 @@ from typing import Any
 from sapphire_core.data import Corpus
 from sapphire_core.errors import SapphireError
 from sapphire_core.evaluation.report import write_tables
-from sapphire_core.evaluation.runner import (EvalData, _default_registry, evaluate_system, mfcc_system, model_systems,
-                                             query_mode_rows)
+from sapphire_core.evaluation.runner import (EvalData, _default_registry, baseline_systems, evaluate_system,
+                                             model_systems, query_mode_rows)
 
 
 @dataclass
@@ -103,8 +103,8 @@ def run_evaluation(corpus_dir: str | Path, *, models: list[str | Path] = (), con
         data.compute_msssim()
 
     rows = []
-    log("MFCC baseline ...")
-    rows.append(evaluate_system(mfcc_system(corpus, cache_root), data))
+    log("baselines (chroma 2D-FTM, MFCC, random) ...")
+    rows.extend(evaluate_system(b, data) for b in baseline_systems(corpus, cache_root))
     eval_set = set(eval_ids)
     for ckpt, label in checkpoints:
         log(f"embedding with {ckpt} ...")

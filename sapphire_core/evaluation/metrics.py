@@ -1,12 +1,15 @@
-"""Retrieval metrics over a score matrix, as pure numpy functions (checked against torchmetrics in the tests).
+"""Retrieval metrics: the one place SAPPHIRE defines them (evaluation tables, training logs, benchmarks).
 
-Conventions (those of ``torchmetrics.retrieval``, so numbers compare with published code):
+Pure numpy functions, checked against torchmetrics in the tests. Definitions (those of
+``torchmetrics.retrieval`` and of the cover-song literature, e.g. MIREX audio cover song identification):
 
-- ``R@k`` is recall at k: the share of a query's relevant items found in its top k, averaged over queries.
-- ``top-k`` accuracy (hit rate) is the share of queries with at least one relevant item in the top k.
-- ``mAP@k``: per query, the mean of precision@i over the ranks i <= k that hold a relevant item
-  (0 when none does), averaged over queries.
-- ``MRR``: mean of 1 / rank of the first relevant item; ``median rank``: median of that rank (1 = best).
+- ``topk`` (top-k hit rate): the share of queries with at least one relevant item in the top k.
+  For version identification ``top1`` is the headline figure.
+- ``R@k`` is recall at k: the share of a query's relevant items found in its top k, averaged over
+  queries. With a single relevant item per query it equals ``topk``.
+- ``mAP``: per query, the mean of precision@i over the ranks i that hold a relevant item (the whole
+  ranking), averaged over queries. ``mAP@k`` counts only ranks i <= k (0 when none is relevant).
+- ``MRR``: mean of 1 / rank of the first relevant item; ``median_rank``: median of that rank (1 = best).
 
 Queries without any relevant item in the gallery are left out (and counted).
 Ties are broken by gallery order (a stable sort), which is deterministic.
@@ -49,8 +52,8 @@ def retrieval_metrics(scores: np.ndarray, relevant: np.ndarray, *, valid: np.nda
     Returns
     -------
     dict
-        ``R@1``, ``R@5``, ``R@10``, ``top1``, ``top5``, ``top10``, ``mAP@10``, ``MRR``, ``median_rank``,
-        ``queries`` (evaluated), ``skipped`` (queries without relevant items).
+        ``R@1``, ``R@5``, ``R@10``, ``top1``, ``top5``, ``top10``, ``mAP``, ``mAP@10``, ``MRR``,
+        ``median_rank``, ``queries`` (evaluated), ``skipped`` (queries without relevant items).
 
     Examples
     --------
@@ -66,7 +69,8 @@ def retrieval_metrics(scores: np.ndarray, relevant: np.ndarray, *, valid: np.nda
     if not kept:
         for k in ks:
             out[f"R@{k}"] = out[f"top{k}"] = float("nan")
-        out.update({f"mAP@{map_k}": float("nan"), "MRR": float("nan"), "median_rank": float("nan")})
+        out.update({"mAP": float("nan"), f"mAP@{map_k}": float("nan"), "MRR": float("nan"),
+                    "median_rank": float("nan")})
         return out
     for k in ks:
         out[f"R@{k}"] = float(np.mean([np.sum(r <= k) / len(r) for r in kept]))
@@ -76,6 +80,7 @@ def retrieval_metrics(scores: np.ndarray, relevant: np.ndarray, *, valid: np.nda
         hits = r[r <= map_k]
         aps.append(float(np.mean(np.arange(1, len(hits) + 1) / hits)) if len(hits) else 0.0)
     out[f"mAP@{map_k}"] = float(np.mean(aps))
+    out["mAP"] = float(np.mean([np.mean(np.arange(1, len(r) + 1) / r) for r in kept]))
     out["MRR"] = float(np.mean([1.0 / r[0] for r in kept]))
     out["median_rank"] = float(np.median([r[0] for r in kept]))
     return out
@@ -88,3 +93,23 @@ def cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
     b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
     return a @ b.T
+
+
+def leave_one_out_metrics(embeddings: np.ndarray, groups: list[str], *, ks: tuple[int, ...] = (1, 5, 10)
+                          ) -> dict[str, float]:
+    """:func:`retrieval_metrics` of every item against all others by cosine: relevant = same group.
+
+    Each item with another member of its group is a query; the query itself is excluded from its
+    ranking. This is the version-retrieval task of the evaluation table and of the training log.
+
+    Examples
+    --------
+    >>> e = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]])
+    >>> leave_one_out_metrics(e, ["a", "a", "b", "b"])["MRR"]
+    1.0
+    """
+    x = np.asarray(embeddings, dtype=np.float64)
+    g = np.asarray(groups)
+    if len(g) == 0:
+        return retrieval_metrics(np.zeros((0, 0)), np.zeros((0, 0), bool), ks=ks)
+    return retrieval_metrics(cosine_matrix(x, x), g[:, None] == g[None, :], valid=~np.eye(len(g), dtype=bool), ks=ks)

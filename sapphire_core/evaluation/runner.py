@@ -50,10 +50,8 @@ class System:
 # ---------------------------------------------------------------- systems
 
 
-def mfcc_system(corpus: Corpus, cache_dir: Path | None, on_progress=None) -> System:
-    from sapphire_core.evaluation.baselines import MfccBaseline
-
-    base = MfccBaseline(cache_dir)
+def baseline_system(base, corpus: Corpus, *, name: str, what: str, on_progress=None) -> System:
+    """A row of a training-free :class:`~sapphire_core.evaluation.baselines.Baseline` (fit on the corpus)."""
     raw = {}
     for t in corpus.tracks:
         try:
@@ -65,8 +63,21 @@ def mfcc_system(corpus: Corpus, cache_dir: Path | None, on_progress=None) -> Sys
     ids = list(raw)
     base.fit(np.stack([raw[i] for i in ids]))
     vecs = dict(zip(ids, base.transform(np.stack([raw[i] for i in ids]))))
-    return System("MFCC stats", "baseline: mean + covariance of 20 MFCCs, z-scored (no training)", vecs,
-                  audio_queries=lambda paths: base.transform(np.stack([base.raw(p) for p in paths])))
+    return System(name, what, vecs, audio_queries=lambda paths: base.transform(np.stack([base.raw(p) for p in paths])))
+
+
+def baseline_systems(corpus: Corpus, cache_dir: Path | None) -> list[System]:
+    """The three baselines of every evaluation: chroma 2D-FTM (versions), MFCC statistics (timbre), random."""
+    from sapphire_core.evaluation.baselines import chroma_baseline, mfcc_baseline, random_baseline
+
+    return [
+        baseline_system(chroma_baseline(cache_dir), corpus, name="Chroma 2D-FTM",
+                        what="baseline: CENS chroma, median 2D-FFT magnitude of ~6 s patches (Bertin-Mahieux & Ellis "
+                             "2012), cosine; key- and shift-invariant, no training"),
+        baseline_system(mfcc_baseline(cache_dir), corpus, name="MFCC stats",
+                        what="baseline: mean + covariance of 20 MFCCs, z-scored (no training)"),
+        baseline_system(random_baseline(), corpus, name="Random", what="baseline: a random vector per track (chance)"),
+    ]
 
 
 class _ModelQueries:

@@ -113,7 +113,7 @@ def plot_curves(metrics_path: str | Path, png_path: str | Path) -> Path:
     ax1.legend(fontsize=7)
     if val:
         epochs = [r["epoch"] for r in val]
-        for key in ("R@1", "R@5", "MRR"):
+        for key in ("top1", "MRR", "mAP"):
             if key in val[0]:
                 ax2.plot(epochs, [r[key] for r in val], marker="o", label=key)
     ax2.set(xlabel="epoch (0 = untrained)", ylabel="score", title="validation audio->audio retrieval", ylim=(0, 1.02))

@@ -139,12 +139,12 @@ def embed_features(model, features: list, device: torch.device, *, batch_size: i
 
 
 def evaluate(model, features: list, works: list[str], device: torch.device) -> dict[str, float]:
-    """Validation audio -> audio retrieval of other versions of the same work (R@1, R@5, MRR, mAP)."""
-    from sapphire_core.training.metrics import retrieval_metrics
+    """Validation audio -> audio retrieval of other versions of the same work (top-1 hit rate, MRR, mAP, ...)."""
+    from sapphire_core.evaluation.metrics import leave_one_out_metrics
 
     if not features:
         return {}
-    return retrieval_metrics(embed_features(model, features, device), works)
+    return leave_one_out_metrics(embed_features(model, features, device), works)
 
 
 def _save_bytes(path: Path, obj: Any) -> None:

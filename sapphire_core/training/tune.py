@@ -81,8 +81,8 @@ def tune(config: str | Path, corpus_dir: str | Path, out_dir: str | Path, *, tri
     from sapphire_core.plugins import default_registry
     from sapphire_core.training.trainer import train
 
-    if metric not in ("MRR", "R@1", "R@5", "mAP"):
-        raise SapphireError(f"unknown tuning metric {metric!r}; choose MRR, R@1, R@5 or mAP")
+    if metric not in ("MRR", "top1", "top5", "mAP", "R@1", "R@5"):
+        raise SapphireError(f"unknown tuning metric {metric!r}; choose MRR, top1, top5, mAP, R@1 or R@5")
     registry = registry or default_registry()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -216,7 +216,7 @@ def test_cli_rejects_unknown_size(tmp_path):
 def test_missing_fluidsynth_fails_loudly_before_writing(tmp_path, monkeypatch):
     from sapphire_core.corpus import render
 
-    monkeypatch.setattr(render, "fluidsynth_available", lambda: False)
+    monkeypatch.setattr(render, "fluidsynth_available", lambda *fonts: False)
     with pytest.raises(render.RenderError, match="apt-get install fluidsynth fluid-soundfont-gm"):
         build_corpus(tmp_path / "nofs", only=ONLY, workers=1)
     assert not (tmp_path / "nofs" / COMPLETE_MARKER).exists()
@@ -241,3 +241,50 @@ def test_part_notes_merges_ties_only_between_equal_pitches():
         part.insert(off, el)
     notes = sorted(_part_notes(part, 0))
     assert notes == [(0.0, 2.0, 60, 0), (2.0, 1.0, 67, 0), (2.0, 3.0, 64, 0), (3.0, 2.0, 69, 0)]
+
+
+def test_unseen_profile_renders_only_unseen_sounds(tmp_path):
+    """An evaluation corpus: every variant (v0 too) uses the unseen soundfont and an unseen instrument plan,
+    with the tempo and key offsets of the profile; its audio differs from the demo rendering."""
+    from sapphire_core.corpus.profiles import UNSEEN_PLANS, profile
+
+    prof = profile("unseen")
+    build_corpus(tmp_path / "u", only=ONLY[:1], workers=1, variants=3, render=prof)
+    tracks = [json.loads(line) for line in (tmp_path / "u" / "tracks.jsonl").read_text().splitlines()]
+    assert len(tracks) == 3
+    for t in tracks:
+        assert t["soundfont"] == "musescore" and t["instrument_plan"] in UNSEEN_PLANS, t
+        assert t["render_profile"] == "unseen"
+    for t in tracks[1:]:
+        assert 0.85 <= t["tempo_scale"] <= 1.15 and abs(t["tempo_scale"] - 1) >= 0.03
+        assert t["transpose"] in prof.transpose
+    assert len({t["instrument_plan"] for t in tracks}) == 3  # variants draw distinct plans
+    params = json.loads((tmp_path / "u" / ".build" / "params.json").read_text())
+    assert params["render"]["name"] == "unseen"
+
+
+def test_profile_overrides_are_checked():
+    from sapphire_core.corpus.profiles import profile
+
+    assert profile("train", soundfonts=["musescore"]).soundfonts == ("musescore",)
+    assert profile("unseen", tempo=[0.9, 1.1]).tempo == (0.9, 1.1)
+    with pytest.raises(CorpusError, match="unknown soundfont 'nope'; choose from fluidr3"):
+        profile("train", soundfonts=["nope"])
+    with pytest.raises(CorpusError, match="unknown instrument plan 'kazoo'"):
+        profile("unseen", plans=["kazoo"])
+    with pytest.raises(CorpusError, match="tempo range 1.2..0.8 is invalid"):
+        profile("train", tempo=[1.2, 0.8])
+    with pytest.raises(CorpusError, match="unknown render profile 'x'; choose one of demo, train, unseen"):
+        profile("x")
+
+
+def test_train_profile_tempo_draws_stay_in_range():
+    import random
+
+    from sapphire_core.corpus.profiles import profile
+
+    prof = profile("train")
+    draws = [prof.draw_tempo(random.Random(i)) for i in range(400)]
+    assert min(draws) >= 0.8 and max(draws) <= 1.25
+    assert all(abs(d - 1.0) >= 0.03 - 1e-9 for d in draws)
+    assert sum(d > 1 for d in draws) > 100 and sum(d < 1 for d in draws) > 100  # both sides drawn

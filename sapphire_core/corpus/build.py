@@ -344,10 +344,10 @@ def build_corpus(
     from sapphire_core.corpus import render
 
     if not render.fluidsynth_available(opts.render.soundfonts):
-        missing = [render.SOUNDFONTS[n][1] for n in opts.render.soundfonts if not render.SOUNDFONTS[n][0].is_file()]
+        packages = " ".join(render.SOUNDFONTS[n][1] for n in opts.render.soundfonts)
         raise render.RenderError(
             "cannot render the corpus: the fluidsynth command or a soundfont is missing; install the Debian "
-            f"packages with 'sudo apt-get install fluidsynth {' '.join(missing)}' (or 'make install')"
+            f"packages with 'sudo apt-get install fluidsynth {packages}' (or 'make install')"
         )
     out.mkdir(parents=True, exist_ok=True)
     params_path = out / ".build" / "params.json"

@@ -23,8 +23,10 @@ def report(tmp_path_factory):
 
 def test_rows_and_what_they_are(report):
     names = [r["name"] for r in report.rows]
-    assert names == ["MFCC stats", "toy fused", "toy lyrics only", "toy pitch only"]  # modalities in config order (validated, sorted)
-    assert "no training" in report.rows[0]["what"] and "no fusion" in report.rows[3]["what"]
+    # the three training-free baselines first, then modalities in config order (validated, sorted)
+    assert names == ["Chroma 2D-FTM", "MFCC stats", "Random", "toy fused", "toy lyrics only", "toy pitch only"]
+    assert all("no training" in r["what"] or "chance" in r["what"] for r in report.rows[:3])
+    assert "no fusion" in report.row("toy pitch only")["what"]
     assert report.context["held_out"] and report.context["eval_tracks"] == 6  # works w0-w2 of the checkpoint
 
 
@@ -46,9 +48,9 @@ def test_tables_written(report):
     md = report.files["md"].read_text()
     assert "| system | a2a R@1 |" in md and "| toy fused |" in md and "**MFCC stats**" in md
     rows = list(csv.DictReader(report.files["csv"].open()))
-    assert rows[0]["name"] == "MFCC stats" and "audio->audio.R@1" in rows[0]
+    assert rows[0]["name"] == "Chroma 2D-FTM" and "audio->audio.R@1" in rows[0]
     payload = json.loads(report.files["json"].read_text())
-    assert payload["context"]["eval_tracks"] == 6 and len(payload["rows"]) == 4
+    assert payload["context"]["eval_tracks"] == 6 and len(payload["rows"]) == 6
 
 
 def test_warns_when_a_model_trained_on_the_eval_tracks(tmp_path):
@@ -56,5 +58,5 @@ def test_warns_when_a_model_trained_on_the_eval_tracks(tmp_path):
     leaky = T.toy_checkpoint(tmp_path / "leaky.ckpt", s["registry"], val_works=("w0",))
     rep = run_evaluation(s["corpus"], models=[s["ckpt"], leaky], out_dir=tmp_path, registry=s["registry"],
                          msssim=False, per_modality=False, log=lambda m: None)
-    assert "WARNING: trained on 4 of the evaluation tracks" in rep.rows[2]["what"]
-    assert "WARNING" not in rep.rows[1]["what"]
+    assert "WARNING: trained on 4 of the evaluation tracks" in rep.rows[4]["what"]
+    assert "WARNING" not in rep.rows[3]["what"]

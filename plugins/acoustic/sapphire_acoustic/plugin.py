@@ -6,6 +6,7 @@ from sapphire_core import hookimpl
 @hookimpl
 def register_components(registrar):
     from sapphire_acoustic.cnn14 import Cnn14
+    from sapphire_acoustic.invariant_cnn import InvariantCNN
     from sapphire_acoustic.midlevel import MidLevel, MidLevelExplanation
     from sapphire_acoustic.midlevel_loss import MidLevelLoss
     from sapphire_acoustic.midlevel_mlp import MidLevelMLP
@@ -14,6 +15,6 @@ def register_components(registrar):
     from sapphire_acoustic.rhythm import Rhythm
     from sapphire_acoustic.tonal import Tonal
 
-    registrar.add(PerceptualSpectrum, Tonal, Rhythm, MidLevel, Cnn14, MultiInputCNN, MidLevelMLP, MidLevelLoss)
+    registrar.add(PerceptualSpectrum, Tonal, Rhythm, MidLevel, Cnn14, MultiInputCNN, MidLevelMLP, InvariantCNN, MidLevelLoss)
     # Mid-level values beside every search result (the extractor declares them interpretable).
     registrar.add(MidLevelExplanation)

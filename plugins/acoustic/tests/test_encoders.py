@@ -6,7 +6,8 @@ import torch
 from sapphire_acoustic.cnn14 import LOGMEL_KEY, Cnn14
 from sapphire_acoustic.midlevel import MIDLEVEL_NAMES
 from sapphire_acoustic.midlevel_head import MidLevelHead, midlevel_loss
-from sapphire_acoustic.multi_input_cnn import MultiInputCNN
+from sapphire_acoustic.invariant_cnn import InvariantCNN
+from sapphire_acoustic.multi_input_cnn import CENS_KEY, MultiInputCNN
 from sapphire_acoustic.pooling import strided_mask
 from sapphire_acoustic.testing import MultiInputContract, multi_input_batch
 from sapphire_core.collate import length_key
@@ -27,7 +28,8 @@ def _one(batch, i):
     return out
 
 
-@pytest.mark.parametrize("cls, settings", [(Cnn14, {}), (MultiInputCNN, {}), (MultiInputCNN, {"pooling": "average"})])
+@pytest.mark.parametrize("cls, settings", [(Cnn14, {}), (MultiInputCNN, {}), (MultiInputCNN, {"pooling": "average"}),
+                                           (InvariantCNN, {})])
 def test_padding_does_not_change_a_track_embedding(cls, settings):
     """Any lengths: odd padded lengths make every strided layer end on a partial window."""
     torch.manual_seed(0)
@@ -103,10 +105,36 @@ def test_plugin_registers_everything(registry_with):
 
     reg = registry_with(plugin)
     assert reg.names("extractor", modality="acoustic") == ["midlevel", "perceptual_spectrum", "rhythm", "tonal"]
-    assert reg.names("encoder", modality="acoustic") == ["cnn14", "midlevel_mlp", "multi_input_cnn"]
-    for name in ("cnn14", "multi_input_cnn", "midlevel_mlp"):
+    assert reg.names("encoder", modality="acoustic") == ["cnn14", "invariant_cnn", "midlevel_mlp", "multi_input_cnn"]
+    for name in ("cnn14", "multi_input_cnn", "midlevel_mlp", "invariant_cnn"):
         enc = reg.get("encoder", name)
         assert all(r in reg.names("extractor") for r in enc.requires)
+
+
+@pytest.mark.parametrize("shift", [1, 5, 11])
+def test_invariant_cnn_ignores_transposition(shift):
+    """Rolling the chroma axis (what transposing the audio does to CENS) leaves the embedding unchanged,
+    whatever the weights: circular convolutions commute with the roll and the max over pitch forgets it."""
+    torch.manual_seed(shift)
+    enc = InvariantCNN().eval()
+    batch = enc.example_features(3, seed=shift)
+    rolled = {**batch, CENS_KEY: torch.roll(batch[CENS_KEY], shift, dims=1)}
+    with torch.no_grad():
+        torch.testing.assert_close(enc(batch), enc(rolled), rtol=1e-5, atol=1e-5)
+        mask = torch.ones(3, batch[CENS_KEY].shape[-1], dtype=torch.bool)
+        a, b = enc.tonal(batch[CENS_KEY], mask), enc.tonal(rolled[CENS_KEY], mask)
+        other = enc.tonal(torch.flip(batch[CENS_KEY], dims=[1]), mask)
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    # not blind to the chroma: a reflection of the pitch axis is no transposition
+    assert (a - other).abs().max() > 100 * (a - b).abs().max() + 1e-3
+
+
+class TestInvariantCNN(MultiInputContract):
+    from sapphire_acoustic.tonal import Tonal as extractor_cls  # noqa: N813
+
+    @property
+    def encoder_cls(self):
+        return InvariantCNN
 
 
 class TestPerceptualMultiInput(MultiInputContract):

@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -49,16 +50,23 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    """An uncompressed ``.npz`` archive of ``arrays``, in memory."""
+    """An uncompressed ``.npz`` archive of ``arrays`` (readable by :func:`numpy.load`), in memory.
+
+    Its bytes depend only on ``arrays``: entries in the given order, with a fixed timestamp
+    (``numpy.savez`` stamps the current time, so saving the same arrays twice would differ).
+    """
     buffer = io.BytesIO()
-    np.savez(buffer, **{k: np.asarray(v) for k, v in arrays.items()})
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name, arr in arrays.items():
+            zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)),
+                        npy_bytes(np.asarray(arr)))
     return buffer.getvalue()
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
     """One array in ``.npy`` format, in memory."""
     buffer = io.BytesIO()
-    np.save(buffer, array)
+    np.lib.format.write_array(buffer, np.asarray(array), allow_pickle=False)
     return buffer.getvalue()
 
 

@@ -17,9 +17,7 @@ The score of a re-ranked track is ``1 - mean DTW cost`` (1 = the hum fits the tr
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,7 +246,7 @@ class QbhIndex:
         Tracks are written in id order and the archive carries no timestamps, so saving the same
         tracks twice gives byte-identical files.
         """
-        from sapphire_core.cache import atomic_write_bytes
+        from sapphire_core.io import atomic_write_bytes, npz_bytes
 
         directory = Path(directory)
         order = sorted(self.entries)
@@ -261,7 +259,7 @@ class QbhIndex:
             if self.entries[t].affinity is not None:
                 arrays[f"a{i}"] = self.entries[t].affinity
         self.store.save(directory / STORE_DIR)
-        atomic_write_bytes(directory / MELODIES_FILE, deterministic_npz(arrays))
+        atomic_write_bytes(directory / MELODIES_FILE, npz_bytes(arrays))
 
     @classmethod
     def load(cls, directory: str | Path) -> QbhIndex:
@@ -291,18 +289,6 @@ class QbhIndex:
         for i, (tid, work_id, n_windows) in enumerate(meta["tracks"]):
             index.entries[tid] = _Entry(tid, work_id, arrays[f"m{i}"], arrays.get(f"a{i}"), int(n_windows))
         return index
-
-
-def deterministic_npz(arrays: dict[str, np.ndarray]) -> bytes:
-    """An ``.npz`` archive (readable by :func:`numpy.load`) whose bytes depend only on ``arrays``:
-    entries in the given order, a fixed timestamp (``numpy.savez`` stamps the current time)."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
-        for name, arr in arrays.items():
-            data = io.BytesIO()
-            np.lib.format.write_array(data, np.asarray(arr), allow_pickle=False)
-            zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), data.getvalue())
-    return buf.getvalue()
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -359,5 +345,5 @@ def evaluate_hums(index: QbhIndex, root: str | Path, *, limit: int | None = None
     return evaluate_melodies(index, queries)
 
 
-__all__ = ["QbhIndex", "FRAME_SECONDS", "default_store", "deterministic_npz", "evaluate_hums",
+__all__ = ["QbhIndex", "FRAME_SECONDS", "default_store", "evaluate_hums",
            "evaluate_melodies", "hum_queries"]

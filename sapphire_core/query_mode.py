@@ -28,6 +28,9 @@ class QueryMode(ABC):
         ``audio``: a file path or ``(samples, sample_rate)``; ``text``: a string.
     extra : str
         The :class:`~sapphire_core.index_extra.IndexExtra` it ranks against.
+    evaluates : tuple of str
+        Core evaluation tasks whose queries the mode also answers, beside its own ``queries.jsonl``
+        kind: ``"audio->audio"`` (every held-out track, itself excluded) and ``"excerpt->audio"``.
     title, description : str
         Its row name and one-line description in evaluation tables.
     """
@@ -35,6 +38,7 @@ class QueryMode(ABC):
     name: ClassVar[str]
     input: ClassVar[Literal["audio", "text"]] = "audio"
     extra: ClassVar[str]
+    evaluates: ClassVar[tuple[str, ...]] = ()
     title: ClassVar[str] = ""
     description: ClassVar[str] = ""
 

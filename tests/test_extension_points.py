@@ -154,3 +154,39 @@ def test_evaluation_adds_one_row_per_plugin_audio_mode(tmp_path):
     [row] = query_mode_rows(data, registry, tmp_path / "eval")
     assert row["name"] == "whistle (test)" and row["whistle->audio"]["MRR"] == 1.0
     assert (tmp_path / "eval" / "extras" / "counting" / "ids.txt").is_file()
+
+
+def test_a_mode_that_evaluates_core_tasks_gets_them_measured(tmp_path):
+    """``evaluates``: the mode also answers every evaluation track (itself excluded) and the
+    excerpt queries, with one more entry per excerpt length."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import _trained as T
+
+    from sapphire_core.data import Corpus
+    from sapphire_core.evaluation.runner import EvalData, query_mode_rows
+
+    class SameWork(QueryMode):
+        """The query's own file first (the evaluation must skip it), then its work's other variant."""
+
+        name, extra, evaluates = "version", "counting", ("audio->audio", "excerpt->audio")
+
+        def rank(self, query, data, *, k):
+            stem = Path(query).stem
+            work = stem.split("__")[0]
+            score = {t: (2.0 if t == stem else 1.0 if t.startswith(work + "__") else 0.0) for t in data}
+            return sorted(score.items(), key=lambda x: -x[1])[:k]
+
+    corpus = Corpus(T.write_toy_corpus(tmp_path / "corpus"))
+    excerpts = [{"audio": "audio/w5__v0.wav", "work_id": "w5", "source_track": "w5__v0", "seconds": 5},
+                {"audio": "audio/w2__v1.wav", "work_id": "w2", "source_track": "w2__v1", "seconds": 10}]
+    data = EvalData(corpus, [t.id for t in corpus], excerpts, [], {}, [], [], [])
+    registry = registry_of(register_query_modes=lambda register: register(SameWork),
+                           register_index_extras=lambda register: register(T.CountingExtra))
+    [row] = query_mode_rows(data, registry, tmp_path / "eval")
+    assert row["audio->audio"]["top1"] == 1.0 and row["audio->audio"]["queries"] == len(corpus.tracks)
+    assert row["excerpt->audio"]["top1"] == 1.0
+    assert row["excerpt 5s->audio"]["queries"] == 1 and row["excerpt 10s->audio"]["top1"] == 1.0
+    assert "version->audio" not in row  # no queries.jsonl queries of its own kind

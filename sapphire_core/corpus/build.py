@@ -4,7 +4,7 @@ Layout of the output folder (the contract in the corpus spec)::
 
     audio/<work_id>__v<k>.flac    rendered variants
     hums/<work_id>__hum.wav       query-by-humming recordings
-    excerpts/<work_id>__x.flac    excerpts of one variant
+    excerpts/<work_id>__x<N>.flac excerpts of N = 5, 10, 20 s of one variant
     tracks.jsonl queries.jsonl relations.jsonl build_report.json
     .build/works/<work_id>.json   per-work records (written last for each work: the resume points)
     .complete                     written after everything else
@@ -34,7 +34,9 @@ from sapphire_core.errors import CorpusError
 
 COMPLETE_MARKER = ".complete"
 #: Bumped when the output changes for the same parameters; older demo corpora are rebuilt.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
+#: Lengths of the excerpt queries cut from one variant of each work (seconds).
+EXCERPT_SECONDS = (5, 10, 20)
 _PC_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 
 #: Alternative instrumentations by kind of work (v1, v2, ... draw from these, seeded).
@@ -246,15 +248,17 @@ def build_work(ref_path: str, ref_number: int | None, out: str, opts: dict) -> d
         src = tracks[rng.randrange(len(tracks))]
         rel_src, audio = rendered[src["variant_id"]]
         total = len(audio) / render.SAMPLE_RATE
-        if total >= 11.0:
-            dur = rng.uniform(10.0, min(30.0, total - 0.5))
-            offset = rng.uniform(0.0, total - dur)
-            a, b = int(offset * render.SAMPLE_RATE), int((offset + dur) * render.SAMPLE_RATE)
+        for seconds in EXCERPT_SECONDS:
+            if total < seconds + 0.5:
+                continue
+            offset = rng.uniform(0.0, total - seconds)
+            a, b = int(offset * render.SAMPLE_RATE), int((offset + seconds) * render.SAMPLE_RATE)
             clip = render.normalize_peak(render._fade_out(audio[a:b], int(0.05 * render.SAMPLE_RATE)))
-            rel = f"excerpts/{ref.work_id}__x.flac"
+            qid = f"{ref.work_id}__x{seconds:g}"
+            rel = f"excerpts/{qid}.flac"
             render.write_audio(out_dir / rel, clip, sr=render.SAMPLE_RATE)
-            queries.append({"id": f"{ref.work_id}__x", "kind": "excerpt", "audio": rel, "work_id": ref.work_id,
-                            "source_track": src["id"], "offset": round(a / render.SAMPLE_RATE, 4),
+            queries.append({"id": qid, "kind": "excerpt", "audio": rel, "work_id": ref.work_id,
+                            "source_track": src["id"], "seconds": seconds, "offset": round(a / render.SAMPLE_RATE, 4),
                             "duration": round((b - a) / render.SAMPLE_RATE, 4), "transpose": 0, "tempo_scale": 1.0})
     t0 = tracks[0]
     relation = {"work_id": ref.work_id, "tracks": [t["id"] for t in tracks], "labels": {

@@ -264,7 +264,7 @@ def evaluate_system(system: System, data: EvalData) -> dict[str, Any]:
                 kept = [q for q, good in zip(queries, ok) if good]
                 qw = np.array([q["work_id"] for q in kept])
                 valid = np.array([[g != q.get("source_track") for g in ids] for q in kept])
-                res[task] = M.retrieval_metrics(M.cosine_matrix(Q[ok], G), qw[:, None] == work[None, :], valid=valid)
+                res.update(_task_metrics(task, M.cosine_matrix(Q[ok], G), qw[:, None] == work[None, :], valid, kept))
 
     if system.texts is not None and data.descriptions and wants("text->audio"):
         d_ids = [i for i in data.descriptions if i in system.tracks]
@@ -317,32 +317,59 @@ def evaluate_system(system: System, data: EvalData) -> dict[str, Any]:
     return res
 
 
+def _task_metrics(task: str, scores: np.ndarray, relevant: np.ndarray, valid: np.ndarray,
+                  queries: list[dict]) -> dict[str, Any]:
+    """``{task: metrics}``, and for excerpt queries that name their nominal length (``seconds``)
+    one more entry per length (``"excerpt 10s->audio"``)."""
+    out = {task: M.retrieval_metrics(scores, relevant, valid=valid)}
+    if task == "excerpt->audio":
+        lengths = sorted({q["seconds"] for q in queries if q.get("seconds")})
+        for sec in lengths:
+            rows = np.array([q.get("seconds") == sec for q in queries])
+            out[f"excerpt {sec:g}s->audio"] = M.retrieval_metrics(scores[rows], relevant[rows], valid=valid[rows])
+    return out
+
+
 def query_mode_rows(data: EvalData, registry, extras_root: Path) -> list[dict[str, Any]]:
     """One row per installed plugin query mode that takes audio (e.g. the vocal plugin's ``hum``): its
-    ``queries.jsonl`` queries of the same kind, ranked by the mode against the whole corpus.
+    ``queries.jsonl`` queries of the same kind, and the core tasks it declares it answers
+    (:attr:`~sapphire_core.query_mode.QueryMode.evaluates`), ranked by the mode against the whole corpus.
 
     Each mode's index extra is built into ``extras_root/extras/<name>`` (reusing what is there).
     """
     rows = []
-    tracks = data.corpus.tracks
-    ids = [t.id for t in tracks]
+    corpus, root = data.corpus, data.corpus.root
+    ids = [t.id for t in corpus.tracks]
     pos = {i: k for k, i in enumerate(ids)}
-    work = np.array([t.work_id for t in tracks])
+    work = np.array([t.work_id for t in corpus.tracks])
     for name in registry.names("query_mode"):
         mode = registry.get("query_mode", name)()
-        queries = data.mode_queries.get(name, [])
-        if mode.input != "audio" or not queries:
+        if mode.input != "audio":
+            continue
+        # task -> queries as {"audio": path, "work_id", "source_track" (excluded from the ranking)}
+        tasks = {f"{name}->audio": [dict(q, audio=root / q["audio"]) for q in data.mode_queries.get(name, [])]}
+        if "audio->audio" in mode.evaluates:
+            tasks["audio->audio"] = [{"audio": corpus[i].audio, "work_id": corpus[i].work_id, "source_track": i}
+                                     for i in data.eval_ids]
+        if "excerpt->audio" in mode.evaluates:
+            tasks["excerpt->audio"] = [dict(q, audio=root / q["audio"]) for q in data.excerpts]
+        tasks = {t: qs for t, qs in tasks.items() if qs}
+        if not tasks:
             continue
         extra = registry.get("index_extra", mode.extra)()
         folder = layout.extra_dir(extras_root, extra.name)
-        extra.build(tracks, folder)
+        extra.build(corpus.tracks, folder)
         index = extra.load(folder)
-        scores = np.full((len(queries), len(ids)), -np.inf)
-        for r, q in enumerate(queries):
-            for tid, s in mode.rank(data.corpus.root / q["audio"], index, k=len(ids)):
-                if tid in pos:
-                    scores[r, pos[tid]] = s
-        qw = np.array([q["work_id"] for q in queries])
-        rows.append({"name": mode.title or f"{name} ({registry.entry('query_mode', name).provider})",
-                     "what": mode.description, f"{name}->audio": M.retrieval_metrics(scores, qw[:, None] == work[None, :])})
+        row: dict[str, Any] = {"name": mode.title or f"{name} ({registry.entry('query_mode', name).provider})",
+                               "what": mode.description}
+        for task, queries in tasks.items():
+            scores = np.full((len(queries), len(ids)), -np.inf)
+            for r, q in enumerate(queries):
+                for tid, s in mode.rank(q["audio"], index, k=len(ids)):
+                    if tid in pos:
+                        scores[r, pos[tid]] = s
+            qw = np.array([q["work_id"] for q in queries])
+            valid = np.array([[g != q.get("source_track") for g in ids] for q in queries])
+            row.update(_task_metrics(task, scores, qw[:, None] == work[None, :], valid, queries))
+        rows.append(row)
     return rows

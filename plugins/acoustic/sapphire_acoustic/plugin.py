@@ -14,7 +14,10 @@ def register_components(registrar):
     from sapphire_acoustic.perceptual import PerceptualSpectrum
     from sapphire_acoustic.rhythm import Rhythm
     from sapphire_acoustic.tonal import Tonal
+    from sapphire_acoustic.versions import ChromaSequenceExtra, VersionMode
 
     registrar.add(PerceptualSpectrum, Tonal, Rhythm, MidLevel, Cnn14, MultiInputCNN, MidLevelMLP, InvariantCNN, MidLevelLoss)
     # Mid-level values beside every search result (the extractor declares them interpretable).
     registrar.add(MidLevelExplanation)
+    # Version search by chroma alignment (no training), against the indexed chroma sequences.
+    registrar.add(VersionMode, ChromaSequenceExtra)

@@ -27,6 +27,48 @@ class EvaluationReport:
         raise KeyError(f"no row {name!r}; rows: {', '.join(r['name'] for r in self.rows)}")
 
 
+def evaluation_tracks(corpus: Corpus, meta: dict | None) -> tuple[list[str], bool]:
+    """The tracks to evaluate on, and whether no model under evaluation trained on them.
+
+    ``meta`` is the first checkpoint's metadata (None: no checkpoint, every track). Its ``val_ids``
+    are used when they are in the corpus; otherwise, for a corpus the model never saw (e.g. held-out
+    works rendered another way), every track whose work is not among its ``train_ids``' works
+    (ids are ``<work_id>__<variant>``).
+    """
+    ids = [t.id for t in corpus.tracks]
+    if meta is None:
+        return ids, True
+    known = set(ids)
+    val = [i for i in (meta.get("val_ids") or []) if i in known]
+    if val:
+        return val, True
+    train = set(meta.get("train_ids") or [])
+    trained_works = {i.rpartition("__")[0] or i for i in train}
+    unseen = [t.id for t in corpus.tracks if t.id not in train and t.work_id not in trained_works]
+    if unseen and train:
+        return unseen, True
+    return ids, False
+
+
+def provenance(corpus_dir: str | Path, checkpoints: list[Path]) -> dict[str, Any]:
+    """What a report needs to be reproduced: code commit, checkpoint hashes, how the corpus was rendered."""
+    import json
+
+    from sapphire_core.evaluation.quality import git_commit
+    from sapphire_core.io import file_sha256
+
+    out: dict[str, Any] = {"commit": git_commit(Path(__file__).parent),
+                           "checkpoint_sha256": ", ".join(f"{Path(c).name}={file_sha256(c)[:12]}" for c in checkpoints)}
+    report = Path(corpus_dir) / "build_report.json"
+    if report.is_file():
+        params = json.loads(report.read_text(encoding="utf-8")).get("params", {})
+        render = params.get("render") or {"name": "demo"}
+        out["corpus_profile"] = (f"{params.get('size')} x{params.get('variants')}, "
+                                 f"{'held-out works' if params.get('include_heldout') else 'training works'}, "
+                                 f"profile {render.get('name')} (soundfonts {render.get('soundfonts', ['fluidr3'])})")
+    return out
+
+
 def run_evaluation(corpus_dir: str | Path, *, models: list[str | Path] = (), configs: list[str | Path] = (),
                    out_dir: str | Path | None = None, config_epochs: int | None = 2, registry=None,
                    device: str = "cpu", triplets_csv: str | Path | None = None, per_modality: bool = True,
@@ -38,7 +80,8 @@ def run_evaluation(corpus_dir: str | Path, *, models: list[str | Path] = (), con
     ----------
     corpus_dir : path
     models : list of path
-        Checkpoints. The first one's ``val_ids`` (works it never trained on) are the evaluation tracks.
+        Checkpoints; the first one chooses the evaluation tracks (:func:`evaluation_tracks`). With
+        none, the training-free rows (baselines, plugin query modes) are measured on every track.
     configs : list of path
         Modality sets; each is trained here for ``config_epochs`` epochs into ``OUT/runs/<stem>``
         (a finished run there is reused) and evaluated like a checkpoint.
@@ -72,8 +115,8 @@ def run_evaluation(corpus_dir: str | Path, *, models: list[str | Path] = (), con
     out = Path(out_dir) if out_dir else layout.eval_dir(corpus_dir)
     cache_root = layout.cache_dir(corpus_dir)
     cache = FeatureCache(cache_root)
-    if not models and not configs:
-        raise SapphireError("nothing to evaluate: give --model CKPT and/or --config A.yaml ...")
+    if not models and not configs and not query_modes:
+        raise SapphireError("nothing to evaluate: give --model CKPT and/or --config A.yaml, or allow query modes")
 
     from sapphire_core.checkpoint import load_checkpoint
 
@@ -89,12 +132,11 @@ def run_evaluation(corpus_dir: str | Path, *, models: list[str | Path] = (), con
         ckpt = ensure_trained(c, corpus_dir, out / "runs" / stem, overrides=overrides, registry=registry, device=device)
         checkpoints.append((ckpt, f"{stem} ({config_epochs} ep)" if config_epochs else stem))
 
-    primary_meta = load_checkpoint(checkpoints[0][0]).get("meta", {})
-    eval_ids = [i for i in (primary_meta.get("val_ids") or []) if i in {t.id for t in corpus.tracks}]
-    held_out = bool(eval_ids)
+    eval_ids, held_out = evaluation_tracks(corpus, load_checkpoint(checkpoints[0][0]).get("meta", {})
+                                           if checkpoints else None)
     if not held_out:
-        eval_ids = [t.id for t in corpus.tracks]
-        log("warning: the first checkpoint records no validation split; evaluating on ALL tracks (optimistic)")
+        log("warning: the first checkpoint records no validation split and trained on this corpus; "
+            "evaluating on ALL tracks (optimistic)")
     data = EvalData.build(corpus, eval_ids, triplets_csv=Path(triplets_csv) if triplets_csv else None)
     log(f"evaluating on {len(eval_ids)} held-out tracks of {len({corpus[i].work_id for i in eval_ids})} works; "
         f"{len(data.excerpts)} excerpt, {len(data.hums)} hum, {len(data.lyrics_queries)} lyrics queries, "
@@ -123,6 +165,6 @@ def run_evaluation(corpus_dir: str | Path, *, models: list[str | Path] = (), con
                "checkpoints": [str(c) for c, _ in checkpoints], "triplets": len(data.triplets),
                "excerpt_queries": len(data.excerpts), "hum_queries": len(data.hums),
                "lyrics_queries": len(data.lyrics_queries), "msssim_pairs": len(data.pairs) if msssim else 0,
-               "seconds": round(time.perf_counter() - t0, 1)}
+               "seconds": round(time.perf_counter() - t0, 1), **provenance(corpus_dir, [c for c, _ in checkpoints])}
     files = write_tables(rows, out, context=context)
     return EvaluationReport(rows, context, files)

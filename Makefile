@@ -4,14 +4,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Debian packages: FluidSynth + GM soundfont (corpus rendering), espeak-ng (phonemes),
-# sox/ffmpeg (audio tools), chromium (browser tests of the web app).
-SYSTEM_PACKAGES := fluidsynth fluid-soundfont-gm espeak-ng sox ffmpeg chromium
+# Debian packages: FluidSynth + four GM soundfonts (corpus rendering: the render profiles train on
+# three and evaluate on the fourth), espeak-ng (phonemes), sox/ffmpeg (audio tools), chromium
+# (browser tests of the web app).
+SOUNDFONT_PACKAGES := fluid-soundfont-gm timgm6mb-soundfont csound-soundfont musescore-general-soundfont-small
+SYSTEM_PACKAGES := fluidsynth $(SOUNDFONT_PACKAGES) espeak-ng sox ffmpeg chromium
 PLUGINS := plugins/acoustic plugins/lyrics plugins/structure plugins/vocal
 DEMO_DIR ?= data/demo
 BASIC_PITCH := basic-pitch==0.4.0
+# The quality report: held-out works rendered with a soundfont and instruments no training uses.
+EVAL_DIR ?= data/eval_unseen
+MODEL ?= $(DEMO_DIR)/runs/default/model.ckpt
 
-.PHONY: install system-deps demo test bench clean
+.PHONY: install system-deps demo test bench quality clean
 
 install: system-deps $(STAMP)
 
@@ -42,6 +47,11 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# docs/quality.md: every row beside the baselines (the model row when $(MODEL) exists).
+quality: install
+	$(BIN)/sapphire corpus build --out $(EVAL_DIR) --size small --include-heldout --variants 3 --profile unseen
+	$(BIN)/sapphire evaluate --corpus $(EVAL_DIR) $(if $(wildcard $(MODEL)),--model $(MODEL)) --report docs/quality.md
 
 bench: install
 	$(BIN)/python benchmarks/run.py --out benchmarks/out

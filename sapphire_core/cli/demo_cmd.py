@@ -41,7 +41,8 @@ def pick_queries(corpus_dir: Path, val_ids: list[str]) -> dict:
     out: dict = {}
     ex = [q for q in queries if q.get("kind") == "excerpt" and q.get("source_track") in val]
     if ex:
-        out["example"] = ex[0]
+        # the 10 s excerpt when the corpus has several lengths (the excerpt target)
+        out["example"] = next((q for q in ex if q.get("seconds") == 10), ex[0])
     hums = [q for q in queries if q.get("kind") == "hum" and q.get("work_id") in val_works]
     if hums:
         out["hum"] = hums[0]
@@ -168,6 +169,12 @@ def _run(out: Path, config: Path, device: str | None, force: bool) -> None:
         q = picks["example"]
         runs.append((f"example: excerpt of {q['source_track']} ({q['duration']:.0f} s); other versions of "
                      f"{q['work_id']} should rank high", {"audio": corpus_dir / q["audio"]}, {q["source_track"]}))
+        # The same excerpt through every plugin mode that answers excerpt queries (e.g. version search).
+        for name in registry.names("query_mode"):
+            mode = registry.get("query_mode", name)
+            if mode.input == "audio" and "excerpt->audio" in mode.evaluates:
+                runs.append((f"example again, by the '{name}' query mode ({mode.title or name})",
+                             {name: corpus_dir / q["audio"]}, {q["source_track"]}))
     if "text" in picks:
         runs.append((f"text: \"{picks['text']['text']}\"", {"text": picks["text"]["text"]}, set()))
     if "hum" in picks:

@@ -1,4 +1,5 @@
-"""``sapphire corpus build|scan``: render the demo corpus from music21, or index your own music folder."""
+"""``sapphire corpus build|scan|robustness``: render the demo corpus from music21, index your own
+music folder, or cut a robustness set of degraded excerpts from real recordings."""
 
 from __future__ import annotations
 
@@ -91,3 +92,20 @@ def scan(
     n = len(corpus) if corpus is not None else sum(1 for _ in path.open())
     with_lyrics = sum(t.has_lyrics for t in corpus) if corpus is not None else 0
     console.print(f"wrote {path}: {n} tracks, {with_lyrics} with lyrics")
+
+
+@corpus_app.command("robustness")
+def robustness(
+    source: list[Path] = typer.Option(..., "--source", help="Folder (recursive) or file of real recordings; repeatable."),
+    out: Path = typer.Option(..., "--out", help="Output folder: tracks.jsonl, queries.jsonl, copies/."),
+    seconds: float = typer.Option(15.0, "--seconds", min=1.0, help="Excerpt length."),
+    seed: int = typer.Option(0, "--seed", help="Seeds the excerpt positions and the noise."),
+) -> None:
+    """Degraded excerpts of real recordings (pitch +-1, stretch +-10 %, 20 dB noise, MP3) that must find
+    their source track: evaluate with 'sapphire evaluate --corpus OUT'."""
+    from sapphire_core.corpus.robustness import audio_files, build_robustness_set
+
+    files = audio_files(source)
+    with progress_bar("excerpts", len(files)) as advance:
+        rep = build_robustness_set(source, out, seconds=seconds, seed=seed, on_progress=advance, log=console.print)
+    console.print(f"{out}: {rep['tracks']} tracks, {rep['queries']} queries, {len(rep['skipped'])} skipped")

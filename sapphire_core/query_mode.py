@@ -30,7 +30,8 @@ class QueryMode(ABC):
         The :class:`~sapphire_core.index_extra.IndexExtra` it ranks against.
     evaluates : tuple of str
         Core evaluation tasks whose queries the mode also answers, beside its own ``queries.jsonl``
-        kind: ``"audio->audio"`` (every held-out track, itself excluded) and ``"excerpt->audio"``.
+        kind: ``"audio->audio"`` (every held-out track, itself excluded), ``"excerpt->audio"`` and
+        ``"copy->audio"`` (degraded excerpts; relevant = their source track).
     title, description : str
         Its row name and one-line description in evaluation tables.
     """

@@ -42,6 +42,6 @@ def test_evaluate_without_a_model_measures_the_training_free_rows(tmp_path):
     assert names[:3] == ["Chroma 2D-FTM", "MFCC stats", "Random"] and payload["context"]["held_out"]
     assert payload["context"]["checkpoints"] == []
     md = (tmp_path / "quality.md").read_text()
-    assert "## Versions (full track)" in md and "sapphire evaluate --corpus" in md
+    assert "### Versions (full track)" in md and "sapphire evaluate --corpus" in md
     with pytest.raises(SapphireError, match="nothing to evaluate"):
         run_evaluation(s["corpus"], out_dir=tmp_path / "none", query_modes=False)

@@ -8,7 +8,7 @@ import pytest
 
 from sapphire_core.data import Corpus
 from sapphire_core.evaluation.evaluate import evaluation_tracks
-from sapphire_core.evaluation.quality import quality_markdown
+from sapphire_core.evaluation.quality import quality_markdown, update_report
 
 
 @pytest.fixture
@@ -39,9 +39,19 @@ def test_quality_markdown_tables_only_what_rows_answer():
     md = quality_markdown(rows, {"commit": "abc1234", "eval_tracks": 225}, command="sapphire evaluate --x")
     assert "`sapphire evaluate --x`" in md and "- **commit**: abc1234" in md
     assert "| Chroma alignment | 0.853 | 0.880 |" in md
-    versions = md.split("## Versions (full track)")[1].split("##")[0]
+    versions = md.split("### Versions (full track)")[1].split("###")[0]
     assert "Chroma 2D-FTM" in versions and "mAP" not in versions  # no row has mAP: no empty column
-    hums = md.split("## Hums")[1].split("##")[0]
+    hums = md.split("### Hums")[1].split("###")[0]
     assert "Chroma alignment" in hums and "Chroma 2D-FTM" not in hums
-    assert "## Text" not in md and "## Label triplets" not in md
+    assert "### Text" not in md and "### Label triplets" not in md
     assert "10 s top-1" in md and "5 s top-1" not in md
+
+
+def test_update_report_replaces_only_its_own_block(tmp_path):
+    path = tmp_path / "quality.md"
+    update_report(path, "eval_unseen", "## eval_unseen\n\nfirst")
+    update_report(path, "robust", "## robust\n\nreal music")
+    text = update_report(path, "eval_unseen", "## eval_unseen\n\nsecond")
+    assert text.startswith("# SAPPHIRE quality report") and text == path.read_text()
+    assert "second" in text and "first" not in text and "real music" in text
+    assert text.index("eval_unseen") < text.index("robust")  # a rewritten block keeps its place

@@ -171,7 +171,7 @@ def test_a_mode_that_evaluates_core_tasks_gets_them_measured(tmp_path):
     class SameWork(QueryMode):
         """The query's own file first (the evaluation must skip it), then its work's other variant."""
 
-        name, extra, evaluates = "version", "counting", ("audio->audio", "excerpt->audio")
+        name, extra, evaluates = "version", "counting", ("audio->audio", "excerpt->audio", "copy->audio")
 
         def rank(self, query, data, *, k):
             stem = Path(query).stem
@@ -182,7 +182,9 @@ def test_a_mode_that_evaluates_core_tasks_gets_them_measured(tmp_path):
     corpus = Corpus(T.write_toy_corpus(tmp_path / "corpus"))
     excerpts = [{"audio": "audio/w5__v0.wav", "work_id": "w5", "source_track": "w5__v0", "seconds": 5},
                 {"audio": "audio/w2__v1.wav", "work_id": "w2", "source_track": "w2__v1", "seconds": 10}]
-    data = EvalData(corpus, [t.id for t in corpus], excerpts, [], {}, [], [], [])
+    copies = [{"audio": "audio/w5__v0.wav", "work_id": "w5", "source_track": "w5__v0", "degradation": "mp3"},
+              {"audio": "audio/w2__v0.wav", "work_id": "w2", "source_track": "w2__v1", "degradation": "clean"}]
+    data = EvalData(corpus, [t.id for t in corpus], excerpts, [], {}, [], [], [], copies=copies)
     registry = registry_of(register_query_modes=lambda register: register(SameWork),
                            register_index_extras=lambda register: register(T.CountingExtra))
     [row] = query_mode_rows(data, registry, tmp_path / "eval")
@@ -190,3 +192,6 @@ def test_a_mode_that_evaluates_core_tasks_gets_them_measured(tmp_path):
     assert row["excerpt->audio"]["top1"] == 1.0
     assert row["excerpt 5s->audio"]["queries"] == 1 and row["excerpt 10s->audio"]["top1"] == 1.0
     assert "version->audio" not in row  # no queries.jsonl queries of its own kind
+    # a copy's one relevant track is its source, which stays in the ranking: w2__v0 ranks itself
+    # first, before its source w2__v1 (rank 2)
+    assert row["copy mp3->audio"]["top1"] == 1.0 and row["copy clean->audio"]["MRR"] == 0.5

@@ -40,8 +40,9 @@ def evaluate(
     triplets: Path = typer.Option(None, "--triplets", help="Extra triplets, Dim-sim CSV layout."),
     device: str = typer.Option("cpu", "--device"),
     no_msssim: bool = typer.Option(False, "--no-msssim", help="Skip the MS-SSIM correlation."),
-    report_path: Path = typer.Option(None, "--report", help="Also write the quality report (one table per task, "
-                                     "with provenance) here, e.g. docs/quality.md."),
+    report_path: Path = typer.Option(None, "--report", help="Also write this corpus' block of the quality report "
+                                     "(one table per task, with provenance) into this file, e.g. docs/quality.md; "
+                                     "other corpora's blocks are kept."),
 ) -> None:
     """Evaluate models and configs on held-out tracks: retrieval, triplets, MS-SSIM, zero-shot, baselines."""
     from sapphire_core.evaluation.evaluate import run_evaluation
@@ -55,11 +56,11 @@ def evaluate(
     if report_path is not None:
         import shlex
 
-        from sapphire_core.evaluation.quality import quality_markdown
-        from sapphire_core.io import atomic_write_text
+        from sapphire_core.evaluation.quality import quality_markdown, update_report
 
         words = ["sapphire", "evaluate", "--corpus", str(corpus)] + [w for m in model for w in ("--model", str(m))]
         words += [w for c in configs for w in ("--config", str(c))] + (["--no-msssim"] if no_msssim else [])
         command = " ".join(shlex.quote(w) for w in words + ["--report", str(report_path)])
-        atomic_write_text(report_path, quality_markdown(report.rows, report.context, command=command))
+        name = corpus.resolve().name
+        update_report(report_path, name, quality_markdown(report.rows, report.context, command=command, title=name))
         console.print(f"quality report: {report_path}")

@@ -163,7 +163,7 @@ def run_evaluation(corpus_dir: str | Path, *, models: list[str | Path] = (), con
         rows.extend(query_mode_rows(data, registry or _default_registry(), Path(extras_dir) if extras_dir else out))
     context = {"corpus": str(Path(corpus_dir).resolve()), "eval_tracks": len(eval_ids), "held_out": held_out,
                "checkpoints": [str(c) for c, _ in checkpoints], "triplets": len(data.triplets),
-               "excerpt_queries": len(data.excerpts), "hum_queries": len(data.hums),
+               "excerpt_queries": len(data.excerpts), "copy_queries": len(data.copies), "hum_queries": len(data.hums),
                "lyrics_queries": len(data.lyrics_queries), "msssim_pairs": len(data.pairs) if msssim else 0,
                "seconds": round(time.perf_counter() - t0, 1), **provenance(corpus_dir, [c for c, _ in checkpoints])}
     files = write_tables(rows, out, context=context)

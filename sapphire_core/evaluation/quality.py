@@ -22,6 +22,13 @@ SECTIONS: list[tuple[str, str, list[tuple[str, tuple[str, ...]]]]] = [
                                          ("10 s top-1", ("excerpt 10s->audio", "top1")),
                                          ("20 s top-1", ("excerpt 20s->audio", "top1")),
                                          ("all MRR", ("excerpt->audio", "MRR"))]),
+    ("Degraded copies (real recordings)", "a 15 s excerpt of a produced recording, degraded; relevant = exactly "
+     "its source track", [("clean", ("copy clean->audio", "top1")), ("pitch +1", ("copy pitch+1->audio", "top1")),
+                          ("pitch -1", ("copy pitch-1->audio", "top1")),
+                          ("stretch 0.9", ("copy stretch0.9->audio", "top1")),
+                          ("stretch 1.1", ("copy stretch1.1->audio", "top1")),
+                          ("noise 20 dB", ("copy noise20db->audio", "top1")), ("MP3", ("copy mp3->audio", "top1")),
+                          ("all MRR", ("copy->audio", "MRR"))]),
     ("Hums", "a synthetic hum of a work's melody; relevant = every rendering of the work",
      [("top-1", ("hum->audio", "top1")), ("MRR", ("hum->audio", "MRR"))]),
     ("Text", "a generated description of an evaluation track queries the evaluation tracks",
@@ -47,8 +54,9 @@ def git_commit(path: str | Path = ".") -> str:
     return rev + ("+dirty" if dirty else "")
 
 
-def quality_markdown(rows: list[dict[str, Any]], context: dict[str, Any], *, command: str = "") -> str:
-    """The report: provenance, then one table per task that any row answers.
+def quality_markdown(rows: list[dict[str, Any]], context: dict[str, Any], *, command: str = "",
+                     title: str = "") -> str:
+    """One corpus' block of the report: provenance, then one table per task that any row answers.
 
     Parameters
     ----------
@@ -57,24 +65,55 @@ def quality_markdown(rows: list[dict[str, Any]], context: dict[str, Any], *, com
     context : dict
         The run's context (corpus, checkpoints, counts); ``commit`` and ``checkpoint_sha256`` are shown.
     command : str
-        The command that regenerates the report.
+        The command that regenerates the block.
+    title : str
+        The block's heading [default: the corpus folder's name].
     """
-    lines = ["# SAPPHIRE quality report", ""]
+    title = title or Path(str(context.get("corpus", "corpus"))).name
+    lines = [f"## {title}", ""]
     if command:
         lines += [f"Regenerate with `{command}`.", ""]
     for key in ("commit", "corpus", "corpus_profile", "checkpoints", "checkpoint_sha256", "eval_tracks", "held_out",
-                "excerpt_queries", "hum_queries", "lyrics_queries", "triplets", "seconds"):
+                "excerpt_queries", "copy_queries", "hum_queries", "lyrics_queries", "triplets", "seconds"):
         if key in context:
             lines.append(f"- **{key}**: {context[key]}")
     lines.append("")
-    for title, meaning, cols in SECTIONS:
+    for section, meaning, cols in SECTIONS:
         answered = [r for r in rows if any(lookup(r, path) is not None for _, path in cols)]
         if not answered:
             continue
         cols = [c for c in cols if any(lookup(r, c[1]) is not None for r in answered)]
-        lines += [f"## {title}", "", meaning[0].upper() + meaning[1:] + ".", "",
+        lines += [f"### {section}", "", meaning[0].upper() + meaning[1:] + ".", "",
                   "| system | " + " | ".join(c for c, _ in cols) + " |", "|---|" + "---:|" * len(cols)]
         lines += [f"| {r['name']} | " + " | ".join(_fmt(lookup(r, p)) for _, p in cols) + " |" for r in answered]
         lines.append("")
-    lines += ["## Systems", ""] + [f"- **{r['name']}**: {r['what']}" for r in rows] + [""]
+    lines += ["### Systems", ""] + [f"- **{r['name']}**: {r['what']}" for r in rows] + [""]
     return "\n".join(lines)
+
+
+HEADER = """# SAPPHIRE quality report
+
+Each block below is one evaluation corpus, written by the command it names (`make quality` runs
+them all). Every learned row is measured beside the training-free baselines in the same run; the
+protocol is in [evaluation.md](evaluation.md).
+"""
+
+
+def update_report(path: str | Path, name: str, block: str) -> str:
+    """Replace (or append) the block ``name`` of the report at ``path``; other blocks are kept.
+
+    Returns the whole new text (also written to ``path``, atomically).
+    """
+    from sapphire_core.io import atomic_write_text
+
+    path = Path(path)
+    begin, end = f"<!-- begin {name} -->", f"<!-- end {name} -->"
+    text = path.read_text(encoding="utf-8") if path.is_file() else HEADER
+    new = f"{begin}\n{block.rstrip()}\n{end}"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + new + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + new + "\n"
+    atomic_write_text(path, text)
+    return text

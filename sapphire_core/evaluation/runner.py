@@ -5,7 +5,10 @@ Tasks
 -----
 audio->audio   each held-out track queries the whole corpus (itself excluded); relevant = the other
                versions of its work.
-excerpt->audio excerpt queries (``queries.jsonl``) cut from held-out tracks; the source track is excluded.
+excerpt->audio excerpt queries (``queries.jsonl``) cut from held-out tracks; the source track is excluded;
+               also per nominal length (``seconds``).
+copy->audio    degraded excerpts (kind ``copy``, e.g. ``sapphire corpus robustness``); relevant = exactly
+               the source track; also per ``degradation``.
 hum->audio     hum queries of held-out works; the model embeds the hum like any audio; a separate row
                per installed plugin query mode of the same kind (e.g. the vocal plugin's melody matching).
 text->audio    held-out tracks' descriptions (``descriptions.jsonl``) query the held-out tracks.
@@ -181,6 +184,8 @@ class EvalData:
     msssim: np.ndarray | None = None
     #: Audio queries of held-out works by ``queries.jsonl`` kind (``hum``, ...), for plugin query modes.
     mode_queries: dict[str, list[dict]] = field(default_factory=dict)
+    #: Degraded excerpts whose one relevant track is their source (kind ``copy``).
+    copies: list[dict] = field(default_factory=list)
 
     @classmethod
     def build(cls, corpus: Corpus, eval_ids: list[str], *, triplets_csv: Path | None = None,
@@ -191,9 +196,11 @@ class EvalData:
         queries = _read_jsonl(root / "queries.jsonl")
         excerpts = [q for q in queries if q.get("kind") == "excerpt" and q.get("source_track") in eval_set
                     and (root / q["audio"]).is_file()]
+        copies = [q for q in queries if q.get("kind") == "copy" and q.get("source_track") in eval_set
+                  and (root / q["audio"]).is_file()]
         mode_queries: dict[str, list[dict]] = {}
         for q in queries:
-            if q.get("kind") not in (None, "excerpt") and q.get("work_id") in eval_works and q.get("audio") \
+            if q.get("kind") not in (None, "excerpt", "copy") and q.get("work_id") in eval_works and q.get("audio") \
                     and (root / q["audio"]).is_file():
                 mode_queries.setdefault(q["kind"], []).append(q)
         hums = mode_queries.get("hum", [])
@@ -214,7 +221,7 @@ class EvalData:
         if len(pairs) > msssim_pairs:
             pairs = [pairs[i] for i in sorted(rng.choice(len(pairs), msssim_pairs, replace=False))]
         return cls(corpus, list(eval_ids), excerpts, hums, desc, sorted(lyr.items()), trips, pairs,
-                   mode_queries=mode_queries)
+                   mode_queries=mode_queries, copies=copies)
 
     def compute_msssim(self) -> None:
         from sapphire_core.evaluation.perceptual import logmel_image, ms_ssim_pairs
@@ -254,7 +261,7 @@ def evaluate_system(system: System, data: EvalData) -> dict[str, Any]:
             res["audio->audio"] = M.retrieval_metrics(M.cosine_matrix(Q, G), qw[:, None] == work[None, :], valid=valid)
 
     root = corpus.root
-    for task, queries in (("excerpt->audio", data.excerpts), ("hum->audio", data.hums)):
+    for task, queries in (("excerpt->audio", data.excerpts), ("hum->audio", data.hums), ("copy->audio", data.copies)):
         if queries and system.audio_queries is not None and wants(task):
             Q = system.audio_queries([root / q["audio"] for q in queries])
             # A query the system cannot embed (e.g. the lyrics encoder on an excerpt without lyrics)
@@ -262,9 +269,8 @@ def evaluate_system(system: System, data: EvalData) -> dict[str, Any]:
             ok = np.linalg.norm(Q, axis=1) > 1e-9
             if ok.any():
                 kept = [q for q, good in zip(queries, ok) if good]
-                qw = np.array([q["work_id"] for q in kept])
-                valid = np.array([[g != q.get("source_track") for g in ids] for q in kept])
-                res.update(_task_metrics(task, M.cosine_matrix(Q[ok], G), qw[:, None] == work[None, :], valid, kept))
+                relevant, valid = _relevance(task, kept, ids, work)
+                res.update(_task_metrics(task, M.cosine_matrix(Q[ok], G), relevant, valid, kept))
 
     if system.texts is not None and data.descriptions and wants("text->audio"):
         d_ids = [i for i in data.descriptions if i in system.tracks]
@@ -317,16 +323,32 @@ def evaluate_system(system: System, data: EvalData) -> dict[str, Any]:
     return res
 
 
+def _relevance(task: str, queries: list[dict], ids: list[str], work: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(relevant, valid)`` masks ``(Q, N)`` over the gallery ``ids``: a copy's one relevant track is its
+    source; otherwise relevant = same work, and the query's own source track is left out."""
+    if task == "copy->audio":
+        relevant = np.array([[g == q["source_track"] for g in ids] for q in queries])
+        return relevant, np.ones_like(relevant)
+    qw = np.array([q["work_id"] for q in queries])
+    valid = np.array([[g != q.get("source_track") for g in ids] for q in queries])
+    return qw[:, None] == work[None, :], valid
+
+
+#: Query fields that split a task's figures: excerpts by nominal length, copies by degradation.
+_BREAKDOWNS = {"excerpt->audio": ("seconds", lambda v: f"excerpt {v:g}s->audio"),
+               "copy->audio": ("degradation", lambda v: f"copy {v}->audio")}
+
+
 def _task_metrics(task: str, scores: np.ndarray, relevant: np.ndarray, valid: np.ndarray,
                   queries: list[dict]) -> dict[str, Any]:
-    """``{task: metrics}``, and for excerpt queries that name their nominal length (``seconds``)
-    one more entry per length (``"excerpt 10s->audio"``)."""
+    """``{task: metrics}``, plus one entry per value of the task's breakdown field when queries have
+    it (``"excerpt 10s->audio"``, ``"copy mp3->audio"``)."""
     out = {task: M.retrieval_metrics(scores, relevant, valid=valid)}
-    if task == "excerpt->audio":
-        lengths = sorted({q["seconds"] for q in queries if q.get("seconds")})
-        for sec in lengths:
-            rows = np.array([q.get("seconds") == sec for q in queries])
-            out[f"excerpt {sec:g}s->audio"] = M.retrieval_metrics(scores[rows], relevant[rows], valid=valid[rows])
+    if task in _BREAKDOWNS:
+        key, label = _BREAKDOWNS[task]
+        for value in sorted({q[key] for q in queries if q.get(key) is not None}, key=str):
+            rows = np.array([q.get(key) == value for q in queries])
+            out[label(value)] = M.retrieval_metrics(scores[rows], relevant[rows], valid=valid[rows])
     return out
 
 
@@ -353,6 +375,8 @@ def query_mode_rows(data: EvalData, registry, extras_root: Path) -> list[dict[st
                                      for i in data.eval_ids]
         if "excerpt->audio" in mode.evaluates:
             tasks["excerpt->audio"] = [dict(q, audio=root / q["audio"]) for q in data.excerpts]
+        if "copy->audio" in mode.evaluates:
+            tasks["copy->audio"] = [dict(q, audio=root / q["audio"]) for q in data.copies]
         tasks = {t: qs for t, qs in tasks.items() if qs}
         if not tasks:
             continue
@@ -368,8 +392,7 @@ def query_mode_rows(data: EvalData, registry, extras_root: Path) -> list[dict[st
                 for tid, s in mode.rank(q["audio"], index, k=len(ids)):
                     if tid in pos:
                         scores[r, pos[tid]] = s
-            qw = np.array([q["work_id"] for q in queries])
-            valid = np.array([[g != q.get("source_track") for g in ids] for q in queries])
-            row.update(_task_metrics(task, scores, qw[:, None] == work[None, :], valid, queries))
+            relevant, valid = _relevance(task, queries, ids, work)
+            row.update(_task_metrics(task, scores, relevant, valid, queries))
         rows.append(row)
     return rows

@@ -203,7 +203,7 @@ class VersionMode(QueryMode):
     name = "version"
     input = "audio"
     extra = "chroma_sequence"
-    evaluates = ("audio->audio", "excerpt->audio")
+    evaluates = ("audio->audio", "excerpt->audio", "copy->audio")
     title = "Chroma alignment (acoustic plugin)"
     description = ("sapphire_acoustic.versions: CENS chroma, OTI transposition, DTW (subsequence DTW for "
                    "excerpts), 2D-FFT shortlist; no training")

@@ -12,9 +12,14 @@ SYSTEM_PACKAGES := fluidsynth $(SOUNDFONT_PACKAGES) espeak-ng sox ffmpeg chromiu
 PLUGINS := plugins/acoustic plugins/lyrics plugins/structure plugins/vocal
 DEMO_DIR ?= data/demo
 BASIC_PITCH := basic-pitch==0.4.0
-# The quality report: held-out works rendered with a soundfont and instruments no training uses.
+# The quality report: held-out works rendered with a soundfont and instruments no training uses,
+# and degraded excerpts of real game soundtracks (Debian packages, installed by `make quality` only).
 EVAL_DIR ?= data/eval_unseen
+ROBUST_DIR ?= data/robustness
 MODEL ?= $(DEMO_DIR)/runs/default/model.ckpt
+MUSIC_PACKAGES := hyperrogue-music singularity-music asc-music wesnoth-1.16-music
+MUSIC_SOURCES := /usr/share/hyperrogue/music /usr/share/games/singularity/music /usr/share/games/asc \
+	/usr/share/games/wesnoth
 
 .PHONY: install system-deps demo test bench quality clean
 
@@ -50,8 +55,12 @@ test: install
 
 # docs/quality.md: every row beside the baselines (the model row when $(MODEL) exists).
 quality: install
+	@$(MAKE) --no-print-directory system-deps SYSTEM_PACKAGES="$(MUSIC_PACKAGES)"
 	$(BIN)/sapphire corpus build --out $(EVAL_DIR) --size small --include-heldout --variants 3 --profile unseen
 	$(BIN)/sapphire evaluate --corpus $(EVAL_DIR) $(if $(wildcard $(MODEL)),--model $(MODEL)) --report docs/quality.md
+	$(BIN)/sapphire corpus robustness $(addprefix --source ,$(MUSIC_SOURCES)) --out $(ROBUST_DIR)
+	$(BIN)/sapphire evaluate --corpus $(ROBUST_DIR) $(if $(wildcard $(MODEL)),--model $(MODEL)) --no-msssim \
+	  --report docs/quality.md
 
 bench: install
 	$(BIN)/python benchmarks/run.py --out benchmarks/out

@@ -61,6 +61,6 @@ def evaluate(
         words = ["sapphire", "evaluate", "--corpus", str(corpus)] + [w for m in model for w in ("--model", str(m))]
         words += [w for c in configs for w in ("--config", str(c))] + (["--no-msssim"] if no_msssim else [])
         command = " ".join(shlex.quote(w) for w in words + ["--report", str(report_path)])
-        name = corpus.resolve().name
+        name = corpus.name or corpus.resolve().name  # the folder as named (a link keeps its name)
         update_report(report_path, name, quality_markdown(report.rows, report.context, command=command, title=name))
         console.print(f"quality report: {report_path}")

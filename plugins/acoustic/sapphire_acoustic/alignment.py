@@ -64,54 +64,54 @@ def best_rotations(query: np.ndarray, reference: np.ndarray, n: int = ROTATIONS)
 def _kernels():
     import numba
 
+    # Both kernels take the two sequences, not a cost matrix: the cosine distance of two frames is
+    # computed where it is needed (12 products), with no BLAS call, and only the last three rows of
+    # the accumulated cost D and path length L are kept (the steps reach back two rows at most).
     @numba.njit(cache=True, nogil=True)
-    def global_cost(C):  # pragma: no cover - compiled
-        n, m = C.shape
+    def _run(a, b, subsequence):  # pragma: no cover - compiled
+        n, m = a.shape[0], b.shape[0]
         inf = np.inf
-        D = np.full((n, m), inf)
-        L = np.zeros((n, m))
-        D[0, 0], L[0, 0] = C[0, 0], 1.0
-        for i in range(n):
-            for j in range(m):
-                if i == 0 and j == 0:
-                    continue
-                best, bl = inf, 0.0
-                if i >= 1 and j >= 1 and D[i - 1, j - 1] < best:
-                    best, bl = D[i - 1, j - 1], L[i - 1, j - 1]
-                if i >= 1 and j >= 2 and D[i - 1, j - 2] < best:
-                    best, bl = D[i - 1, j - 2], L[i - 1, j - 2]
-                if i >= 2 and j >= 1 and D[i - 2, j - 1] < best:
-                    best, bl = D[i - 2, j - 1], L[i - 2, j - 1]
-                D[i, j], L[i, j] = best + C[i, j], bl + 1.0
-        # The end may fall short of the last frame of either side by the slack of the step pattern.
+        D = np.full((3, m), inf)
+        L = np.ones((3, m))
         out = inf
-        for i in range(max(0, n - 3), n):
-            for j in range(max(0, m - 3), m):
-                if L[i, j] > 0 and D[i, j] / L[i, j] < out:
-                    out = D[i, j] / L[i, j]
+        for i in range(n):
+            r, r1, r2 = i % 3, (i - 1) % 3, (i - 2) % 3
+            for j in range(m):
+                c = 1.0
+                for k in range(12):
+                    c -= a[i, k] * b[j, k]
+                if i == 0:
+                    # subsequence: the query may start anywhere; global: only at the first frame
+                    D[r, j] = c if (subsequence or j == 0) else inf
+                    L[r, j] = 1.0
+                    continue
+                best, bl = inf, 1.0
+                if j >= 1 and D[r1, j - 1] < best:
+                    best, bl = D[r1, j - 1], L[r1, j - 1]
+                if j >= 2 and D[r1, j - 2] < best:
+                    best, bl = D[r1, j - 2], L[r1, j - 2]
+                if i >= 2 and j >= 1 and D[r2, j - 1] < best:
+                    best, bl = D[r2, j - 1], L[r2, j - 1]
+                D[r, j], L[r, j] = best + c, bl + 1.0
+            if subsequence:
+                if i == n - 1:
+                    for j in range(m):
+                        if D[r, j] / L[r, j] < out:
+                            out = D[r, j] / L[r, j]
+            elif i >= n - 3:
+                # the end may fall short of the last frame of either side by the step pattern's slack
+                for j in range(max(0, m - 3), m):
+                    if D[r, j] / L[r, j] < out:
+                        out = D[r, j] / L[r, j]
         return out
 
     @numba.njit(cache=True, nogil=True)
-    def subsequence_cost(C):  # pragma: no cover - compiled
-        n, m = C.shape
-        inf = np.inf
-        D = np.full((n, m), inf)
-        L = np.ones((n, m))
-        for j in range(m):
-            D[0, j] = C[0, j]  # the query may start anywhere in the reference
-        for i in range(1, n):
-            for j in range(1, m):
-                best, bl = D[i - 1, j - 1], L[i - 1, j - 1]
-                if j >= 2 and D[i - 1, j - 2] < best:
-                    best, bl = D[i - 1, j - 2], L[i - 1, j - 2]
-                if i >= 2 and D[i - 2, j - 1] < best:
-                    best, bl = D[i - 2, j - 1], L[i - 2, j - 1]
-                D[i, j], L[i, j] = best + C[i, j], bl + 1.0
-        out = inf
-        for j in range(m):
-            if D[n - 1, j] / L[n - 1, j] < out:
-                out = D[n - 1, j] / L[n - 1, j]
-        return out
+    def global_cost(a, b):  # pragma: no cover - compiled
+        return _run(a, b, False)
+
+    @numba.njit(cache=True, nogil=True)
+    def subsequence_cost(a, b):  # pragma: no cover - compiled
+        return _run(a, b, True)
 
     return global_cost, subsequence_cost
 
@@ -138,9 +138,9 @@ def alignment_score(query: np.ndarray, reference: np.ndarray, *, rotations: int 
     whole = len(short) >= GLOBAL_RATIO * len(long_)
     kernel = global_cost if whole else subsequence_cost
     best = np.inf
+    a = np.ascontiguousarray(short, dtype=np.float64)
     for k in best_rotations(short, long_, rotations if whole else 12):
-        cost = 1.0 - short.astype(np.float64) @ np.roll(long_, k, axis=1).T.astype(np.float64)
-        best = min(best, kernel(cost))
+        best = min(best, kernel(a, np.ascontiguousarray(np.roll(long_, k, axis=1), dtype=np.float64)))
     return float(np.clip(1.0 - best, 0.0, 1.0))
 
 

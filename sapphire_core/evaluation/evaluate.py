@@ -112,6 +112,7 @@ def run_evaluation(corpus_dir: str | Path, *, models: list[str | Path] = (), con
 
     t0 = time.perf_counter()
     corpus = Corpus(corpus_dir)
+    origin = provenance(corpus_dir, [Path(m) for m in models])  # the code as it starts, not as it ends
     out = Path(out_dir) if out_dir else layout.eval_dir(corpus_dir)
     cache_root = layout.cache_dir(corpus_dir)
     cache = FeatureCache(cache_root)
@@ -165,6 +166,6 @@ def run_evaluation(corpus_dir: str | Path, *, models: list[str | Path] = (), con
                "checkpoints": [str(c) for c, _ in checkpoints], "triplets": len(data.triplets),
                "excerpt_queries": len(data.excerpts), "copy_queries": len(data.copies), "hum_queries": len(data.hums),
                "lyrics_queries": len(data.lyrics_queries), "msssim_pairs": len(data.pairs) if msssim else 0,
-               "seconds": round(time.perf_counter() - t0, 1), **provenance(corpus_dir, [c for c, _ in checkpoints])}
+               "seconds": round(time.perf_counter() - t0, 1), **origin}
     files = write_tables(rows, out, context=context)
     return EvaluationReport(rows, context, files)

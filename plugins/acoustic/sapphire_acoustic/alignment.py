@@ -29,6 +29,10 @@ FRAMES_PER_SECOND = 22050 / 512 / FRAME_STEP
 ROTATIONS = 3
 #: Below this length ratio the shorter recording is aligned inside the longer one.
 GLOBAL_RATIO = 0.7
+#: Longer sequences are averaged over blocks of frames first (both by the same factor) so that the
+#: shorter has at most this many: the cost grows with the product of the lengths, and two whole
+#: pieces of several minutes still align on their harmony at one frame every ~1-2 s.
+MAX_FRAMES = 400
 
 
 def chroma_sequence(audio: np.ndarray, sr: int) -> np.ndarray:
@@ -51,6 +55,13 @@ def unit_frames(seq: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (silent rows stay zero)."""
     seq = np.asarray(seq, np.float32)
     return seq / np.maximum(np.linalg.norm(seq, axis=1, keepdims=True), 1e-9)
+
+
+def pool_frames(seq: np.ndarray, factor: int) -> np.ndarray:
+    """Unit-norm means of consecutive blocks of ``factor`` frames (a last partial block included)."""
+    n = -(-len(seq) // factor) * factor
+    padded = np.concatenate([seq, np.repeat(seq[-1:], n - len(seq), axis=0)]) if n > len(seq) else seq
+    return unit_frames(padded.reshape(-1, factor, seq.shape[1]).mean(axis=1))
 
 
 def best_rotations(query: np.ndarray, reference: np.ndarray, n: int = ROTATIONS) -> list[int]:
@@ -119,7 +130,8 @@ def _kernels():
 def alignment_score(query: np.ndarray, reference: np.ndarray, *, rotations: int = ROTATIONS) -> float:
     """How well two ``(T, 12)`` unit-norm chroma sequences align, in [0, 1] (higher is closer).
 
-    Symmetric in its arguments: the shorter sequence is aligned inside the longer one (trying all
+    Symmetric in its arguments: sequences are pooled to at most :data:`MAX_FRAMES` frames for the
+    shorter one (:func:`pool_frames`), then the shorter sequence is aligned inside the longer one (trying all
     twelve transpositions) when their lengths differ by more than :data:`GLOBAL_RATIO`, end to end
     (trying the best ``rotations`` by OTI) otherwise.
 
@@ -134,6 +146,9 @@ def alignment_score(query: np.ndarray, reference: np.ndarray, *, rotations: int 
     if len(query) < 2 or len(reference) < 2:
         return 0.0
     short, long_ = (query, reference) if len(query) <= len(reference) else (reference, query)
+    factor = -(-len(short) // MAX_FRAMES)
+    if factor > 1:
+        short, long_ = pool_frames(short, factor), pool_frames(long_, factor)
     global_cost, subsequence_cost = _kernels()
     whole = len(short) >= GLOBAL_RATIO * len(long_)
     kernel = global_cost if whole else subsequence_cost

@@ -37,6 +37,18 @@ def test_transposed_and_stretched_copy_aligns_better_than_another_piece():
     assert alignment_score(version, a) == pytest.approx(same)  # symmetric
 
 
+def test_long_pieces_are_pooled_and_still_match():
+    from sapphire_acoustic.alignment import MAX_FRAMES, pool_frames
+
+    rng = np.random.default_rng(5)
+    a, other = _random_harmony(rng, n_chords=150), _random_harmony(rng, n_chords=150)  # 900 frames, ~3 min
+    pooled = pool_frames(a, 3)
+    assert pooled.shape == (300, 12) and np.allclose(np.linalg.norm(pooled, axis=1), 1.0)
+    assert len(a) > MAX_FRAMES
+    version = np.roll(_stretch(a, 1.1), 2, axis=1)
+    assert alignment_score(a, version) - alignment_score(a, other) > 0.2
+
+
 def test_an_excerpt_is_found_inside_its_track():
     rng = np.random.default_rng(2)
     tracks = {f"t{i}": _random_harmony(rng, n_chords=20) for i in range(6)}

@@ -34,6 +34,7 @@ def test_evaluation_tracks(corpus):
 def test_quality_markdown_tables_only_what_rows_answer():
     rows = [{"name": "Chroma 2D-FTM", "what": "baseline", "audio->audio": {"top1": 0.41, "MRR": 0.5},
              "excerpt 10s->audio": {"top1": 0.2}},
+            {"name": "Lyrics", "what": "nothing to find", "audio->audio": {"top1": float("nan")}},
             {"name": "Chroma alignment", "what": "no training", "audio->audio": {"top1": 0.853, "MRR": 0.88},
              "excerpt 10s->audio": {"top1": 0.8}, "hum->audio": {"top1": 0.7, "MRR": 0.75}}]
     md = quality_markdown(rows, {"commit": "abc1234", "eval_tracks": 225}, command="sapphire evaluate --x")
@@ -41,6 +42,7 @@ def test_quality_markdown_tables_only_what_rows_answer():
     assert "| Chroma alignment | 0.853 | 0.880 |" in md
     versions = md.split("### Versions (full track)")[1].split("###")[0]
     assert "Chroma 2D-FTM" in versions and "mAP" not in versions  # no row has mAP: no empty column
+    assert "| Lyrics |" not in versions  # NaN (no relevant item) is not a figure
     hums = md.split("### Hums")[1].split("###")[0]
     assert "Chroma alignment" in hums and "Chroma 2D-FTM" not in hums
     assert "### Text" not in md and "### Label triplets" not in md

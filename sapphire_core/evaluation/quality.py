@@ -6,6 +6,7 @@ learned rows and the training-free baselines are always measured on the same tra
 
 from __future__ import annotations
 
+import math
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -78,11 +79,15 @@ def quality_markdown(rows: list[dict[str, Any]], context: dict[str, Any], *, com
         if key in context:
             lines.append(f"- **{key}**: {context[key]}")
     lines.append("")
+    def known(row, path):  # a task without relevant items (e.g. one track per work) gives NaN
+        v = lookup(row, path)
+        return v is not None and not (isinstance(v, float) and math.isnan(v))
+
     for section, meaning, cols in SECTIONS:
-        answered = [r for r in rows if any(lookup(r, path) is not None for _, path in cols)]
+        answered = [r for r in rows if any(known(r, path) for _, path in cols)]
         if not answered:
             continue
-        cols = [c for c in cols if any(lookup(r, c[1]) is not None for r in answered)]
+        cols = [c for c in cols if any(known(r, c[1]) for r in answered)]
         lines += [f"### {section}", "", meaning[0].upper() + meaning[1:] + ".", "",
                   "| system | " + " | ".join(c for c, _ in cols) + " |", "|---|" + "---:|" * len(cols)]
         lines += [f"| {r['name']} | " + " | ".join(_fmt(lookup(r, p)) for _, p in cols) + " |" for r in answered]

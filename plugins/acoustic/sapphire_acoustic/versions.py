@@ -37,7 +37,7 @@ PATCH, PATCH_HOP = 64, 16
 
 
 def shift_invariant_summary(seq: np.ndarray) -> np.ndarray:
-    """``(PATCH // 2 + 1) * 7``-long unit vector: mean 2D-FFT magnitude of ``(PATCH, 12)`` patches of a sequence.
+    """``(PATCH * 7,)`` unit vector: mean 2D-FFT magnitude of ``(PATCH, 12)`` patches of a sequence.
 
     The magnitude ignores circular shifts along pitch (key) and time (where the patch starts), so
     two versions in different keys get similar summaries. Short sequences are zero-padded.

@@ -16,6 +16,7 @@ Search is two-stage so that its cost does not grow with the alignment of every t
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -124,8 +125,18 @@ class VersionIndex:
             chosen = self.track_ids
         else:
             chosen = self.first_stage(query, self.shortlist)
-        scored = [(t, alignment_score(query, self.sequence(t))) for t in chosen]
-        return sorted(scored, key=lambda x: (-x[1], x[0]))[:k]
+        scores = self._align(query, chosen)
+        return sorted(zip(chosen, scores), key=lambda x: (-x[1], x[0]))[:k]
+
+    def _align(self, query: np.ndarray, track_ids: list[str]) -> list[float]:
+        """Alignment scores of the query with each track, on every core (the DTW kernels release the GIL)."""
+        workers = min(os.cpu_count() or 1, max(1, len(track_ids) // 8))
+        if workers == 1:
+            return [alignment_score(query, self.sequence(t)) for t in track_ids]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(lambda t: alignment_score(query, self.sequence(t)), track_ids))
 
     def rank_audio(self, audio: np.ndarray, sr: int, k: int = 10) -> list[tuple[str, float]]:
         """:meth:`rank_sequence` for a recording's mono samples."""

@@ -38,7 +38,22 @@ def test_pick_queries_come_from_held_out_works():
     assert picks["example"]["source_track"] in val
     assert picks["lyrics"] == {"text": "night falls on the cold hills", "work_id": "w1"}
     assert picks["text"]["work_id"] in {"w1", "w2"} and "piece" in picks["text"]["text"]
-    assert "hum" not in picks  # the toy corpus has no hum queries
+    assert "modes" not in picks  # the toy corpus has no plugin-mode queries (hums)
+
+
+def test_pick_queries_takes_one_query_per_plugin_kind(tmp_path):
+    import shutil
+
+    from sapphire_core.cli.demo_cmd import pick_queries
+
+    corpus = shutil.copytree(T.toy_setup()["corpus"], tmp_path / "c")
+    extra = [{"id": "w1__hum", "kind": "hum", "audio": "audio/w1__v0.wav", "work_id": "w1"},
+             {"id": "w1__hum2", "kind": "hum", "audio": "audio/w1__v1.wav", "work_id": "w1"},
+             {"id": "w9__whistle", "kind": "whistle", "audio": "audio/w1__v1.wav", "work_id": "w9"}]
+    with (corpus / "queries.jsonl").open("a") as fh:
+        fh.writelines(json.dumps(q) + "\n" for q in extra)
+    picks = pick_queries(corpus, ["w1__v0", "w1__v1"])
+    assert list(picks["modes"]) == ["hum"] and picks["modes"]["hum"]["id"] == "w1__hum"  # w9 is not held out
 
 
 def test_demo_reports_a_bad_config_in_one_line(tmp_path, monkeypatch):

@@ -43,9 +43,13 @@ def pick_queries(corpus_dir: Path, val_ids: list[str]) -> dict:
     if ex:
         # the 10 s excerpt when the corpus has several lengths (the excerpt target)
         out["example"] = next((q for q in ex if q.get("seconds") == 10), ex[0])
-    hums = [q for q in queries if q.get("kind") == "hum" and q.get("work_id") in val_works]
-    if hums:
-        out["hum"] = hums[0]
+    # one query of each other kind (plugin query modes, e.g. a hum), from held-out works
+    modes: dict[str, dict] = {}
+    for q in queries:
+        if q.get("kind") not in (None, "excerpt", "copy") and q.get("work_id") in val_works:
+            modes.setdefault(q["kind"], q)
+    if modes:
+        out["modes"] = modes
     for t in corpus.tracks:
         if t.id in val and t.lyrics:
             lines = [ln for ln in t.lyrics.splitlines() if ln.strip()]
@@ -177,9 +181,9 @@ def _run(out: Path, config: Path, device: str | None, force: bool) -> None:
                              {name: corpus_dir / q["audio"]}, {q["source_track"]}))
     if "text" in picks:
         runs.append((f"text: \"{picks['text']['text']}\"", {"text": picks["text"]["text"]}, set()))
-    if "hum" in picks:
-        q = picks["hum"]
-        runs.append((f"hum: {q['audio']} (a hummed {q['work_id']})", {"hum": corpus_dir / q["audio"]}, set()))
+    for kind, q in picks.get("modes", {}).items():
+        if kind in registry.names("query_mode"):
+            runs.append((f"{kind}: {q['audio']} (from {q['work_id']})", {kind: corpus_dir / q["audio"]}, set()))
     if "lyrics" in picks:
         runs.append((f"lyrics: \"{picks['lyrics']['text'][:70]}\" (from {picks['lyrics']['work_id']})",
                      {"lyrics": picks["lyrics"]["text"]}, set()))

@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "corpus_cmd",
     "index_cmd",
     "search_cmd",
+    "library_cmd",
     "evaluate_cmd",
     "analyze_cmd",
     "demo_cmd",

@@ -42,6 +42,13 @@ def render_results(results, *, title: str = "results") -> None:
                     f"{n.replace('_', ' ')} {q[n]['level']}|{res[n]['level']}" for n in names[:4]))
             else:
                 lines.append(f"{name}: " + ", ".join(f"{n.replace('_', ' ')} {res[n]['level']}" for n in names[:4]))
+        if e.get("seeds") and len(e["seeds"]) + len(e.get("negative") or {}) > 1:
+            lines.append("cosine to seeds: " + ", ".join(f"{s} {v:.3f}" for s, v in e["seeds"].items()))
+        if e.get("negative"):
+            lines.append("cosine to negative seeds: "
+                         + ", ".join(f"{s} {v:.3f}" for s, v in e["negative"].items()))
+        if e.get("duplicates"):
+            lines.append("same recording as: " + ", ".join(e["duplicates"]))
         if len(e.get("modes", {})) > 1:
             lines.append("modes: " + ", ".join(f"{m} {v:.3f}" for m, v in e["modes"].items()))
         table.add_row(str(r.rank), label, f"{r.score:.3f}", "\n".join(x for x in lines if x))

@@ -137,8 +137,31 @@ class SearchEngine:
             raise UnknownTrackError(f"track {track_id!r} is not in the index {self.folder.path}")
         return {"id": track_id, "metadata": meta, "audio_path": meta.get("audio_path")}
 
+    def indexed_id(self, ref: str | Path) -> str | None:
+        """The track id ``ref`` names: itself when it is an id of the index, the track of an indexed
+        audio file, else None."""
+        if str(ref) in self.folder.metadata:
+            return str(ref)
+        try:
+            return self._audio_to_id.get(str(Path(ref).resolve()))
+        except (OSError, ValueError):
+            return None
+
     def __len__(self) -> int:
         return len(self.folder.store)
+
+    # ------------------------------------------------------------------ library workflows
+    def similar(self, seeds, **options: Any) -> list[SearchResult]:
+        """Tracks like ``seeds`` (ids or files), from stored vectors; see :func:`.neighbours.similar`."""
+        from sapphire_core.retrieval.neighbours import similar
+
+        return similar(self, [seeds] if isinstance(seeds, (str, Path)) else list(seeds), **options)
+
+    def playlist(self, start, end, *, length: int = 10, **options: Any) -> list[SearchResult]:
+        """A smooth walk from ``start`` to ``end``; see :func:`.playlist.playlist`."""
+        from sapphire_core.retrieval.playlist import playlist
+
+        return playlist(self, start, end, length=length, **options)
 
     # ------------------------------------------------------------------ query modes
     def modes(self) -> dict[str, str]:

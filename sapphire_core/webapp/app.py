@@ -18,6 +18,9 @@ Endpoints
 ``GET /api/info``                                versions, sub-space names, sessions, limits
 ``POST /api/search``                             ``{text | lyrics | track, weights, mode_weights, k}``
 ``POST /api/search/audio?kind=MODE&k&weights``   raw wav/flac/ogg/mp3 body (``audio`` or a plugin's audio mode)
+``POST /api/similar``                            ``{seeds, negative, exclude_same, collapse, k}``: like indexed tracks
+``POST /api/playlist``                           ``{from, to, length}``: a smooth walk between two indexed tracks
+``GET /api/openapi.json``                        the OpenAPI schema of these endpoints
 ``GET /api/audio?id=TRACK``                      the indexed track's audio (range requests)
 ``GET /api/ab/next?session&rater``               a blinded trial (lists "A" and "B")
 ``POST /api/ab/judgement``                       ``{trial_id, rater, choice | rating_a + rating_b}``
@@ -42,7 +45,7 @@ from fastapi.staticfiles import StaticFiles
 from sapphire_core.errors import ConfigError, SapphireError
 from sapphire_core.feedback.sessions import SessionSpec, load_sessions
 from sapphire_core.feedback.store import FeedbackError, FeedbackStore
-from sapphire_core.webapp.routes import ab, admin, search, triplet
+from sapphire_core.webapp.routes import ab, admin, library, search, triplet
 from sapphire_core.webapp.state import ADMIN_HEADER, MAX_K, OPEN_SESSION, WebState
 from sapphire_core.webapp.uploads import UploadError
 
@@ -105,7 +108,7 @@ def create_app(engine: Any, *, db_path: str | Path, admin_token: str,
         yield
         shutil.rmtree(tmp_dir, ignore_errors=True)  # uploads never outlive the server
 
-    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url="/api/openapi.json", lifespan=lifespan)
     app.state.web = web
     app.state.store = web.store
     app.state.engines = named
@@ -133,6 +136,6 @@ def create_app(engine: Any, *, db_path: str | Path, admin_token: str,
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for page in (search, ab, triplet, admin):
+    for page in (search, library, ab, triplet, admin):
         app.include_router(page.router)
     return app

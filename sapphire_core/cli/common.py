@@ -30,3 +30,37 @@ def progress_bar(description: str, total: int):
     with progress:
         task = progress.add_task(description, total=total)
         yield lambda n=1: progress.advance(task, n)
+
+
+def print_table(title: str, header: list[str], rows: list[list[str]], *, out: Console | None = None) -> None:
+    """Print a table that reads anywhere, nothing cut to fit.
+
+    As a rich table when it fits the output's width; else transposed (one column per row, one line
+    per header) when that fits; else as a Markdown table, whose long lines wrap but keep every cell.
+    Pipes and CI logs are 80 columns wide unless ``COLUMNS`` says otherwise.
+    """
+    from rich.measure import Measurement
+    from rich.table import Table
+
+    out = out or console
+
+    def rich_table(head: list[str], body: list[list[str]]) -> Table:
+        table = Table(title=title)
+        for i, h in enumerate(head):
+            table.add_column(h, justify="left" if i == 0 else "right", no_wrap=True)
+        for row in body:
+            table.add_row(*row)
+        return table
+
+    transposed = [[h, *(row[i] for row in rows)] for i, h in enumerate(header)][1:]
+    turned = ["", *(row[0] for row in rows)]
+    for head, body in ((header, rows), (turned, transposed)):
+        table = rich_table(head, body)
+        if Measurement.get(out, out.options.update_width(10**6), table).maximum <= out.width:  # natural width
+            out.print(table)
+            return
+    head, body = (header, rows) if len(header) <= len(rows) + 1 else (turned, transposed)
+    lines = [f"**{title}**", "", "| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    out.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
+

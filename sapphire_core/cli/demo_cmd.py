@@ -195,7 +195,7 @@ def _run(out: Path, config: Path, device: str | None, force: bool) -> None:
             console.print(f"[yellow]{title}: skipped[/] ({exc})")
 
     _step(7, "evaluation (held-out works; baselines in the same run)")
-    from sapphire_core.cli.evaluate_cmd import print_table
+    from sapphire_core.cli.evaluate_cmd import print_report_table
     from sapphire_core.evaluation.evaluate import EvaluationReport, run_evaluation
 
     eval_dir = corpus_dir / "eval"
@@ -210,7 +210,7 @@ def _run(out: Path, config: Path, device: str | None, force: bool) -> None:
         report = run_evaluation(corpus_dir, models=[ckpt], out_dir=eval_dir, registry=registry,
                                 device=device or "cpu", extras_dir=index_dir,
                                 log=lambda s: console.print(f"[dim]{s}[/]"))
-    print_table(report)
+    print_report_table(report)
     console.print(f"tables: {report.files['md']}")
 
     _step(8, "analysis report")

@@ -40,8 +40,10 @@ def test_serve_command_binds_loopback_and_answers(write_corpus, tmp_path):
     port = _free_port()
     sapphire = Path(sys.executable).with_name("sapphire")
     env = dict(os.environ, SAPPHIRE_ADMIN_TOKEN="serve-test-token")
-    proc = subprocess.Popen([str(sapphire), "serve", "--corpus", str(corpus), "--port", str(port), "--db",
-                             str(tmp_path / "fb.db"), "--sessions", str(sessions)], env=env,
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    proc = subprocess.Popen([str(sapphire), "serve", "--corpus", str(corpus), "--port", str(port), "--sessions",
+                             str(sessions)], env=env, cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -66,4 +68,7 @@ def test_serve_command_binds_loopback_and_answers(write_corpus, tmp_path):
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
     assert f"http://127.0.0.1:{port}" in out
+    db = Path(corpus).resolve() / ".sapphire" / "feedback.db"  # the default: not the current folder
+    assert db.is_file() and f"judgements -> {db}" in out.replace("\n", "")
+    assert list(cwd.iterdir()) == []
     assert "serve-test-token" not in out  # a token given by the operator is not echoed

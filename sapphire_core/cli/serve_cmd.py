@@ -25,6 +25,16 @@ def _open_engine(index: Path | None, corpus: Path | None, what: str):
     return None
 
 
+def default_feedback_db(index: Path | None, corpus: Path | None) -> Path:
+    """``feedback.db`` beside the index folder (or in the corpus's work folder): never the current folder,
+    where it would litter a checkout."""
+    if index is not None:
+        return Path(index).resolve().parent / "feedback.db"
+    from sapphire_core.layout import WORK_DIR
+
+    return Path(corpus).resolve() / WORK_DIR / "feedback.db"
+
+
 @app.command("serve")
 def serve(
     index: Path = typer.Option(None, "--index", help="Index folder built by 'sapphire index' (the model under test)."),
@@ -33,7 +43,8 @@ def serve(
     baseline_corpus: Path = typer.Option(None, "--baseline-corpus", help="A chroma feature baseline over a corpus."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind; loopback unless you mean to share it."),
     port: int = typer.Option(8000, "--port", min=1, max=65535),
-    db: Path = typer.Option(Path("feedback.db"), "--db", help="SQLite file the judgements go to."),
+    db: Path = typer.Option(None, "--db", help="SQLite file the judgements go to [default: feedback.db beside "
+                            "the index, or in the corpus's .sapphire folder]."),
     sessions: Path = typer.Option(None, "--sessions", help="YAML file of listening-test sessions."),
     admin_token: str = typer.Option(None, "--admin-token", envvar="SAPPHIRE_ADMIN_TOKEN",
                                     help="Token for the admin endpoints [default: a random one, printed]."),
@@ -49,6 +60,7 @@ def serve(
     engine = _open_engine(index, corpus, "model")
     if engine is None:
         raise typer.BadParameter("give --index INDEX (or --corpus DIR for a feature-only engine)")
+    db = db if db is not None else default_feedback_db(index, corpus)
     base = _open_engine(baseline, baseline_corpus, "baseline")
     token = admin_token or secrets.token_urlsafe(18)
     web = create_app(engine, db_path=db, admin_token=token, sessions=sessions, baseline_engine=base,

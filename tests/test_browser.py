@@ -85,6 +85,7 @@ def test_search_play_ab_and_triplet_in_chromium(served, shots):
         assert titles[0] == "G major organ"
         assert page.locator("#sliders input[type=range]").count() == 2
         assert page.locator("li.result .bars .bar").count() > 0
+        assert page.locator("li.result .summary").first.inner_text().strip()  # the text result explains itself
         # play the first result: the <audio> element loads the served wav and its clock advances
         state = page.evaluate("""async () => {
             const a = document.querySelector('li.result audio');

@@ -108,6 +108,44 @@ def test_explanation_contents(engine):
     assert by_id["w3__v0"].explanation["modalities"]["lyrics"] == 0.0
 
 
+def test_text_results_say_which_words_matched_in_which_subspaces(engine):
+    text = "a slow river"
+    res = engine.search(text=text, k=4)
+    q = engine.model.embed_text([text])[0].detach().numpy()
+    without_river = engine.model.embed_text(["a slow"])[0].detach().numpy()
+    for r in res:
+        words = {e["word"]: e for e in r.explanation["words"]}
+        assert set(words) == {"a", "slow", "river"}
+        x = engine.folder.store.get_vectors([r.track_id])[0]
+        # occlusion: the score drop without "river", split exactly over the sub-spaces
+        assert words["river"]["score"] == pytest.approx(float(x @ (q - without_river)), abs=1e-5)
+        assert words["river"]["subspaces"]["pitch"] == pytest.approx(float(x[:8] @ (q - without_river)[:8]), abs=1e-5)
+        assert r.explanation["summary"] != ex.NO_DESCRIPTORS
+        best = [e for e in r.explanation["words"] if e["word"] not in ex.STOP_WORDS][0]
+        if best["score"] > 0:
+            assert r.explanation["summary"].startswith(f'matched "{best["word"]}"')
+
+
+def test_lyrics_results_show_the_matching_lines(engine):
+    res = engine.search(lyrics="cold hills at night", k=12)
+    by_id = {r.track_id: r for r in res}
+    lines = by_id["w1__v0"].explanation["lyrics_lines"]
+    assert lines == [{"line": "night falls on the cold hills", "words": ["night", "cold", "hills"]}]
+    assert 'lyrics line "night falls on the cold hills" shares "night", "cold", "hills"' in \
+        by_id["w1__v0"].explanation["summary"]
+    assert by_id["w3__v0"].explanation["lyrics_lines"] == []  # an instrumental
+    assert by_id["w3__v0"].explanation["summary"].startswith("no lyric line shares a word")
+
+
+def test_matching_lines_by_hand():
+    lyrics = "[00:01.00]The river runs\n\non the cold, cold hills\nso slowly the river"
+    assert ex.matching_lines("the cold river", lyrics) == [
+        {"line": "The river runs", "words": ["river"]}, {"line": "on the cold, cold hills", "words": ["cold"]}]
+    assert ex.matching_lines("slowly river", lyrics, n=1) == [{"line": "so slowly the river",
+                                                               "words": ["slowly", "river"]}]
+    assert ex.matching_lines("the and", lyrics) == []  # stop words match nothing
+
+
 def test_summary_reads_midlevel_side_by_side():
     names = ["dissonance", "rhythm_stability", "melodiousness"]
     ref = np.array([[0.1, 0.1, 0.5], [0.5, 0.5, 0.5], [0.9, 0.9, 0.5], [0.3, 0.2, 0.5], [0.7, 0.8, 0.5]])

@@ -42,6 +42,13 @@ def render_results(results, *, title: str = "results") -> None:
                     f"{n.replace('_', ' ')} {q[n]['level']}|{res[n]['level']}" for n in names[:4]))
             else:
                 lines.append(f"{name}: " + ", ".join(f"{n.replace('_', ' ')} {res[n]['level']}" for n in names[:4]))
+        if e.get("words"):
+            lines.append("words: " + ", ".join(
+                f"{x['word']} {x['score']:+.3f}" + (f" ({top})" if (top := max(x["subspaces"], default=None,
+                                                                             key=x["subspaces"].get)) else "")
+                for x in e["words"][:4]))
+        for hit in e.get("lyrics_lines") or []:
+            lines.append(f"lyrics: \"{hit['line']}\" ({', '.join(hit['words'])})")
         if e.get("seeds") and len(e["seeds"]) + len(e.get("negative") or {}) > 1:
             lines.append("cosine to seeds: " + ", ".join(f"{s} {v:.3f}" for s, v in e["seeds"].items()))
         if e.get("negative"):

@@ -28,7 +28,7 @@ from sapphire_core.index.folder import IndexFolder
 from sapphire_core.retrieval import explain as ex
 from sapphire_core.retrieval import ranking
 from sapphire_core.retrieval.query import (EncodedAudio, embed_query_track, lyrics_query_vector, query_track,
-                                           text_vector)
+                                           text_vector, text_vectors)
 from sapphire_core.retrieval.ranking import SearchError, parse_weights
 from sapphire_core.retrieval.result import SearchResult
 
@@ -306,6 +306,7 @@ class SearchEngine:
         combined = ranking.combine(per_mode, mode_weights)
         order = np.argsort(-combined, kind="stable")[: int(k)]
 
+        by_word = self._without_each_word(text, vectors["text"]) if explain and "text" in vectors else None
         qvec = None
         if vectors:
             vw = sum(mode_weights[m] for m in vectors) or 1.0
@@ -316,15 +317,37 @@ class SearchEngine:
             meta = self.folder.metadata.get(tid, {})
             expl: dict[str, Any] = {"modes": {m: float(per_mode[m][j]) for m in per_mode}}
             if explain:
-                expl.update(self.explain(tid, X[j], qvec=qvec, w=w, query_audio=encoded_audio))
+                expl.update(self.explain(tid, X[j], qvec=qvec, w=w, query_audio=encoded_audio, text=by_word,
+                                         lyrics=lyrics))
+                if scored and expl.get("summary") == ex.NO_DESCRIPTORS:  # a plugin mode's own score says why
+                    expl["summary"] = ", ".join(f"{m} match score {per_mode[m][j]:.3f}" for m in scored)
             results.append(SearchResult(tid, float(combined[j]), rank, meta, meta.get("audio_path"), expl))
         return results
 
     # ------------------------------------------------------------------ explanations
+    def _without_each_word(self, text: str, q: np.ndarray):
+        """``(q, words, (n_words, dim) vectors of the text without each word)`` for word occlusion, or None
+        for a one-word query."""
+        words = ex.words_of(text)[: ex.MAX_WORDS]
+        if len(words) < 2:
+            return None
+        return q, words, text_vectors(self.model, [" ".join(v for v in words if v != word) for word in words])
+
     def explain(self, track_id: str, x: np.ndarray, *, qvec: np.ndarray | None, w: np.ndarray,
-                query_audio: EncodedAudio | None) -> dict[str, Any]:
-        """Sub-space shares, modality shares (occlusion), each explanation side by side and a summary."""
+                query_audio: EncodedAudio | None, text: tuple | None = None,
+                lyrics: str | None = None) -> dict[str, Any]:
+        """Sub-space shares, modality shares (occlusion), each explanation side by side and a summary.
+
+        ``text`` (from a text query: its vector, words and the vectors without each word) adds
+        ``"words"``, each word's part of the score; ``lyrics`` (a lyrics query) adds ``"lyrics_lines"``,
+        the result's lines sharing its words.
+        """
         out: dict[str, Any] = {"subspaces": {}, "modalities": {}}
+        meta = self.folder.metadata.get(track_id, {})
+        if text is not None:
+            out["words"] = ex.word_shares(text[0], text[2], x, text[1], self.subspaces, weights=w)[:5]
+        if lyrics:
+            out["lyrics_lines"] = ex.matching_lines(lyrics, meta.get("lyrics"))
         if qvec is not None:
             out["subspaces"] = ex.subspace_shares(qvec, x, self.subspaces, weights=w)
             out["modalities"] = self._modality_shares(track_id, qvec, w, query_audio)
@@ -343,9 +366,10 @@ class SearchEngine:
             adjectives.update({n: spec.explanation.adjective(n) for n in spec.names})
             said_by_metadata.update(spec.explanation.said_by_metadata)
         query_meta = query_audio.metadata if query_audio is not None else None
-        out["summary"] = ex.summary_text(merged, query_meta, self.folder.metadata.get(track_id, {}),
-                                         adjective=lambda n: adjectives.get(n, n.replace("_", " ")),
-                                         said_by_metadata=said_by_metadata)
+        summary = ex.summary_text(merged, query_meta, meta, adjective=lambda n: adjectives.get(n, n.replace("_", " ")),
+                                  said_by_metadata=said_by_metadata)
+        matched = ex.query_summary(out.get("words"), out.get("lyrics_lines"))
+        out["summary"] = (matched if summary == ex.NO_DESCRIPTORS else f"{matched}; {summary}") if matched else summary
         return out
 
     def _modality_shares(self, track_id: str, qvec: np.ndarray, w: np.ndarray,

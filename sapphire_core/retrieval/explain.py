@@ -8,13 +8,110 @@ and the interpretable features of query and result side by side, in words.
   modality is marked absent for the fusion head, normalised over modalities.
 - Interpretable features: what an installed :class:`~sapphire_core.explanation.Explanation` reads
   (e.g. the acoustic plugin's mid-level features), each value's level a percentile of the index.
+- Text queries: each word's part of the score by occlusion over words (the query embedded again
+  without that word), split over the sub-spaces as above.
+- Lyrics queries: the result's lyric lines that share the most content words with the query.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import numpy as np
+
+#: The summary when nothing interpretable is known about a pair.
+NO_DESCRIPTORS = "no perceptual descriptors available for this pair"
+#: Words left out when lyric lines are matched: they would match every line.
+STOP_WORDS = frozenset("""a an and are as at be but by for from he her his i in is it its me my of on or our she so
+that the their them they this to was we were with you your""".split())
+#: A text query longer than this is explained by its first words only (one text-tower pass per word).
+MAX_WORDS = 16
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+_LRC_TIME = re.compile(r"\[\d+:\d+(?:[.:]\d+)?\]")
+
+
+def words_of(text: str) -> list[str]:
+    """The distinct words of ``text``, lower-case, in order.
+
+    Examples
+    --------
+    >>> words_of("Slow, sad choir - a SLOW one")
+    ['slow', 'sad', 'choir', 'a', 'one']
+    """
+    return list(dict.fromkeys(m.group(0).lower() for m in _WORD.finditer(text or "")))
+
+
+def word_shares(q: np.ndarray, without: np.ndarray, x: np.ndarray, words: list[str], subspaces: dict[str, slice],
+                *, weights: np.ndarray | None = None) -> list[dict]:
+    """Each word's part of a text query's score on result ``x``, by occlusion, best first.
+
+    Parameters
+    ----------
+    q : np.ndarray
+        The whole query's vector.
+    without : np.ndarray
+        ``(len(words), dim)``: the query embedded again without each word.
+    x : np.ndarray
+        The result's vector.
+    words : list of str
+    subspaces : dict of str to slice
+    weights : np.ndarray, optional
+        Per-dimension weights of the search.
+
+    Returns
+    -------
+    list of dict
+        ``{"word", "score", "subspaces": {name: part}}``: ``score`` is how much the similarity drops
+        without the word (negative: the word pulls this result away), split exactly over the sub-spaces.
+    """
+    w = np.ones_like(q) if weights is None else weights
+    out = []
+    for word, q_w in zip(words, without):
+        d = w * (q - q_w) * x
+        out.append({"word": word, "score": float(d.sum()),
+                    "subspaces": {name: float(d[sl].sum()) for name, sl in subspaces.items()}})
+    return sorted(out, key=lambda e: -e["score"])
+
+
+def matching_lines(query: str, lyrics: str | None, *, n: int = 2) -> list[dict]:
+    """The lyric lines that share the most content words with ``query``.
+
+    Returns
+    -------
+    list of dict
+        Up to ``n`` ``{"line", "words"}`` (the shared words), most shared first; empty when none share one.
+
+    Examples
+    --------
+    >>> matching_lines("cold river", "The river runs\\n[00:05.00]on the cold hills\\nso slowly")
+    [{'line': 'The river runs', 'words': ['river']}, {'line': 'on the cold hills', 'words': ['cold']}]
+    """
+    wanted = set(words_of(query)) - STOP_WORDS
+    found = []
+    for i, raw in enumerate((lyrics or "").splitlines()):
+        line = _LRC_TIME.sub("", raw).strip()
+        shared = [w for w in words_of(line) if w in wanted]
+        if shared:
+            found.append((-len(shared), i, {"line": line, "words": shared}))
+    return [item for *_, item in sorted(found, key=lambda t: t[:2])[:n]]
+
+
+def query_summary(words: list[dict] | None, lines: list[dict] | None) -> str:
+    """A one-line reading of what a text or lyrics query matched, e.g. 'matched "sad" (mood), "choir"'."""
+    parts = []
+    if words:
+        said = []
+        for e in [e for e in words if e["score"] > 0 and e["word"] not in STOP_WORDS][:3]:
+            top = max(e["subspaces"].items(), key=lambda kv: kv[1], default=(None, 0.0))
+            said.append(f'"{e["word"]}"' + (f" ({top[0]})" if top[1] > 0 else ""))
+        parts.append("matched " + ", ".join(said) if said
+                     else "matched by the whole text; no single word raises the score")
+    if lines:
+        parts.append(f'lyrics line "{lines[0]["line"]}" shares ' + ", ".join(f'"{w}"' for w in lines[0]["words"]))
+    elif lines is not None:  # a lyrics query, no shared word: the match is by meaning or sound
+        parts.append("no lyric line shares a word with the query")
+    return "; ".join(parts)
 
 
 def subspace_shares(q: np.ndarray, x: np.ndarray, subspaces: dict[str, slice], *,
@@ -131,7 +228,7 @@ def summary_text(interpretable: dict, query_meta: dict | None, result_meta: dict
         parts.append(", ".join(both))
     if diffs:
         parts.append(", ".join(diffs))
-    return "; ".join(parts) if parts else "no perceptual descriptors available for this pair"
+    return "; ".join(parts) if parts else NO_DESCRIPTORS
 
 
 def occlusion_shares(fuse: Callable[[dict, dict, str | None], np.ndarray], mods: list[str],

@@ -91,6 +91,14 @@ def text_vector(model, text: str, *, model_version: str = "the model") -> np.nda
         return model.embed_text([text])[0].float().cpu().numpy()
 
 
+def text_vectors(model, texts: list[str]) -> np.ndarray:
+    """``(len(texts), dim)``: several texts through the text tower in one pass (the model has one)."""
+    import torch
+
+    with torch.no_grad():
+        return model.embed_text(list(texts)).float().cpu().numpy()
+
+
 def lyrics_query_vector(model, extractors, lyrics: str, *, device: str = "cpu",
                         raw: bool = False) -> np.ndarray | None:
     """Embed lyrics text through the model's lyrics modality, the other modalities marked absent.

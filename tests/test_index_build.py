@@ -55,6 +55,37 @@ def test_rerun_reuses_chunks_and_updates_incrementally(tmp_path):
     assert len(folder.store) == 9 and "w4__v1" not in folder.metadata
 
 
+def test_changed_added_and_removed_files_touch_only_their_chunks(tmp_path):
+    from sapphire_core.testing import signals
+
+    s = T.toy_setup()
+    corpus = tmp_path / "corpus"
+    shutil.copytree(s["corpus"], corpus)
+    out = tmp_path / "index"
+    build_index(s["ckpt"], corpus, out, registry=s["registry"], chunk_size=4, extras=False)
+    before = IndexFolder.open(out).store.get_vectors(["w0__v0", "w2__v0"])
+    # chunk 1 (w2, w3): w2__v0 is re-recorded as another melody; chunk 2 (w4, w5): w5__v1 gone, w6__v0 new
+    signals.write_wav(corpus / "audio" / "w2__v0.wav", signals.melody([61, 66, 68, 73, 68], durations=0.35), 16000)
+    signals.write_wav(corpus / "audio" / "w6__v0.wav", signals.melody([55, 59, 62, 67], durations=0.3), 16000)
+    recs = [json.loads(ln) for ln in (corpus / "tracks.jsonl").read_text().splitlines()]
+    recs = [r for r in recs if r["id"] != "w5__v1"] + [{"id": "w6__v0", "audio": "audio/w6__v0.wav", "work_id": "w6"}]
+    (corpus / "tracks.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    report = build_index(s["ckpt"], corpus, out, registry=s["registry"], chunk_size=4, extras=False)
+    assert (report.chunks_reused, report.chunks_done) == (1, 2)
+    assert (report.added, report.removed, report.updated) == (1, 1, 1)
+    after = IndexFolder.open(out)
+    assert "w5__v1" not in after.metadata and "w6__v0" in after.metadata and len(after.store) == 12
+    now = after.store.get_vectors(["w0__v0", "w2__v0"])
+    np.testing.assert_allclose(now[0], before[0], atol=1e-6)  # untouched
+    assert float(now[1] @ before[1]) < 0.9999  # the new recording's vector replaced the old one
+    scratch = build_index(s["ckpt"], corpus, tmp_path / "scratch", registry=s["registry"], chunk_size=4, extras=False)
+    fresh = IndexFolder.open(scratch.index_dir).store.get_vectors(["w2__v0", "w6__v0"])
+    np.testing.assert_allclose(after.store.get_vectors(["w2__v0", "w6__v0"]), fresh, atol=1e-5)
+    # and a rerun on unchanged input changes nothing
+    again = build_index(s["ckpt"], corpus, out, registry=s["registry"], chunk_size=4, extras=False)
+    assert (again.chunks_done, again.added, again.removed, again.updated) == (0, 0, 0, 0)
+
+
 def test_index_cli(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 

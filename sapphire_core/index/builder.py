@@ -1,9 +1,11 @@
 """Build (or update) an index folder from a checkpoint and a corpus: resumable, batched, failure-tolerant.
 
 Embedding runs in chunks of tracks; each chunk is written atomically to ``INDEX/chunks`` with a
-key naming the model and its track ids, so a killed run resumes at the first missing chunk and a
-rerun with the same model re-embeds nothing. The store is then updated in place: new tracks are
-added and tracks gone from the corpus removed, without a full rebuild.
+key naming the model and its tracks (id, record, and the size and modification time of the audio and
+lyrics files), so a killed run resumes at the first missing chunk, a rerun with the same model on
+unchanged files re-embeds nothing, and a changed file re-embeds only its chunk. The store is then
+updated in place: new tracks are added, changed ones replaced and tracks gone from the corpus removed,
+without a full rebuild.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class IndexBuildReport:
     indexed: int = 0
     added: int = 0
     removed: int = 0
+    updated: int = 0
     chunks_done: int = 0
     chunks_reused: int = 0
     extras: dict[str, int] = field(default_factory=dict)
@@ -47,12 +50,27 @@ class IndexBuildReport:
     device: str = "cpu"
 
     def summary(self) -> str:
-        return (f"{self.indexed} tracks indexed (+{self.added} / -{self.removed}); chunks {self.chunks_done} embedded, "
+        return (f"{self.indexed} tracks indexed (+{self.added} / -{self.removed} / {self.updated} changed); "
+                f"chunks {self.chunks_done} embedded, "
                 f"{self.chunks_reused} reused; {len(self.failures)} failed; {self.seconds:.1f}s on {self.device}")
 
 
-def _chunk_key(model_sha: str, ids: list[str]) -> str:
-    return text_sha256(model_sha, *ids)[:24]
+def _chunk_key(model_sha: str, tracks: list) -> str:
+    """The chunk's tracks as they are now: a changed record, audio or lyrics file makes a new key."""
+    return text_sha256(model_sha, *(_fingerprint(t) for t in tracks))[:24]
+
+
+def _fingerprint(track) -> str:
+    """A track's id and record, with its files' size and modification time (as rsync decides what changed):
+    cheap enough to check every track on every run; a touched but unchanged file costs one re-embedding."""
+    parts = [track.id, json.dumps(track.to_json(Path("/")), sort_keys=True, default=str)]
+    for path in (track.audio, track.lyrics_path):
+        try:
+            st = Path(path).stat() if path is not None else None
+        except OSError:
+            st = None
+        parts.append(f"{st.st_size}:{st.st_mtime_ns}" if st is not None else "-")
+    return "|".join(parts)
 
 
 def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | Path, *,
@@ -126,8 +144,7 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
     done = 0
     for ci, start in enumerate(range(0, len(tracks), chunk_size)):
         chunk = tracks[start:start + chunk_size]
-        ids = [t.id for t in chunk]
-        key = _chunk_key(model_sha, ids)
+        key = _chunk_key(model_sha, chunk)
         path = chunk_dir / f"chunk_{ci:05d}_{key}.npz"
         if path.is_file():
             report.chunks_reused += 1
@@ -165,7 +182,7 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
     fused, per_mod, present = [], {m: [] for m in modalities}, {m: [] for m in modalities}
     explain_rows: dict[str, list[np.ndarray]] = {spec.name: [] for spec in explained}
     for ci, start in enumerate(range(0, len(tracks), chunk_size)):
-        key = _chunk_key(model_sha, [t.id for t in tracks[start:start + chunk_size]])
+        key = _chunk_key(model_sha, tracks[start:start + chunk_size])
         with np.load(chunk_dir / f"chunk_{ci:05d}_{key}.npz", allow_pickle=False) as data:
             ids.extend(str(i) for i in data["ids"])
             fused.append(data["fused"].reshape(-1, model.embedding_dim))
@@ -186,6 +203,12 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
         have = set(store.ids())
         gone = sorted(have - set(ids))
         new = [i for i, tid in enumerate(ids) if tid not in have]
+        kept = [i for i, tid in enumerate(ids) if tid in have]
+        old = store.get_vectors([ids[i] for i in kept]) if kept else np.zeros((0, model.embedding_dim))
+        changed = [i for i, v in zip(kept, old) if not np.allclose(v, fused_all[i], atol=1e-6)]
+        if changed:  # add() replaces a record with the same id
+            store.add([ids[i] for i in changed], fused_all[changed])
+        report.updated = len(changed)
         report.removed = store.remove(gone)
     else:
         if store_factory is None:

@@ -97,6 +97,11 @@ def test_index_cli(tmp_path, monkeypatch):
                                    "--out", str(tmp_path / "idx"), "--chunk-size", "5", "--no-extras"])
     assert res.exit_code == 0, res.output
     assert "12 tracks indexed" in res.output
+    res = CliRunner().invoke(app, ["index", "--model", str(s["ckpt"]), "--corpus", str(s["corpus"]),
+                                   "--out", str(tmp_path / "idx"), "--chunk-size", "5", "--no-extras", "--json"])
+    assert res.exit_code == 0, res.output
+    again = json.loads(res.output)
+    assert (again["indexed"], again["chunks_reused"], again["chunks_done"], again["added"]) == (12, 3, 0, 0)
     res = CliRunner().invoke(app, ["search", str(tmp_path / "idx"), "--text", "river", "--k", "3", "--json"])
     assert res.exit_code == 0, res.output
     payload = json.loads(res.output)

@@ -22,6 +22,7 @@ def index(
     address: str = typer.Option(None, "--address", help="Ray cluster address (with --engine ray)."),
     extras: bool = typer.Option(True, "--extras/--no-extras", help="Build the installed plugins' index extras "
                                 "(e.g. track melodies for humming queries)."),
+    as_json: bool = typer.Option(False, "--json", help="Print what the build did as JSON."),
 ) -> None:
     """Embed every track (batched, resumable, failures reported) into a vector index with its metadata."""
     from sapphire_core.data import Corpus
@@ -38,6 +39,14 @@ def index(
         report = build_index(model, corpus, out, cache_dir=cache, chunk_size=chunk_size, batch_size=batch_size,
                              device=device, engine=engine, address=address, on_progress=on_progress,
                              extras=extras)
+    if as_json:
+        import dataclasses
+        import json
+
+        typer.echo(json.dumps(dataclasses.asdict(report), indent=2, default=str))
+        if report.indexed == 0:
+            raise typer.Exit(1)
+        return
     console.print(f"[green]index[/] {out}: {report.summary()}")
     for name, count in report.extras.items():
         console.print(f"extra {name}: {count} tracks")

@@ -166,6 +166,12 @@ def test_collapse_duplicates_by_hand():
     assert collapse_duplicates(list("abcd"), X) == ([0, 2], {0: [1], 2: [3]})
     assert collapse_duplicates(list("abcd"), X, against=np.array([[0.0, 1.0]]))[0] == [0]
     assert collapse_duplicates(list("abcd"), X, threshold=1.0)[0] == [0, 1, 2, 3]
+    # copies of one recording last as long; known durations a minute apart are two recordings
+    assert collapse_duplicates(list("abcd"), X, durations=[180.0, 180.4, 200.0, 260.0]) == ([0, 2, 3],
+                                                                                           {0: [1], 2: [], 3: []})
+    assert collapse_duplicates(list("abcd"), X, durations=[180.0, np.nan, 200.0, np.nan])[0] == [0, 2]
+    assert collapse_duplicates(list("abcd"), X, against=np.array([[1.0, 0.0]]), durations=[180.0] * 4,
+                               against_durations=[90.0])[0] == [0, 2]
 
 
 def test_slerp_and_the_monotone_path_by_hand():

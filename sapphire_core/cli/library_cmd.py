@@ -27,7 +27,7 @@ def similar(
     collapse: bool = typer.Option(True, "--collapse/--no-collapse", help="Show near-duplicates (one recording "
                                   "in several files) once."),
     duplicate_cosine: float = typer.Option(None, "--duplicate-cosine", min=0.0, max=1.0,
-                                           help="Cosine at which two tracks are one recording [default: 0.98]."),
+                                           help="Cosine at which two tracks are one recording [default: 0.995]."),
     weights: str = typer.Option(None, "--weights", help="Sub-space weights, e.g. tempo=0,key=2."),
     k: int = typer.Option(10, "--k", min=1, help="Results to return."),
     explain: bool = typer.Option(False, "--explain", help="Full explanations (loads the model)."),

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from sapphire_core.retrieval.neighbours import DUPLICATE_COSINE, collapse_duplicates, resolve_seed
+from sapphire_core.retrieval.neighbours import DUPLICATE_COSINE, collapse_duplicates, duration_of, resolve_seed
 from sapphire_core.retrieval.ranking import SearchError
 from sapphire_core.retrieval.result import SearchResult
 
@@ -148,7 +148,9 @@ def playlist(engine, start: str | Path, end: str | Path, *, length: int = 10,
         near_arc = np.max(X @ slerp(a.vector, b.vector, np.linspace(0, 1, 16)).T.astype(np.float32), 1)
         order = [j for j in np.argsort(-near_arc, kind="stable") if nearer[j]][:MAX_CANDIDATES]
         pool, X = [pool[j] for j in order], X[order]
-        kept, _ = collapse_duplicates(pool, X, threshold=duplicate_cosine, against=np.stack([a.vector, b.vector]))
+        kept, _ = collapse_duplicates(pool, X, threshold=duplicate_cosine, against=np.stack([a.vector, b.vector]),
+                                      durations=[duration_of(meta[p]) for p in pool],
+                                      against_durations=[duration_of(a.metadata), duration_of(b.metadata)])
         pool, X = [pool[j] for j in kept], X[kept]
 
     nodes = np.concatenate([a.vector[None], X, b.vector[None]]).astype(np.float64)

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
+from sapphire_core.retrieval.neighbours import DUPLICATE_COSINE
 from sapphire_core.webapp.routes.search import results_payload
 from sapphire_core.webapp.state import MAX_K, WebState, check_weights, web_state
 
@@ -30,7 +31,8 @@ class SimilarRequest(BaseModel):
     exclude_same: list[Literal["work", "artist", "album"]] = Field(
         [], description="Leave out tracks that share this with a seed.")
     collapse: bool = Field(True, description="Show near-duplicates (one recording in several files) once.")
-    duplicate_cosine: float = Field(0.98, ge=0.5, le=1.0, description="Cosine at which two tracks are one recording.")
+    duplicate_cosine: float = Field(DUPLICATE_COSINE, ge=0.5, le=1.0,
+                                    description="Cosine at which two tracks are one recording.")
     weights: dict[str, float] | None = Field(None, description="Sub-space weights, 0-10 (1 = unchanged).")
     k: int = Field(10, ge=1, le=MAX_K)
 

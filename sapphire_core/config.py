@@ -30,6 +30,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from sapphire_core.component import MAX_DIM, is_dimension_field
 from sapphire_core.errors import ConfigError
 from sapphire_core.registry import Registry
 
@@ -134,7 +135,15 @@ def read_yaml(path: str | Path, *, what: str = "config file", hint: str = "shipp
     if not path.is_file():
         raise ConfigError(f"{path}: {what} not found" + (f"; {hint}" if hint else ""))
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                          "save the file as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if mapping and not isinstance(data, dict):
@@ -160,7 +169,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form key.path=value")
         path_text, raw = item.split("=", 1)
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = _override_value(item, raw)
         parts = [p for p in path_text.strip().split(".") if p]
         if not parts:
             raise ConfigError(f"override {item!r} has an empty key path")
@@ -191,6 +200,18 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
+def _override_value(item: str, raw: str) -> Any:
+    """The YAML value of one ``--set`` item, or a one-line error naming the override."""
+    if not raw.strip():
+        return None
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"override {item!r}: the value {raw!r} is not valid YAML ({problem}); quote it "
+                          f"(--set '{item.split('=', 1)[0]}=\"...\"') or fix the brackets") from None
+
+
 def _index(seq: list, part: str, item: str) -> int:
     try:
         idx = int(part)
@@ -215,6 +236,8 @@ def _step(node: Any, part: str, item: str, *, create: bool, next_part: str | Non
 
 
 # ---------------------------------------------------------------- validation
+
+_BOUND_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
 
 _COMPONENT_KIND = {"encoder": "encoder", "extractors": "extractor", "fusion": "fusion", "losses": "loss",
                    "text": "encoder", "describer": "describer"}
@@ -286,6 +309,9 @@ def _format_errors(exc: ValidationError, schema, registry: Registry, data: dict,
                          f"{registry.describe_choices(comp_kind, modality=modality) if comp_kind != 'component' else err['msg']}")
         elif kind == "union_tag_not_found":
             lines.append(f"{path}: the block needs a 'name' key naming the component")
+        elif kind in _BOUND_ERRORS and shown and is_dimension_field(shown[-1]):
+            # The same words whether the schema's Field bound or the component-wide check caught it.
+            lines.append(f"{path}: {shown[-1]} is {err.get('input')}; a dimension must be between 1 and {MAX_DIM:,}")
         else:
             lines.append(f"{path}: {err['msg']}")
     return f"{source}: invalid modality set:\n  " + "\n  ".join(lines)
@@ -385,3 +411,78 @@ def active_modalities(cfg: BaseModel) -> dict[str, BaseModel]:
 def config_to_dict(cfg: BaseModel) -> dict[str, Any]:
     """A validated config as plain data (e.g. to store beside a checkpoint)."""
     return cfg.model_dump(mode="json", exclude_none=True)
+
+
+# ---------------------------------------------------------------- size
+
+#: The default ceiling on the parameters of a modality set's model (``--max-parameters``). The shipped
+#: sets have at most a few million; 200 M parameters take 3.2 GB to train (weights, gradients and two
+#: Adam moments in float32), which still fits one consumer GPU.
+DEFAULT_PARAMETER_BUDGET = 200_000_000
+
+
+def count_parameters(cfg: BaseModel, registry: Registry) -> dict[str, int]:
+    """How many parameters each component of a validated modality set would have.
+
+    Encoders and the fusion head are built on PyTorch's ``meta`` device, so nothing is allocated
+    however large the settings. The text tower is not built (it loads pretrained weights from files,
+    whose size the config does not choose); its projection into the shared space is counted.
+
+    Returns
+    -------
+    dict of str to int
+        ``"modalities.<m>.encoder (<name>)"``, ``"fusion (<name>)"`` and ``"text projection"`` -> count.
+
+    Raises
+    ------
+    ConfigError
+        When a component cannot be built from its settings.
+    """
+    import torch
+
+    from sapphire_core.errors import SapphireError
+
+    def built(label: str, make) -> int:
+        try:
+            with torch.device("meta"):
+                module = make()
+        except SapphireError:
+            raise
+        except Exception as exc:  # a plugin's constructor rejecting its settings
+            raise ConfigError(f"{label}: cannot be built from its settings ({type(exc).__name__}: {exc})") from None
+        return sum(p.numel() for p in module.parameters())
+
+    counts: dict[str, int] = {}
+    dims: dict[str, int] = {}
+    for modality, block in active_modalities(cfg).items():
+        cls = registry.get("encoder", block.encoder.name, modality=modality)
+        label = f"modalities.{modality}.encoder ({block.encoder.name})"
+        shapes = feature_shapes(modality_extractors(block, modality, registry))
+        counts[label] = built(label, lambda cls=cls, block=block, shapes=shapes: cls(block.encoder, input_shapes=shapes))
+        dims[modality] = int(block.encoder.output_dim)
+    fusion_cls = registry.get("fusion", cfg.fusion.name)
+    label = f"fusion ({cfg.fusion.name})"
+    counts[label] = built(label, lambda: fusion_cls(dims, cfg.fusion))
+    text = getattr(cfg, "text", None)
+    if text is not None:
+        counts["text projection"] = (int(text.output_dim) + 1) * int(cfg.fusion.output_dim)
+    return counts
+
+
+def check_parameter_budget(cfg: BaseModel, registry: Registry, *, budget: int = DEFAULT_PARAMETER_BUDGET,
+                           source: str = "<config>") -> int:
+    """Refuse a modality set whose model would exceed ``budget`` parameters; return the total.
+
+    Raises
+    ------
+    ConfigError
+        Naming the total, the budget, the largest component and how to fix it.
+    """
+    counts = count_parameters(cfg, registry)
+    total = sum(counts.values())
+    if total > budget:
+        worst, n = max(counts.items(), key=lambda kv: kv[1])
+        raise ConfigError(f"{source}: the model would have {total:,} parameters, over the budget of {budget:,}; "
+                          f"the largest part is {worst} with {n:,}. Shrink its dimensions, or raise the budget "
+                          "with --max-parameters")
+    return total

@@ -6,9 +6,10 @@ from abc import abstractmethod
 from typing import Any, ClassVar
 
 import torch
+from pydantic import Field
 from torch import nn
 
-from sapphire_core.component import Component, ComponentConfig
+from sapphire_core.component import MAX_DIM, Component, ComponentConfig
 from sapphire_core.errors import ConfigError
 
 #: A feature shape; ``None`` marks a variable-length (time) axis (as :data:`sapphire_core.extractor.Shape`).
@@ -18,7 +19,7 @@ Shape = tuple[int | None, ...]
 class EncoderConfig(ComponentConfig):
     """Settings every encoder has."""
 
-    output_dim: int = 128
+    output_dim: int = Field(128, ge=1, le=MAX_DIM)
 
 
 class Encoder(Component, nn.Module):

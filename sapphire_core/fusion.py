@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import torch
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 from torch import nn
 
-from sapphire_core.component import Component, ComponentConfig
+from sapphire_core.component import MAX_DIM, Component, ComponentConfig
 
 
 class FusionConfig(ComponentConfig):
@@ -18,11 +20,22 @@ class FusionConfig(ComponentConfig):
     ``subspaces`` carves named, consecutive slices out of the first dimensions of the
     unified embedding (conditional similarity networks, Veit et al. 2017; Lee et al. 2020):
     ``{"genre": 64, "mood": 64}`` puts genre in dims 0-63 and mood in 64-127; the rest is
-    general-purpose.
+    general-purpose. Each size is ``1..MAX_DIM`` and together they must fit in ``output_dim``.
     """
 
-    output_dim: int = 512
-    subspaces: dict[str, int] = {}
+    output_dim: int = Field(512, ge=1, le=MAX_DIM)
+    subspaces: dict[str, Annotated[int, Field(ge=1, le=MAX_DIM)]] = {}
+
+    @model_validator(mode="after")
+    def _subspaces_fit(self) -> FusionConfig:
+        need = sum(self.subspaces.values())
+        if need > self.output_dim:
+            sizes = " + ".join(f"{k} {v}" for k, v in self.subspaces.items())
+            raise PydanticCustomError(
+                "subspaces_too_wide",
+                "subspaces need {need} dims ({sizes}) but output_dim is {dim}; raise output_dim or shrink the "
+                "sub-spaces", {"need": need, "sizes": sizes, "dim": self.output_dim})
+        return self
 
 
 @dataclass

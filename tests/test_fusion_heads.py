@@ -69,5 +69,5 @@ def test_bad_configs_rejected():
         CrossAttentionFusion(DIMS, d_model=30, heads=4)
     with pytest.raises(ConfigError, match="no_such_key"):
         CrossAttentionFusion(DIMS, no_such_key=1)
-    with pytest.raises(ValueError, match="raise output_dim"):
+    with pytest.raises(ConfigError, match="raise output_dim"):
         CrossAttentionFusion(DIMS, output_dim=8, subspaces={"era": 16})

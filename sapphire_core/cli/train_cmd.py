@@ -22,14 +22,18 @@ def train_command(
     checkpoint_every: int = typer.Option(0, "--checkpoint-every", min=0, help="Also save state every N steps."),
     checkpoint_seconds: float = typer.Option(600.0, "--checkpoint-seconds", help="Also save state this often."),
     mlflow: str = typer.Option(None, "--mlflow", help="MLflow tracking URI, e.g. sqlite:///mlflow.db."),
+    max_parameters: int = typer.Option(
+        None, "--max-parameters", min=1, help="Refuse a model with more parameters than this [default: 200,000,000]."),
 ) -> None:
     """Train on CPU or GPU (run under torchrun for several GPUs/nodes); SIGTERM saves a resumable state."""
-    from sapphire_core.config import load_config
+    from sapphire_core.config import DEFAULT_PARAMETER_BUDGET, check_parameter_budget, load_config
     from sapphire_core.plugins import default_registry
     from sapphire_core.training import train
 
     registry = default_registry()
     cfg = load_config(config, registry, overrides=set_)
+    # Before any allocation: a typo such as output_dim: 1000000 must not try to allocate terabytes.
+    check_parameter_budget(cfg, registry, budget=max_parameters or DEFAULT_PARAMETER_BUDGET, source=str(config))
     console.print(f"training [bold]{cfg.name}[/] on {corpus} -> {out}")
     result = train(cfg, corpus, out, registry=registry, device=device, resume=resume, cache_dir=cache,
                    checkpoint_every=checkpoint_every, checkpoint_seconds=checkpoint_seconds, mlflow_uri=mlflow,

@@ -82,6 +82,9 @@ CREATE INDEX IF NOT EXISTS triplets_session_rater ON triplets (session, rater);
 """
 
 _JSON_COLUMNS = {"left_ids", "right_ids", "spec"}
+#: A rater's served but unjudged trials of a session, oldest first.
+_PENDING_SQL = ("SELECT * FROM ab_trials t WHERE t.session = ? AND t.rater = ? "
+                "AND NOT EXISTS (SELECT 1 FROM ab WHERE ab.trial_id = t.id) ORDER BY t.created, t.id")
 
 
 class FeedbackError(SapphireError):
@@ -189,14 +192,33 @@ class FeedbackStore:
 
     # ------------------------------------------------------------------ A/B
     def add_ab_trial(self, *, session: str, rater: str, query_kind: str, query: str,
-                     left: dict[str, Any], right: dict[str, Any]) -> str:
+                     left: dict[str, Any], right: dict[str, Any], limit: int | None = None) -> str:
         """Record a served A/B trial; returns its id.
 
         ``left`` / ``right`` hold ``model``, ``model_version``, ``index_version`` and ``ids``
         (the track ids shown, in order).
+
+        With ``limit`` (the session's trials per rater), the check and the insert are one
+        ``BEGIN IMMEDIATE`` transaction, so concurrent requests cannot serve a rater more than
+        ``limit`` trials: when the rater already has an unjudged trial in the session, that
+        trial's id is returned and nothing is inserted (a reload or a second tab gets the same
+        trial).
+
+        Raises
+        ------
+        FeedbackError
+            When the rater has already been served ``limit`` trials, all judged.
         """
         trial_id = uuid.uuid4().hex
         with self._tx() as c:
+            if limit is not None:
+                pending = c.execute(_PENDING_SQL, (session, rater)).fetchone()
+                if pending is not None:
+                    return str(pending["id"])
+                served = c.execute("SELECT COUNT(*) FROM ab_trials WHERE session = ? AND rater = ?",
+                                   (session, rater)).fetchone()[0]
+                if served >= limit:
+                    raise FeedbackError(f"rater {rater!r} has done the {limit} trials of session {session!r}")
             c.execute(
                 "INSERT INTO ab_trials VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (trial_id, session, rater, time.time(), query_kind, query, left["model"], right["model"],
@@ -204,6 +226,16 @@ class FeedbackStore:
                  json.dumps(list(left["ids"])), json.dumps(list(right["ids"]))),
             )
         return trial_id
+
+    def pending_ab_trial(self, *, session: str, rater: str) -> dict[str, Any] | None:
+        """The rater's oldest served but unjudged trial of the session, or None."""
+        rows = self._query(_PENDING_SQL, (session, rater))
+        return rows[0] if rows else None
+
+    def count_ab_trials(self, *, session: str, rater: str) -> int:
+        """How many trials of the session were served to the rater (judged or not)."""
+        return int(self._query("SELECT COUNT(*) AS n FROM ab_trials WHERE session = ? AND rater = ?",
+                               (session, rater))[0]["n"])
 
     def ab_trial(self, trial_id: str) -> dict[str, Any] | None:
         rows = self._query("SELECT * FROM ab_trials WHERE id = ?", (trial_id,))
@@ -247,13 +279,17 @@ class FeedbackStore:
     # ------------------------------------------------------------------ triplets
     def add_triplet(self, *, session: str, rater: str, anchor: str, b: str, c: str, choice: str,
                     model_version: str, index_version: str, source: str = "random",
-                    response_ms: int | None = None) -> int:
+                    response_ms: int | None = None, limit: int | None = None) -> int:
         """Store one triplet judgement ("``choice`` sounds more like ``anchor``"); returns the row id.
+
+        With ``limit``, the rater's judgements of the session are counted in the same transaction as
+        the insert, so concurrent requests cannot store more than ``limit``.
 
         Raises
         ------
         FeedbackError
-            When ``choice`` is not ``"b"`` or ``"c"`` or the three tracks are not distinct.
+            When ``choice`` is not ``"b"`` or ``"c"``, the three tracks are not distinct, or the
+            rater has reached ``limit``.
         """
         if choice not in ("b", "c"):
             raise FeedbackError(f"triplet choice {choice!r} is invalid; choose 'b' or 'c'")
@@ -261,6 +297,9 @@ class FeedbackStore:
             raise FeedbackError(f"a triplet needs three different tracks; got {anchor!r}, {b!r}, {c!r}")
         positive, negative = (b, c) if choice == "b" else (c, b)
         with self._tx() as conn:
+            if limit is not None and conn.execute("SELECT COUNT(*) FROM triplets WHERE session = ? AND rater = ?",
+                                                  (session, rater)).fetchone()[0] >= limit:
+                raise FeedbackError(f"rater {rater!r} has finished the {limit} triplets of session {session!r}")
             cur = conn.execute(
                 "INSERT INTO triplets (session, rater, created, anchor, b, c, choice, positive, negative, "
                 "model_version, index_version, source, response_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",

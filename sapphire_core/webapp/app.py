@@ -8,7 +8,11 @@ Safety, by construction:
 - uploads are streamed into a private temp folder under a server-chosen name, capped in bytes
   and seconds, sniffed, decoded and deleted (:mod:`sapphire_core.webapp.uploads`);
 - audio is served by *track id*, looked up in the index: no request value is ever a path;
-- every JSON body is a pydantic model with ``extra="forbid"``; unknown query parameters are refused;
+- every JSON body is a pydantic model with ``extra="forbid"``; unknown query parameters are refused
+  on every ``/api/`` route (:func:`~sapphire_core.webapp.state.forbid_unknown_query`);
+- URLs, headers and bodies are capped before any route runs (414, 431, 413), error answers echo at
+  most 200 bytes of input, and uploaded YAML is bounded in aliases and depth
+  (:mod:`sapphire_core.webapp.limits`, which lists every limit);
 - admin endpoints (session set-up, export) need the ``X-Admin-Token`` header;
 - ``sapphire serve`` binds to 127.0.0.1 unless told otherwise.
 
@@ -38,15 +42,19 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sapphire_core.errors import ConfigError, SapphireError
 from sapphire_core.feedback.sessions import SessionSpec, load_sessions
 from sapphire_core.feedback.store import FeedbackError, FeedbackStore
 from sapphire_core.webapp.routes import ab, admin, library, search, triplet
-from sapphire_core.webapp.state import ADMIN_HEADER, MAX_K, OPEN_SESSION, WebState
+from sapphire_core.webapp.limits import MAX_JSON_BYTES, MAX_YAML_BYTES, RequestLimits, safe_errors
+from sapphire_core.webapp.state import ADMIN_HEADER, MAX_K, OPEN_SESSION, WebState, forbid_unknown_query
 from sapphire_core.webapp.uploads import UploadError
 
 __all__ = ["create_app", "ADMIN_HEADER", "MAX_K", "OPEN_SESSION", "STATIC_DIR"]
@@ -60,7 +68,8 @@ _CSP = ("default-src 'self'; media-src 'self' blob:; img-src 'self' data:; style
 def create_app(engine: Any, *, db_path: str | Path, admin_token: str,
                sessions: list[SessionSpec] | str | Path | None = None, baseline_engine: Any = None,
                engines: dict[str, Any] | None = None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
-               max_upload_seconds: float = DEFAULT_MAX_UPLOAD_SECONDS, title: str = "SAPPHIRE"):
+               max_upload_seconds: float = DEFAULT_MAX_UPLOAD_SECONDS, max_json_bytes: int = MAX_JSON_BYTES,
+               title: str = "SAPPHIRE"):
     """Build the web app.
 
     Parameters
@@ -79,6 +88,8 @@ def create_app(engine: Any, *, db_path: str | Path, admin_token: str,
         Further named engines that sessions may compare.
     max_upload_bytes, max_upload_seconds : int, float
         Caps on uploaded audio queries.
+    max_json_bytes : int
+        Cap on every other request body (413 beyond it; see :mod:`sapphire_core.webapp.limits`).
     title : str
         Shown in the page header.
 
@@ -108,7 +119,8 @@ def create_app(engine: Any, *, db_path: str | Path, admin_token: str,
         yield
         shutil.rmtree(tmp_dir, ignore_errors=True)  # uploads never outlive the server
 
-    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url="/api/openapi.json", lifespan=lifespan)
+    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url="/api/openapi.json", lifespan=lifespan,
+                  dependencies=[Depends(forbid_unknown_query)])
     app.state.web = web
     app.state.store = web.store
     app.state.engines = named
@@ -121,6 +133,23 @@ def create_app(engine: Any, *, db_path: str | Path, admin_token: str,
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         return response
+
+    # Outermost: refuses oversized URLs, headers and bodies before any route (or other middleware) reads them.
+    app.add_middleware(RequestLimits, default_body_bytes=max_json_bytes,
+                       body_limits={"/api/search/audio": max_upload_bytes, "/api/admin/sessions/yaml": MAX_YAML_BYTES},
+                       headers=[("Content-Security-Policy", _CSP), ("X-Content-Type-Options", "nosniff"),
+                                ("Referrer-Policy", "no-referrer")])
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        # FastAPI's own answer repeats every invalid input whole; this one echoes at most 200 bytes.
+        return JSONResponse({"detail": safe_errors(list(exc.errors()))}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        if isinstance(exc.detail, str) and len(exc.detail) > 1000:  # a backstop: messages clip what they quote
+            exc = StarletteHTTPException(exc.status_code, exc.detail[:1000] + "...", exc.headers)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(FeedbackError)
     async def _feedback_error(request: Request, exc: FeedbackError):

@@ -15,11 +15,20 @@ DEFAULT_PORT = 8000
 
 
 def make_server(app: Any, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, log_level: str = "warning"):
-    """A ``uvicorn.Server`` for ``app`` (not started)."""
+    """A ``uvicorn.Server`` for ``app`` (not started).
+
+    The h11 protocol is chosen explicitly, with a request-head buffer of
+    :data:`~sapphire_core.webapp.limits.MAX_HEAD_READ_BYTES`: uvicorn's default (16 KiB) resets the
+    connection on a larger URL or header, whereas this way the app reads it and answers 414 or 431
+    (see :mod:`sapphire_core.webapp.limits`).
+    """
     import uvicorn
 
+    from sapphire_core.webapp.limits import MAX_HEAD_READ_BYTES
+
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, lifespan="on",
-                            server_header=False, limit_concurrency=200, timeout_keep_alive=10)
+                            server_header=False, limit_concurrency=200, timeout_keep_alive=10, http="h11",
+                            h11_max_incomplete_event_size=MAX_HEAD_READ_BYTES)
     return uvicorn.Server(config)
 
 

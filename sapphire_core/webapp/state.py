@@ -14,11 +14,13 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import Header, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 
 from sapphire_core.errors import ConfigError
 from sapphire_core.feedback.sessions import SessionSpec
 from sapphire_core.feedback.store import FeedbackStore
 from sapphire_core.webapp.engine import query_modes, subspace_names, track_record
+from sapphire_core.webapp.limits import clip, declared_query_params
 
 ADMIN_HEADER = "X-Admin-Token"
 #: The always-available triplet session of the triplet page.
@@ -98,7 +100,7 @@ class WebState:
         """The model engine's record of a track, or 404."""
         rec = track_record(self.engine, track_id)
         if rec is None:
-            raise HTTPException(404, f"unknown track id {track_id!r}; it is not in this index")
+            raise HTTPException(404, f"unknown track id {clip(track_id)}; it is not in this index")
         return rec
 
     def session(self, name: str, kind: str) -> dict[str, Any] | None:
@@ -126,11 +128,29 @@ def require_admin(request: Request, token: str | None = Header(None, alias=ADMIN
         raise HTTPException(401, f"admin endpoint: send the server's admin token in the {ADMIN_HEADER} header")
 
 
-def no_extra_params(request: Request, allowed: set[str]) -> None:
-    """Refuse unknown query parameters (a typo must not be silently ignored)."""
-    extra = sorted(set(request.query_params) - allowed)
+def forbid_unknown_query(request: Request) -> None:
+    """App-wide dependency: refuse query parameters the matched ``/api/`` route does not declare.
+
+    A typo (``?limt=5``) must not be silently ignored. The 422 names the parameter, in the same
+    shape as pydantic's ``extra="forbid"`` errors. Pages (``/``, ``/ab``, ...) ignore query strings,
+    as browsers and links add their own.
+    """
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None or not request.url.path.startswith("/api/"):
+        return
+    allowed = _ALLOWED_QUERY.get(id(route))
+    if allowed is None:
+        allowed = _ALLOWED_QUERY[id(route)] = declared_query_params(dependant)
+    extra = [name for name in request.query_params if name not in allowed]
     if extra:
-        raise HTTPException(422, f"unknown query parameter(s) {', '.join(extra)}; valid: {', '.join(sorted(allowed))}")
+        valid = ", ".join(sorted(allowed)) or "none"
+        raise RequestValidationError([
+            {"type": "extra_forbidden", "loc": ("query", name), "input": request.query_params[name],
+             "msg": f"unknown query parameter {clip(name)}; valid: {valid}"} for name in extra])
+
+
+_ALLOWED_QUERY: dict[int, set[str]] = {}
 
 
 def check_weights(weights: dict[str, float] | None, names: list[str], what: str) -> dict[str, float] | None:
@@ -139,8 +159,9 @@ def check_weights(weights: dict[str, float] | None, names: list[str], what: str)
         return None
     unknown = sorted(set(weights) - set(names))
     if unknown:
-        raise HTTPException(422, f"unknown {what} {', '.join(unknown)}; valid: {', '.join(names) or '(none)'}")
+        shown = ", ".join(clip(u) for u in unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
+        raise HTTPException(422, f"unknown {what} {shown}; valid: {', '.join(names) or '(none)'}")
     bad = [k for k, v in weights.items() if not (0.0 <= v <= 10.0)]
     if bad:
-        raise HTTPException(422, f"{what} must lie in 0-10; check {', '.join(bad)}")
+        raise HTTPException(422, f"{what} must lie in 0-10; check {', '.join(clip(b) for b in bad[:3])}")
     return dict(weights)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import random
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from sapphire_core.feedback.sessions import NAME_PATTERN, SessionSpec
+from sapphire_core.feedback.store import FeedbackError
 from sapphire_core.webapp.engine import result_json
 from sapphire_core.webapp.pages import page_response
-from sapphire_core.webapp.state import WebState, no_extra_params, web_state
+from sapphire_core.webapp.state import WebState, web_state
 
 
 router = APIRouter()
@@ -36,38 +37,52 @@ def page():
 
 
 @router.get("/api/ab/next")
-def ab_next(request: Request, session: str = Query(..., pattern=NAME_PATTERN),
-            rater: str = Query(..., pattern=NAME_PATTERN), web: WebState = Depends(web_state)) -> dict[str, Any]:
-    no_extra_params(request, {"session", "rater"})
+def ab_next(session: str = Query(..., pattern=NAME_PATTERN), rater: str = Query(..., pattern=NAME_PATTERN),
+            web: WebState = Depends(web_state)) -> dict[str, Any]:
+    """The rater's next trial: an unjudged one already served (a reload), else a new one.
+
+    The per-rater limit is enforced by the store in the transaction that inserts the trial, so
+    concurrent requests cannot exceed it (each trial is judged at most once).
+    """
     spec = SessionSpec.model_validate(web.session(session, "ab"))
-    done = web.store.count_ab(session=session, rater=rater)
-    progress = {"done": done, "total": spec.trials_per_rater}
-    if done >= spec.trials_per_rater:
-        return {"done": True, "progress": progress}
-    order = list(range(len(spec.queries)))
-    random.Random(f"{session}/{rater}").shuffle(order)  # a fixed, per-rater query order
-    query = spec.queries[order[done % len(order)]]
-    kwargs: dict[str, Any] = {"k": spec.list_length}
-    shown_query: dict[str, Any] = {"kind": query.kind}
-    if query.kind == "track":
-        rec = web.need_track(query.value)
-        kwargs.update(audio=rec["audio_path"], exclude={query.value})
-        shown_query["track"] = web.card(query.value)
+    store, limit = web.store, spec.trials_per_rater
+    done = store.count_ab(session=session, rater=rater)
+    if done >= limit:
+        return {"done": True, "progress": {"done": done, "total": limit}}
+    trial = store.pending_ab_trial(session=session, rater=rater)
+    if trial is None:
+        served = store.count_ab_trials(session=session, rater=rater)
+        order = list(range(len(spec.queries)))
+        random.Random(f"{session}/{rater}").shuffle(order)  # a fixed, per-rater query order
+        query = spec.queries[order[served % len(order)]]
+        kwargs: dict[str, Any] = {"k": spec.list_length}
+        if query.kind == "track":
+            rec = web.need_track(query.value)
+            kwargs.update(audio=rec["audio_path"], exclude={query.value})
+        else:
+            kwargs[query.kind] = query.value
+        sides = list(spec.models)
+        web.blind.shuffle(sides)
+        lists = {}
+        for side, name in zip(("left", "right"), sides):
+            ids = [str(result_json(r)["track_id"]) for r in web.search(name, **kwargs)]
+            lists[side] = {"model": name, "model_version": str(web.engines[name].model_version),
+                           "index_version": str(web.engines[name].index_version), "ids": ids}
+        try:
+            trial_id = store.add_ab_trial(session=session, rater=rater, query_kind=query.kind, query=query.value,
+                                          left=lists["left"], right=lists["right"], limit=limit)
+        except FeedbackError:  # a concurrent request served and judged the last trial meanwhile
+            done = store.count_ab(session=session, rater=rater)
+            return {"done": True, "progress": {"done": done, "total": limit}}
+        trial = store.ab_trial(trial_id)
+    shown_query: dict[str, Any] = {"kind": trial["query_kind"]}
+    if trial["query_kind"] == "track":
+        shown_query["track"] = web.card(trial["query"])
     else:
-        kwargs[query.kind] = query.value
-        shown_query["text"] = query.value
-    sides = list(spec.models)
-    web.blind.shuffle(sides)
-    lists = {}
-    for side, name in zip(("left", "right"), sides):
-        ids = [str(result_json(r)["track_id"]) for r in web.search(name, **kwargs)]
-        lists[side] = {"model": name, "model_version": str(web.engines[name].model_version),
-                       "index_version": str(web.engines[name].index_version), "ids": ids}
-    trial_id = web.store.add_ab_trial(session=session, rater=rater, query_kind=query.kind, query=query.value,
-                                      left=lists["left"], right=lists["right"])
-    return {"done": False, "trial_id": trial_id, "mode": spec.mode, "query": shown_query, "progress": progress,
-            "lists": {"A": [web.card(i) for i in lists["left"]["ids"]],
-                      "B": [web.card(i) for i in lists["right"]["ids"]]}}
+        shown_query["text"] = trial["query"]
+    return {"done": False, "trial_id": trial["id"], "mode": spec.mode, "query": shown_query,
+            "progress": {"done": done, "total": limit},
+            "lists": {"A": [web.card(i) for i in trial["left_ids"]], "B": [web.card(i) for i in trial["right_ids"]]}}
 
 
 @router.post("/api/ab/judgement")

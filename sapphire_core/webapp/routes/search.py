@@ -12,8 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sapphire_core.webapp.engine import result_json
 from sapphire_core.webapp.pages import page_response
-from sapphire_core.webapp.state import MAX_K, WebState, check_weights, no_extra_params, web_state
-from sapphire_core.webapp.uploads import UploadError, decode_upload, receive_upload
+from sapphire_core.webapp.state import MAX_K, WebState, check_weights, web_state
+from sapphire_core.webapp.limits import clip
+from sapphire_core.webapp.uploads import decode_upload, receive_upload
 
 _AUDIO_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg", ".oga": "audio/ogg",
                 ".mp3": "audio/mpeg", ".aif": "audio/aiff", ".aiff": "audio/aiff"}
@@ -84,10 +85,9 @@ def search_json(req: SearchRequest, web: WebState = Depends(web_state)) -> dict[
 async def search_audio(request: Request, kind: str = Query("audio", max_length=64),
                        k: int = Query(10, ge=1, le=MAX_K), weights: str | None = Query(None, max_length=2000),
                        web: WebState = Depends(web_state)):
-    no_extra_params(request, {"kind", "k", "weights"})
     if web.modes.get(kind) != "audio":
         audio_modes = [m for m, how in web.modes.items() if how == "audio"]
-        raise HTTPException(422, f"unknown audio query kind {kind!r}; valid: {', '.join(audio_modes)}")
+        raise HTTPException(422, f"unknown audio query kind {clip(kind)}; valid: {', '.join(audio_modes)}")
     parsed = None
     if weights:
         try:
@@ -97,9 +97,8 @@ async def search_audio(request: Request, kind: str = Query("audio", max_length=6
         if not isinstance(parsed, dict) or not all(isinstance(v, (int, float)) for v in parsed.values()):
             raise HTTPException(422, "weights must be a JSON object of sub-space name to number")
         parsed = check_weights({str(a): float(b) for a, b in parsed.items()}, web.subspaces, "sub-space")
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > web.max_upload_bytes:
-        raise UploadError(f"upload is larger than the {web.max_upload_bytes} byte limit; send a shorter excerpt", 413)
+    # The body cap (Content-Length and streamed bytes) is the app's RequestLimits middleware, at
+    # web.max_upload_bytes for this path; receive_upload keeps its own count as a second guard.
     path = await receive_upload(request.stream(), tmp_dir=web.upload_dir, max_bytes=web.max_upload_bytes)
     from starlette.concurrency import run_in_threadpool
 
@@ -109,14 +108,13 @@ async def search_audio(request: Request, kind: str = Query("audio", max_length=6
 
 
 @router.get("/api/audio")
-def audio(request: Request, id: str = Query(..., min_length=1, max_length=256),  # noqa: A002
+def audio(id: str = Query(..., min_length=1, max_length=256),  # noqa: A002
           web: WebState = Depends(web_state)):
-    no_extra_params(request, {"id"})
     rec = web.lookup(id)
     if rec is None:
-        raise HTTPException(404, f"unknown track id {id!r}")
+        raise HTTPException(404, f"unknown track id {clip(id)}")
     path = rec["audio_path"]
     if path is None or not Path(path).is_file():
-        raise HTTPException(404, f"track {id!r} has no audio file on this server")
+        raise HTTPException(404, f"track {clip(id)} has no audio file on this server")
     media = _AUDIO_TYPES.get(Path(path).suffix.lower(), "application/octet-stream")
     return FileResponse(path, media_type=media)

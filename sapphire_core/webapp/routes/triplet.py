@@ -6,14 +6,14 @@ import random
 import secrets
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from sapphire_core.feedback.active import rank_pairs
 from sapphire_core.feedback.sessions import NAME_PATTERN
 from sapphire_core.webapp.engine import result_json, track_ids
 from sapphire_core.webapp.pages import page_response
-from sapphire_core.webapp.state import MAX_K, OPEN_SESSION, WebState, no_extra_params, web_state
+from sapphire_core.webapp.state import MAX_K, OPEN_SESSION, WebState, web_state
 
 #: How many neighbours of an anchor are candidates for B and C.
 TRIPLET_CANDIDATES = 8
@@ -52,11 +52,10 @@ def page():
 
 
 @router.get("/api/triplet/next")
-def triplet_next(request: Request, rater: str = Query(..., pattern=NAME_PATTERN),
+def triplet_next(rater: str = Query(..., pattern=NAME_PATTERN),
                  session: str = Query(OPEN_SESSION, pattern=NAME_PATTERN),
                  strategy: Literal["random", "active"] | None = Query(None),
                  web: WebState = Depends(web_state)) -> dict[str, Any]:
-    no_extra_params(request, {"session", "rater", "strategy"})
     spec = web.session(session, "triplet")
     done = web.store.count_triplets(session=session, rater=rater)
     total = spec["trials_per_rater"] if spec else None
@@ -91,13 +90,12 @@ def triplet_next(request: Request, rater: str = Query(..., pattern=NAME_PATTERN)
 @router.post("/api/triplet/judgement")
 def triplet_judgement(j: TripletJudgement, web: WebState = Depends(web_state)) -> dict[str, Any]:
     spec = web.session(j.session, "triplet")
-    if spec and web.store.count_triplets(session=j.session, rater=j.rater) >= spec["trials_per_rater"]:
-        raise HTTPException(409, f"rater {j.rater!r} has finished the {spec['trials_per_rater']} triplets of "
-                                 f"session {j.session!r}")
     for tid in (j.anchor, j.b, j.c):
         web.need_track(tid)
     row = web.store.add_triplet(session=j.session, rater=j.rater, anchor=j.anchor, b=j.b, c=j.c, choice=j.choice,
                                 model_version=str(web.engine.model_version),
                                 index_version=str(web.engine.index_version), source=j.source,
-                                response_ms=j.response_ms)
+                                response_ms=j.response_ms,
+                                # counted and inserted in one transaction: concurrent posts cannot exceed it
+                                limit=spec["trials_per_rater"] if spec else None)
     return {"ok": True, "id": row}

@@ -26,17 +26,6 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-
-
-def _reference_forward(net, frames):
-    x = frames[:, None, :, None]
-    for i in range(1, 7):
-        conv, bn = getattr(net, f"conv{i}"), getattr(net, f"conv{i}_BN")
-        x = F.pad(x, (0, 0, 254, 254) if i == 1 else (0, 0, 31, 32))
-        x = F.max_pool2d(bn(F.relu(conv(x))), (2, 1), (2, 1))
-    x = x.permute(0, 2, 1, 3).reshape(-1, net.in_features)
-    return torch.sigmoid(net.classifier(x))
 
 
 def _timed(fn, repeats: int = 1) -> tuple[float, float]:
@@ -78,7 +67,7 @@ def bench_pitch_cpu(quick: bool) -> dict:
             frames = crepe.frame_audio(y, int(hop * 16000))
             net = crepe.load_model(model)
             with torch.inference_mode():
-                ref_wall, ref_cpu = _timed(lambda: _reference_forward(net, frames))
+                ref_wall, ref_cpu = _timed(lambda: net.reference_forward(frames))
                 fast_wall, fast_cpu = _timed(lambda: net(frames))
             out[f"{model}_hop{int(hop * 1000)}ms"] = {
                 "audio_s": seconds, "wall_s": wall, "cpu_s": cpu,

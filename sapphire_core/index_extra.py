@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from sapphire_core.errors import SapphireError
+
 if TYPE_CHECKING:  # interfaces sit below the corpus format in the layers
     from sapphire_core.data import Track
 
@@ -47,3 +49,61 @@ class IndexExtra(ABC):
     def exists(self, folder: Path) -> bool:
         """Whether :meth:`build` has written ``folder`` (default: it holds any file)."""
         return folder.is_dir() and any(folder.iterdir())
+
+
+class PerTrackExtra(IndexExtra):
+    """An extra whose data is one entry per track, computed from that track alone, in one store.
+
+    :meth:`build` updates the store in place: entries of tracks still in the corpus are kept,
+    entries of tracks gone are removed, and only new tracks are computed, so a rerun on an
+    unchanged corpus computes nothing. Subclasses say how to make, read, fill and save the store.
+
+    Class attributes
+    ----------------
+    filename : str
+        The file :meth:`save` writes inside the extra's folder (its presence means "built").
+    """
+
+    filename: ClassVar[str]
+
+    @abstractmethod
+    def empty(self) -> Any:
+        """A new store with no track."""
+
+    @abstractmethod
+    def entries(self, store: Any) -> set[str]:
+        """The ids of the tracks ``store`` holds."""
+
+    @abstractmethod
+    def add(self, store: Any, track: Track) -> None:
+        """Compute ``track``'s entry (from its audio) into ``store``; raise SapphireError if unusable."""
+
+    @abstractmethod
+    def remove(self, store: Any, track_ids: list[str]) -> None:
+        """Drop the entries of ``track_ids`` from ``store``."""
+
+    @abstractmethod
+    def save(self, store: Any, folder: Path) -> None:
+        """Write ``store`` into ``folder`` (byte-identical for the same entries)."""
+
+    def build(self, tracks: list[Track], folder: Path, *,
+              on_progress: Callable[[int], None] | None = None) -> int:
+        try:
+            store = self.load(folder) if self.exists(folder) else self.empty()
+        except SapphireError:  # unreadable leftovers: start again rather than fail the index
+            store = self.empty()
+        wanted = {t.id for t in tracks}
+        self.remove(store, sorted(self.entries(store) - wanted))
+        for track in tracks:
+            if track.id not in self.entries(store):
+                try:
+                    self.add(store, track)
+                except SapphireError:
+                    pass  # the embedding pass already reported unusable audio
+            if on_progress:
+                on_progress(1)
+        self.save(store, folder)
+        return len(self.entries(store))
+
+    def exists(self, folder: Path) -> bool:
+        return (Path(folder) / self.filename).is_file()

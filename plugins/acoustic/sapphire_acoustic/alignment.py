@@ -38,12 +38,7 @@ MAX_FRAMES = 400
 def chroma_sequence(audio: np.ndarray, sr: int) -> np.ndarray:
     """The ``(T, 12)`` float32 sequence of unit-norm CENS frames the alignment compares.
 
-    Parameters
-    ----------
-    audio : np.ndarray
-        Mono samples.
-    sr : int
-        Their sample rate (resampled to 22.05 kHz when different).
+    ``audio`` holds mono samples at ``sr`` Hz; any rate works (it is resampled to 22.05 kHz).
     """
     from sapphire_acoustic.tonal import SAMPLE_RATE, _to_rate, chroma_and_cens
 

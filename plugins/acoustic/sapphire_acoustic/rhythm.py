@@ -395,9 +395,8 @@ def estimate_tempo(audio: np.ndarray, sr: int = SAMPLE_RATE, *, backend: str = "
     Parameters
     ----------
     audio : np.ndarray
-        Mono samples.
+        A mono recording; any sample rate ``sr`` (it is resampled to 22.05 kHz).
     sr : int
-        Their sample rate (resampled to 22.05 kHz when different).
     backend : {"librosa", "torch"}
         ``librosa`` (default) takes the chroma flux from CQT chroma, the more accurate choice on the demo
         corpus; ``torch`` from STFT chroma, several times faster.

@@ -159,9 +159,8 @@ def estimate_key(audio: np.ndarray, sr: int = SAMPLE_RATE, *, backend: str = "li
     Parameters
     ----------
     audio : np.ndarray
-        Mono samples.
+        A mono recording, at ``sr`` Hz (other rates than 22.05 kHz are resampled first).
     sr : int
-        Their sample rate (resampled to 22.05 kHz when different).
     backend : {"librosa", "torch"}
         CQT chroma (default, better below 100 Hz) or STFT chroma.
     profile : str

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from sapphire_core.audio import load_audio
-from sapphire_core.errors import ConfigError, SapphireError
-from sapphire_core.index_extra import IndexExtra
+from sapphire_core.errors import ConfigError
+from sapphire_core.index_extra import PerTrackExtra
 from sapphire_core.query_mode import QueryMode
 
 from sapphire_acoustic.alignment import alignment_score, chroma_sequence
@@ -178,35 +178,30 @@ class VersionIndex:
         return index
 
 
-class ChromaSequenceExtra(IndexExtra):
+class ChromaSequenceExtra(PerTrackExtra):
     """Every track's chroma sequence, for the ``version`` query mode."""
 
     name = "chroma_sequence"
     description = "key-invariant chroma sequences for version search (acoustic plugin)"
+    filename = SEQUENCES_FILE
 
-    def build(self, tracks, folder: Path, *, on_progress=None) -> int:
-        """Update in place: tracks already there are kept, tracks gone removed, new ones added."""
-        try:
-            index = VersionIndex.load(folder) if self.exists(folder) else VersionIndex()
-        except SapphireError:
-            index = VersionIndex()
-        index.remove(sorted(set(index.track_ids) - {t.id for t in tracks}))
-        for t in tracks:
-            if t.id not in index:
-                try:
-                    index.add_audio(t.id, load_audio(t.audio, sr=SAMPLE_RATE), SAMPLE_RATE)
-                except SapphireError:
-                    pass  # the embedding pass already reported unusable audio
-            if on_progress:
-                on_progress(1)
-        index.save(folder)
-        return len(index)
+    def empty(self) -> VersionIndex:
+        return VersionIndex()
+
+    def entries(self, store: VersionIndex) -> set[str]:
+        return set(store.track_ids)
+
+    def add(self, store: VersionIndex, track) -> None:
+        store.add_audio(track.id, load_audio(track.audio, sr=SAMPLE_RATE), SAMPLE_RATE)
+
+    def remove(self, store: VersionIndex, track_ids: list[str]) -> None:
+        store.remove(track_ids)
+
+    def save(self, store: VersionIndex, folder: Path) -> None:
+        store.save(folder)
 
     def load(self, folder: Path) -> VersionIndex:
         return VersionIndex.load(folder)
-
-    def exists(self, folder: Path) -> bool:
-        return (Path(folder) / SEQUENCES_FILE).is_file()
 
 
 class VersionMode(QueryMode):

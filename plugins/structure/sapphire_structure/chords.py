@@ -158,10 +158,8 @@ def recognise_chords(audio: np.ndarray, sr: int, *, expected_chord_seconds: floa
 
     Parameters
     ----------
-    audio : np.ndarray
-        Mono samples.
-    sr : int
-        Sample rate.
+    audio, sr : np.ndarray, int
+        Mono samples and their sample rate.
     expected_chord_seconds : float
         Typical chord duration; sets the HMM's self-transition probability.
     sharpness : float

@@ -107,10 +107,8 @@ def posteriorgrams(audio: np.ndarray, sr: int, *, threads: int = 0,
 
     Parameters
     ----------
-    audio : np.ndarray
-        Mono samples.
-    sr : int
-        Their sample rate (resampled to 22.05 kHz with soxr).
+    audio, sr : np.ndarray, int
+        Mono samples and their rate (soxr resamples them to basic-pitch's 22.05 kHz).
     threads : int
         onnxruntime intra-op threads (0: its default, every core).
     batch_windows : int

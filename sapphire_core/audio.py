@@ -7,6 +7,9 @@ mono in about 320 MB rather than the ~2.5 GB a whole-file float64 read needs.
 
 from __future__ import annotations
 
+import errno
+import stat
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +23,72 @@ BLOCK_SECONDS = 30.0
 SILENCE_PEAK = 1e-6
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff")
 
+# Input checks of a corpus track (``check_audio_file`` before decoding, ``sample_warnings`` after);
+# documented in docs/architecture.md, "Input checks".
+#: Longer files fail before decoding: 3 hours of audio is already ~1 GB of mono float32 at 22.05 kHz.
+MAX_AUDIO_SECONDS = 3 * 3600.0
+#: Shorter files fail: below one analysis frame (2048 samples at 22.05 kHz is 93 ms) nothing can be measured.
+MIN_AUDIO_SECONDS = 0.05
+#: Shorter files get a warning: tempo, key and structure need a few seconds to mean anything.
+SHORT_AUDIO_SECONDS = 0.5
+#: A file that decodes to less than this share of the duration its header declares gets a "truncated" warning.
+TRUNCATED_RATIO = 0.99
+#: Samples at or above this magnitude count as clipped ...
+CLIP_LEVEL = 0.999
+#: ... and more than this share of them gets a "clipped" warning (0.1 %: a mastered track has a few).
+CLIP_FRACTION = 0.001
+#: A peak below this (-60 dBFS) gets a "near silent" warning (digital silence, below -120 dBFS, fails).
+QUIET_PEAK = 1e-3
+
+
+def _sniff(path: Path) -> str:
+    """Why a file that libsndfile cannot open is not audio, from its first bytes (libsndfile's own
+    message for this is misleading, e.g. "does not exist ... (possibly a pipe?)")."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(512)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if not head:
+        return "is empty (0 bytes)"
+    try:
+        head.decode("utf-8")
+        return "it holds text, not audio"
+    except UnicodeDecodeError:
+        return "unrecognised format"
+
+
+def check_audio_file(path: str | Path) -> Path:
+    """Check that ``path`` names a regular, non-empty file, without opening it as audio.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    AudioDecodeError
+        One clear reason naming the file: not found, a folder, a symbolic link loop or a link to a
+        missing file, a pipe or device, or empty.
+    """
+    path = Path(path)
+    try:
+        st = path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise AudioDecodeError(path, "is a symbolic link loop; point the track's 'audio' at a real file") from None
+        if path.is_symlink():
+            raise AudioDecodeError(path, "is a symbolic link to a missing file; fix the link or the track's 'audio'") \
+                from None
+        raise AudioDecodeError(path, "file not found; check the path in tracks.jsonl") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise AudioDecodeError(path, "is a folder, not an audio file; point the track's 'audio' at a file")
+    if not stat.S_ISREG(st.st_mode):
+        raise AudioDecodeError(path, "is not a regular file (a pipe, socket or device); give an audio file")
+    if st.st_size == 0:
+        raise EmptyAudioError(path, "is empty (0 bytes)")
+    return path
+
 
 def audio_info(path: str | Path) -> tuple[int, float]:
     """Return ``(native_sample_rate, duration_seconds)`` without decoding.
@@ -27,18 +96,105 @@ def audio_info(path: str | Path) -> tuple[int, float]:
     Raises
     ------
     AudioDecodeError
-        When the file is missing or not a readable audio file.
+        When the file is missing or not a readable audio file (see :func:`check_audio_file`).
     """
     import soundfile as sf
 
-    path = Path(path)
-    if not path.is_file():
-        raise AudioDecodeError(path, "file not found; check the path in tracks.jsonl")
+    path = check_audio_file(path)
     try:
         info = sf.info(str(path))
-    except Exception as exc:
-        raise AudioDecodeError(path, f"not a readable audio file ({exc}); supported: wav, flac, ogg, mp3") from None
+    except Exception:
+        raise AudioDecodeError(path, f"not a readable audio file ({_sniff(path)}); supported: wav, flac, ogg, mp3, "
+                               "aiff") from None
     return int(info.samplerate), float(info.frames) / max(int(info.samplerate), 1)
+
+
+def wav_declared_seconds(path: str | Path) -> float | None:
+    """The duration a RIFF/WAVE header declares (its ``data`` chunk size), or ``None`` when the file
+    is not a plain WAV. libsndfile silently shortens a cut-off WAV to what is there; this is how a
+    truncated body is noticed."""
+    try:
+        with Path(path).open("rb") as fh:
+            head = fh.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            block_align = rate = None
+            while True:
+                chunk = fh.read(8)
+                if len(chunk) < 8:
+                    return None
+                cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                if cid == b"fmt ":
+                    fmt = fh.read(size + (size & 1))
+                    if len(fmt) < 14:
+                        return None
+                    rate, block_align = struct.unpack("<I", fmt[4:8])[0], struct.unpack("<H", fmt[12:14])[0]
+                elif cid == b"data":
+                    if not rate or not block_align or size == 0xFFFFFFFF:
+                        return None
+                    return size / block_align / rate
+                else:
+                    fh.seek(size + (size & 1), 1)
+    except OSError:
+        return None
+
+
+def file_warnings(path: str | Path) -> tuple[float, list[str]]:
+    """Check a track's audio file before decoding: ``(duration_seconds, warnings)``.
+
+    Raises
+    ------
+    AudioDecodeError
+        The file is unusable (:func:`audio_info`), shorter than :data:`MIN_AUDIO_SECONDS` or longer
+        than :data:`MAX_AUDIO_SECONDS`.
+    """
+    _, seconds = audio_info(path)
+    if seconds == 0:
+        raise EmptyAudioError(path, "holds no audio samples (zero length)")
+    if seconds > MAX_AUDIO_SECONDS:
+        raise AudioDecodeError(path, f"lasts {seconds / 3600:.2f} h, over the {MAX_AUDIO_SECONDS / 3600:g} h limit "
+                               "per track; split it into tracks")
+    if seconds < MIN_AUDIO_SECONDS:
+        raise AudioDecodeError(path, f"lasts {seconds * 1000:.1f} ms, under the {MIN_AUDIO_SECONDS * 1000:g} ms "
+                               "needed to analyse anything")
+    warnings = []
+    declared = wav_declared_seconds(path)
+    if declared is not None and seconds < TRUNCATED_RATIO * declared:
+        warnings.append(f"truncated: the header declares {declared:.2f} s but the file holds {seconds:.2f} s")
+    if seconds < SHORT_AUDIO_SECONDS:
+        warnings.append(f"short: lasts {seconds:.2f} s (under {SHORT_AUDIO_SECONDS:g} s); features are unreliable")
+    return seconds, warnings
+
+
+def sample_warnings(y: np.ndarray, *, sr: int, declared_seconds: float | None = None) -> list[str]:
+    """Warnings about decoded samples: cut short of the declared duration, clipped, near silent.
+
+    Parameters
+    ----------
+    y : np.ndarray
+        Mono samples.
+    sr : int
+        Their rate.
+    declared_seconds : float, optional
+        The duration the file's header declares (:func:`audio_info`).
+
+    Examples
+    --------
+    >>> sample_warnings(np.ones(8000, np.float32), sr=8000)[0][:7]
+    'clipped'
+    """
+    out = []
+    seconds = y.size / sr
+    if declared_seconds and seconds < TRUNCATED_RATIO * declared_seconds - 0.05:
+        out.append(f"truncated: decodes to {seconds:.2f} s of the {declared_seconds:.2f} s its header declares")
+    if y.size:
+        peak = float(np.max(np.abs(y)))
+        clipped = float(np.mean(np.abs(y) >= CLIP_LEVEL))
+        if clipped > CLIP_FRACTION:
+            out.append(f"clipped: {clipped:.1%} of samples at full scale (over {CLIP_FRACTION:.1%})")
+        if SILENCE_PEAK <= peak < QUIET_PEAK:
+            out.append(f"near silent: peak {20 * np.log10(peak):.0f} dBFS (under {20 * np.log10(QUIET_PEAK):.0f} dBFS)")
+    return out
 
 
 def load_audio(

@@ -8,6 +8,7 @@ run resumes where it stopped.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -17,11 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from sapphire_core.audio import file_warnings, sample_warnings
 from sapphire_core.cache import FeatureCache, content_hash
 from sapphire_core.collate import feature_key
 from sapphire_core.context import TrackContext, track_context
-from sapphire_core.data import Track
-from sapphire_core.errors import ExtractionError, SapphireError
+from sapphire_core.data import LineProblem, Track, check_lyrics_file
+from sapphire_core.errors import AudioDecodeError, ExtractionError, SapphireError
 from sapphire_core.extractor import FeatureExtractor
 
 
@@ -35,6 +37,7 @@ class TrackResult:
     error: str | None = None
     error_type: str | None = None
     audio: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -43,6 +46,7 @@ class ExtractionReport:
 
     results: list[TrackResult] = field(default_factory=list)
     seconds: float = 0.0
+    skipped: list[LineProblem] = field(default_factory=list)
 
     @property
     def failures(self) -> list[TrackResult]:
@@ -55,8 +59,12 @@ class ExtractionReport:
     def summary(self) -> str:
         computed = sum(r.computed for r in self.results)
         cached = sum(r.cached for r in self.results)
+        warned = sum(bool(r.warnings) for r in self.results)
         return (f"{self.succeeded}/{len(self.results)} tracks ok ({computed} entries computed, {cached} cached), "
-                f"{len(self.failures)} failed, {self.seconds:.1f}s")
+                f"{len(self.failures)} failed, "
+                + (f"{len(self.skipped)} tracks.jsonl lines skipped, " if self.skipped else "")
+                + (f"{warned} with warnings, " if warned else "")
+                + f"{self.seconds:.1f}s")
 
 
 def unique_extractors(extractors: Iterable[FeatureExtractor]) -> list[FeatureExtractor]:
@@ -85,8 +93,18 @@ def extract_track(track: Track, extractors: list[FeatureExtractor], cache: Featu
     result = TrackResult(track.id, audio=None if track.audio is None else str(track.audio))
     context = context or TrackContext(track)
     out: dict[str, dict[str, np.ndarray]] = {}
+    # Input checks first, so a bad file fails with its reason (not an OSError from hashing it), and a
+    # missing lyrics file is named even when the cache holds "no lyrics" under the same key.
+    if track.lyrics_path is not None:
+        check_lyrics_file(track.lyrics_path)
+    declared = decoded = None
+    if track.audio is not None and any(ex.needs_audio for ex in extractors):
+        declared, result.warnings = file_warnings(track.audio)
     for ex in extractors:
-        key = content_hash(track, ex)
+        try:
+            key = content_hash(track, ex)
+        except OSError as exc:
+            raise AudioDecodeError(track.audio, f"cannot be read ({exc.strerror or exc})") from None
         if cache is not None:
             hit = cache.load(ex, key)
             if hit is not None:
@@ -94,6 +112,8 @@ def extract_track(track: Track, extractors: list[FeatureExtractor], cache: Featu
                 result.cached += 1
                 continue
         audio = context.audio(ex.sample_rate) if ex.needs_audio else None
+        if audio is not None and decoded is None:
+            decoded = (audio, ex.sample_rate)
         try:
             with track_context(context):
                 feats = ex.run(audio, track, context)
@@ -109,6 +129,8 @@ def extract_track(track: Track, extractors: list[FeatureExtractor], cache: Featu
             cache.save(ex, key, feats)
         out[ex.name] = feats
         result.computed += 1
+    if decoded is not None:  # only when decoded anyway: a cached rerun keeps the first run's warnings
+        result.warnings += sample_warnings(decoded[0], sr=decoded[1], declared_seconds=declared)
     return out, result
 
 
@@ -139,13 +161,17 @@ def _run_one(track: Track, extractors: list[FeatureExtractor], cache_root: str |
         return TrackResult(track.id, error=str(exc), error_type=type(exc).__name__,
                            audio=None if track.audio is None else str(track.audio))
     except Exception as exc:  # an unexpected bug in one track must not stop the batch
-        return TrackResult(track.id, error=f"{exc!r}\n{traceback.format_exc(limit=3)}", error_type=type(exc).__name__,
-                           audio=None if track.audio is None else str(track.audio))
+        # One line for the user (failures.jsonl, the summary); the traceback goes to the debug log.
+        logging.getLogger(__name__).debug("track %s failed:\n%s", track.id, traceback.format_exc())
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        return TrackResult(track.id, error=f"{track.audio or track.id}: unexpected {type(exc).__name__}: {reason}",
+                           error_type=type(exc).__name__, audio=None if track.audio is None else str(track.audio))
 
 
 def extract_corpus(tracks: list[Track], extractors: list[FeatureExtractor], cache: FeatureCache, *,
                    workers: int = 1, failures_path: str | Path | None = None,
-                   on_progress: Callable[[TrackResult], None] | None = None) -> ExtractionReport:
+                   on_progress: Callable[[TrackResult], None] | None = None,
+                   skipped: list[LineProblem] | None = None) -> ExtractionReport:
     """Extract every track into ``cache``; failures go to ``failures_path`` (JSON lines), the rest go on.
 
     Parameters
@@ -156,13 +182,16 @@ def extract_corpus(tracks: list[Track], extractors: list[FeatureExtractor], cach
     workers : int
         Processes to use (1 runs in this process).
     failures_path : path, optional
-        Where to write one JSON object per failed track (rewritten each run).
+        Where to write one JSON object per failed track and per skipped ``tracks.jsonl`` line
+        (rewritten each run); warnings about suspicious audio go to ``warnings.jsonl`` beside it.
     on_progress : callable, optional
         Called with each track's result as it finishes (progress bars).
+    skipped : list of LineProblem, optional
+        The corpus lines that were skipped (:attr:`sapphire_core.data.Corpus.problems`), reported with the failures.
     """
     start = time.perf_counter()
     extractors = unique_extractors(extractors)
-    report = ExtractionReport()
+    report = ExtractionReport(skipped=list(skipped or []))
     if workers <= 1:
         for track in tracks:
             r = _run_one(track, extractors, str(cache.root))
@@ -190,7 +219,40 @@ def extract_corpus(tracks: list[Track], extractors: list[FeatureExtractor], cach
     if failures_path is not None:
         from sapphire_core.io import atomic_write_bytes
 
-        lines = "".join(json.dumps({"id": r.track_id, "audio": r.audio, "error_type": r.error_type,
-                                    "error": r.error}) + "\n" for r in report.failures)
+        lines = "".join(json.dumps(p.to_json()) + "\n" for p in report.skipped)
+        lines += "".join(json.dumps({"id": r.track_id, "audio": r.audio, "error_type": r.error_type,
+                                     "error": r.error}) + "\n" for r in report.failures)
         atomic_write_bytes(failures_path, lines.encode())
+        write_warnings(Path(failures_path).with_name(WARNINGS_FILE), report.results)
     return report
+
+
+#: Beside ``failures.jsonl``: one line per track whose audio looks suspicious but was processed.
+WARNINGS_FILE = "warnings.jsonl"
+
+
+def write_warnings(path: str | Path, results: list[TrackResult]) -> None:
+    """Write ``{"id", "audio", "warnings"}`` per track with warnings, keeping an earlier run's entry for a
+    track whose features all came from the cache this time (its audio was not decoded again)."""
+    from sapphire_core.io import atomic_write_bytes
+
+    path = Path(path)
+    old: dict[str, dict] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                row = json.loads(line)
+                old[row["id"]] = row
+            except (ValueError, KeyError, TypeError):
+                continue
+    rows = []
+    for r in results:
+        if r.error is not None:
+            continue
+        kept = old.get(r.track_id) if r.computed == 0 else None
+        if kept and kept.get("audio") == r.audio:
+            # file-level warnings are fresh; the sample-level ones of the run that decoded the file are kept
+            r.warnings = list(dict.fromkeys(r.warnings + list(kept.get("warnings", []))))
+        if r.warnings:
+            rows.append(json.dumps({"id": r.track_id, "audio": r.audio, "warnings": r.warnings}) + "\n")
+    atomic_write_bytes(path, "".join(rows).encode("utf-8"))

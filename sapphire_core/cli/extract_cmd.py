@@ -16,12 +16,17 @@ def extract(
     corpus: Path = typer.Option(..., "--corpus", help="Corpus folder with tracks.jsonl."),
     cache: Path = typer.Option(None, "--cache", help="Feature cache folder [default: CORPUS/.sapphire/cache]."),
     workers: int = typer.Option(1, "--workers", min=1, help="Processes."),
-    strict: bool = typer.Option(False, "--strict", help="Exit non-zero if any track fails."),
+    strict: bool = typer.Option(False, "--strict", help="Stop at the first bad tracks.jsonl line, and exit non-zero "
+                                "if any track fails."),
     set_: list[str] = typer.Option([], "--set", help="Config override key.path=value."),
     engine: str = typer.Option("local", "--engine", help="local, or ray for a Ray cluster."),
     address: str = typer.Option(None, "--address", help="Ray cluster address (with --engine ray)."),
 ) -> None:
-    """Extract every modality's features for every track into the cache (resumable)."""
+    """Extract every modality's features for every track into the cache (resumable).
+
+    Bad tracks.jsonl lines and failed tracks are reported (CACHE/failures.jsonl) and skipped; suspicious
+    audio is listed in CACHE/warnings.jsonl. Exit 1 only when no track succeeded, or with --strict on any failure.
+    """
     from sapphire_core.cache import FeatureCache
     from sapphire_core.config import load_config
     from sapphire_core.data import Corpus
@@ -32,7 +37,8 @@ def extract(
     registry = default_registry()
     cfg = load_config(config, registry, overrides=set_)
     extractors = [e for group in build_extractors(cfg, registry).values() for e in group]
-    data = Corpus(corpus)
+    data = Corpus(corpus, strict=strict)
+    data.require_tracks()
     cache_dir = cache or default_cache_dir(corpus)
     failures_path = cache_dir / "failures.jsonl"
     if engine == "ray":
@@ -43,13 +49,25 @@ def extract(
     elif engine == "local":
         with progress_bar("extracting", len(data)) as advance:
             report = extract_corpus(data.tracks, extractors, FeatureCache(cache_dir), workers=workers,
-                                    failures_path=failures_path, on_progress=lambda r: advance())
+                                    failures_path=failures_path, on_progress=lambda r: advance(),
+                                    skipped=data.problems)
     else:
         raise typer.BadParameter(f"unknown engine {engine!r}; choose local or ray")
+    from rich.markup import escape
+
+    report.skipped = report.skipped or list(data.problems)
     console.print(report.summary())
+    for p in report.skipped[:10]:
+        console.print(f"[red]skipped[/] {escape(str(p))}", highlight=False)
     for f in report.failures[:10]:
-        console.print(f"[red]failed[/] {f.track_id}: {f.error.splitlines()[0]}")
-    if report.failures:
+        console.print(f"[red]failed[/] {escape(f.track_id)}: {escape(f.error.splitlines()[0])}", highlight=False)
+    warned = [r for r in report.results if r.warnings]
+    for r in warned[:10]:
+        console.print(f"[yellow]warning[/] {escape(r.track_id)}: {escape(f'{r.audio}: ' + '; '.join(r.warnings))}",
+                      highlight=False)
+    if report.failures or report.skipped:
         console.print(f"failures written to {failures_path}")
-    if report.succeeded == 0 and report.results or (strict and report.failures):
+    if warned:
+        console.print(f"warnings written to {failures_path.with_name('warnings.jsonl')}")
+    if report.succeeded == 0 or (strict and report.failures):
         raise typer.Exit(1)

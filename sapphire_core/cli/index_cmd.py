@@ -23,12 +23,22 @@ def index(
     extras: bool = typer.Option(True, "--extras/--no-extras", help="Build the installed plugins' index extras "
                                 "(e.g. track melodies for humming queries)."),
     as_json: bool = typer.Option(False, "--json", help="Print what the build did as JSON."),
+    strict: bool = typer.Option(False, "--strict", help="Stop at the first bad tracks.jsonl line, and exit non-zero "
+                                "if any track fails."),
 ) -> None:
-    """Embed every track (batched, resumable, failures reported) into a vector index with its metadata."""
+    """Embed every track (batched, resumable, failures reported) into a vector index with its metadata.
+
+    Bad tracks.jsonl lines and failed tracks are reported (INDEX/failures.jsonl) and skipped. Exit 1 only
+    when no track was indexed, or with --strict on any failure.
+    """
+    from rich.markup import escape
+
     from sapphire_core.data import Corpus
     from sapphire_core.index.builder import build_index
 
-    total = len(Corpus(corpus))
+    data = Corpus(corpus, strict=strict)
+    data.require_tracks()
+    total = len(data)
     with progress_bar("indexing", total) as advance:
         state = {"done": 0}
 
@@ -38,21 +48,23 @@ def index(
 
         report = build_index(model, corpus, out, cache_dir=cache, chunk_size=chunk_size, batch_size=batch_size,
                              device=device, engine=engine, address=address, on_progress=on_progress,
-                             extras=extras)
+                             extras=extras, strict=strict)
     if as_json:
         import dataclasses
         import json
 
         typer.echo(json.dumps(dataclasses.asdict(report), indent=2, default=str))
-        if report.indexed == 0:
+        if report.indexed == 0 or (strict and report.failures):
             raise typer.Exit(1)
         return
     console.print(f"[green]index[/] {out}: {report.summary()}")
     for name, count in report.extras.items():
         console.print(f"extra {name}: {count} tracks")
+    for line in report.skipped[:10]:
+        console.print(f"[red]skipped[/] {escape(line)}", highlight=False)
     for tid, err in list(report.failures.items())[:10]:
-        console.print(f"[red]failed[/] {tid}: {err.splitlines()[0] if err else ''}")
-    if report.failures:
+        console.print(f"[red]failed[/] {escape(tid)}: {escape(err.splitlines()[0] if err else '')}", highlight=False)
+    if report.failures or report.skipped:
         console.print(f"failures written to {out / 'failures.jsonl'}")
-    if report.indexed == 0:
+    if report.indexed == 0 or (strict and report.failures):
         raise typer.Exit(1)

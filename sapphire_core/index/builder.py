@@ -46,13 +46,16 @@ class IndexBuildReport:
     chunks_reused: int = 0
     extras: dict[str, int] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
     seconds: float = 0.0
     device: str = "cpu"
 
     def summary(self) -> str:
+        skipped = f"{len(self.skipped)} tracks.jsonl lines skipped; " if self.skipped else ""
         return (f"{self.indexed} tracks indexed (+{self.added} / -{self.removed} / {self.updated} changed); "
                 f"chunks {self.chunks_done} embedded, "
-                f"{self.chunks_reused} reused; {len(self.failures)} failed; {self.seconds:.1f}s on {self.device}")
+                f"{self.chunks_reused} reused; {len(self.failures)} failed; {skipped}"
+                f"{self.seconds:.1f}s on {self.device}")
 
 
 def _chunk_key(model_sha: str, tracks: list) -> str:
@@ -78,7 +81,7 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
                 device: str | None = None, registry=None, engine: str = "local", address: str | None = None,
                 store_factory: Callable[[int], Any] | None = None,
                 on_progress: Callable[[int, int], None] | None = None, extras: bool | list[str] | None = None,
-                on_extra_progress: Callable[[int], None] | None = None) -> IndexBuildReport:
+                on_extra_progress: Callable[[int], None] | None = None, strict: bool = False) -> IndexBuildReport:
     """Embed a corpus with a checkpoint into an index folder (layout: :mod:`sapphire_core.index.folder`).
 
     Parameters
@@ -109,6 +112,9 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
         ``None``/``True`` every installed one, ``False`` none, or a list of names.
     on_extra_progress : callable, optional
         ``(1)`` after each track of each extra.
+    strict : bool
+        Raise on the first bad ``tracks.jsonl`` line instead of skipping it (skipped lines are listed
+        in ``report.skipped`` and ``failures.jsonl``).
 
     Returns
     -------
@@ -117,7 +123,7 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
     Raises
     ------
     CheckpointError, CorpusError
-        When the checkpoint or corpus cannot be read.
+        When the checkpoint or corpus cannot be read, or the corpus has no usable track.
     """
     from sapphire_core.embedding import embed_tracks
     from sapphire_core.model import load_model
@@ -130,12 +136,13 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
     model_path = Path(model_path)
     model, meta = load_model(model_path, registry)
     model.registry = registry  # embed_tracks builds extractors from it
-    corpus = Corpus(corpus_dir)
+    corpus = Corpus(corpus_dir, strict=strict)
+    corpus.require_tracks()
     cache_dir = Path(cache_dir) if cache_dir is not None else layout.cache_dir(corpus_dir)
     cache = FeatureCache(cache_dir)
     device = str(resolve_device(device))
     model_sha = file_sha256(model_path)
-    report = IndexBuildReport(out, device=device)
+    report = IndexBuildReport(out, device=device, skipped=[str(p) for p in corpus.problems])
     explained = interpretations(registry)
     tracks = corpus.tracks
     chunk_dir = out / layout.CHUNKS_DIR
@@ -240,7 +247,8 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
     atomic_save_npz(out / EXPLANATIONS, {"ids": np.array(ids, dtype=str),
                                          **{n: np.concatenate(explain_rows[n]) for n in explanation_names}})
     report.extras = build_extras(extra_builders, [by_id[i] for i in ids], out, on_progress=on_extra_progress)
-    fail_lines = "".join(json.dumps({"id": k, "error": v}) + "\n" for k, v in sorted(report.failures.items()))
+    fail_lines = "".join(json.dumps(p.to_json()) + "\n" for p in corpus.problems)
+    fail_lines += "".join(json.dumps({"id": k, "error": v}) + "\n" for k, v in sorted(report.failures.items()))
     atomic_write_bytes(out / FAILURES, fail_lines.encode())
     manifest = {
         "format": INDEX_FORMAT,

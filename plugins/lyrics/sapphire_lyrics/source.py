@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from sapphire_core.data import Track
+from sapphire_core.data import MAX_LYRICS_BYTES, Track
 from sapphire_core.errors import ExtractionError
 
 from sapphire_lyrics.language import detect_language
@@ -145,7 +145,12 @@ def parse_lrc(text: str, *, duration: float | None = None) -> tuple[list[str], l
 
 def _read_text_file(path: Path) -> str:
     try:
-        data = path.read_bytes()
+        # At most the cap plus one byte: a huge file is refused without being read into memory.
+        with path.open("rb") as fh:
+            data = fh.read(MAX_LYRICS_BYTES + 1)
+        if len(data) > MAX_LYRICS_BYTES:
+            raise ExtractionError(f"{path}: the lyrics file is over the {MAX_LYRICS_BYTES:,}-byte limit for one "
+                                  "song's lyrics; is the track's 'lyrics_path' pointing at the right file?")
     except OSError as exc:
         raise ExtractionError(
             f"{path}: cannot read the lyrics file ({exc.strerror or exc}). Fix the track's 'lyrics_path' "

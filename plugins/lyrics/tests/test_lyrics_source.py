@@ -122,3 +122,15 @@ def test_score_verse_on_one_line_is_split_into_phrases():
 def test_score_syllable_hyphens_are_joined():
     lyrics = read_lyrics(Track(id="t", lyrics="pur da me par- ti- te, a- ni-ma du- ra", language="it"))
     assert lyrics.lines == ("pur da me partite, ani-ma dura",)
+
+
+def test_a_lyrics_file_over_the_cap_is_refused_not_read(tmp_path):
+    from sapphire_core.data import MAX_LYRICS_BYTES
+
+    big = tmp_path / "big.txt"
+    big.write_text("la la la\n" * (MAX_LYRICS_BYTES // 9 + 1))
+    with pytest.raises(ExtractionError, match=r"big\.txt: the lyrics file is over the 65,536-byte limit"):
+        read_lyrics(Track(id="t", lyrics_path=big))
+    fits = tmp_path / "fits.txt"
+    fits.write_text("la la la\n" * (MAX_LYRICS_BYTES // 9 - 1))
+    assert read_lyrics(Track(id="t", lyrics_path=fits)).lines[0] == "la la la"

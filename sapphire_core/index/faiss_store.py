@@ -22,6 +22,7 @@ import numpy as np
 
 from sapphire_core.io import atomic_write_bytes
 from sapphire_core.index.store import (
+    STORE_FILE,
     VectorIndexError,
     VectorStore,
     read_store_manifest,
@@ -251,25 +252,43 @@ class FaissStore(VectorStore):
             raise VectorIndexError(f"{directory}: holds a {info.get('kind')!r} store, not {cls.name!r}")
         settings = {k: info[k] for k in ("exact_threshold", "approximate", "hnsw_m", "ef_construction", "ef_search",
                                          "nlist", "nprobe", "compact_ratio") if k in info}
-        store = cls(int(info["dim"]), **settings)
+        fix = "; the index is damaged: rebuild it with 'sapphire index'"
+        try:
+            store = cls(int(info["dim"]), **settings)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise VectorIndexError(f"{directory / STORE_FILE}: bad settings ({type(exc).__name__}: {exc}){fix}") from None
+        for name in (INDEX_FILE, IDS_FILE):
+            if not (directory / name).is_file():
+                raise VectorIndexError(f"{directory / name}: missing (the vectors are gone){fix}")
         try:
             raw = np.frombuffer((directory / INDEX_FILE).read_bytes(), dtype=np.uint8)
             store._index = faiss.deserialize_index(raw)
+        except (OSError, RuntimeError) as exc:
+            raise VectorIndexError(f"{directory / INDEX_FILE}: unreadable, perhaps truncated "
+                                   f"({str(exc).strip().splitlines()[-1] if str(exc).strip() else exc}){fix}") from None
+        try:
             state = json.loads((directory / IDS_FILE).read_text())
-        except (OSError, RuntimeError, json.JSONDecodeError) as exc:
-            raise VectorIndexError(f"{directory}: store files unreadable ({exc}); rebuild with 'sapphire index'") from None
+            store._label_to_id = {int(k): str(v) for k, v in state["labels"].items()}
+            store._tombstones = {int(t) for t in state["tombstones"]}
+            store._next_label = int(state["next_label"])
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise VectorIndexError(f"{directory / IDS_FILE}: unreadable ({type(exc).__name__}: {exc}){fix}") from None
+        store._id_to_label = {v: k for k, v in store._label_to_id.items()}
+        if store._index.d != store.dim or store._index.ntotal < len(store._label_to_id):
+            raise VectorIndexError(f"{directory / INDEX_FILE}: holds {store._index.ntotal} vectors of dim "
+                                   f"{store._index.d}, but {IDS_FILE} names {len(store._label_to_id)} of dim "
+                                   f"{store.dim}{fix}")
         store.layout = info.get("layout", "flat")
         if store.layout == "ivf":
             store._index = faiss.downcast_index(store._index)
             store._index.nprobe = store.settings["nprobe"]
-        store._label_to_id = {int(k): v for k, v in state["labels"].items()}
-        store._id_to_label = {v: k for k, v in store._label_to_id.items()}
-        store._tombstones = set(state["tombstones"])
-        store._next_label = int(state["next_label"])
         meta_path = directory / META_FILE
         if meta_path.is_file():
-            for line in meta_path.read_text(encoding="utf-8").splitlines():
+            for n, line in enumerate(meta_path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
                 if line.strip():
-                    rec = json.loads(line)
-                    store._meta[rec["id"]] = rec["metadata"]
+                    try:
+                        rec = json.loads(line)
+                        store._meta[rec["id"]] = rec["metadata"]
+                    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                        raise VectorIndexError(f"{meta_path}:{n}: unreadable ({type(exc).__name__}: {exc}){fix}") from None
         return store

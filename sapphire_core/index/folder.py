@@ -6,6 +6,8 @@ The folder layout is :mod:`sapphire_core.layout`'s.
 from __future__ import annotations
 
 import json
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,42 +56,117 @@ class IndexFolder:
     def open(cls, path: str | Path) -> IndexFolder:
         """Read an index folder written by :func:`sapphire_core.index.builder.build_index`.
 
+        Every file is checked as it is read, so a damaged folder (an empty manifest, a missing
+        ``metadata.jsonl``, a truncated ``.npz``, a store without vectors) is one line naming the
+        file and saying to rebuild, never a ``KeyError`` or ``BadZipFile`` from deep inside.
+
         Raises
         ------
         VectorIndexError
-            When the folder is not an index or its files disagree.
+            When the folder is not an index, a file is missing or unreadable, or its files disagree.
         """
         path = Path(path)
         mpath = path / MANIFEST
         if not mpath.is_file():
             raise VectorIndexError(f"{path}: not an index folder (no {MANIFEST}); build one with "
                                    "'sapphire index --model CKPT --corpus DIR --out INDEX'")
-        manifest = json.loads(mpath.read_text())
-        store = open_store(path / STORE_DIR)
-        metadata: dict[str, dict[str, Any]] = {}
-        for line in (path / METADATA).read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                rec = json.loads(line)
-                metadata[rec["id"]] = rec
+        manifest = _read_manifest(mpath)
+        metadata = _read_metadata(path / METADATA)
+        try:
+            store = open_store(path / STORE_DIR)
+        except VectorIndexError:
+            raise
+        except Exception as exc:  # a store class tripping over its own damaged files
+            raise damaged(path / STORE_DIR, f"unreadable ({type(exc).__name__}: {exc})") from None
+        if store.dim != int(manifest["dim"]):
+            raise damaged(path / STORE_DIR, f"holds {store.dim}-dim vectors but {MANIFEST} says {manifest['dim']}")
+        if len(store) != len(metadata):
+            stored = set(store.ids())
+            missing = [tid for tid in metadata if tid not in stored]
+            shown = ", ".join(missing[:3]) + (" ..." if len(missing) > 3 else "")
+            raise damaged(path / STORE_DIR, f"holds {len(store)} vectors for {len(metadata)} tracks in {METADATA}"
+                          + (f" (no vector for {shown})" if missing else ""))
         order = {tid: i for i, tid in enumerate(metadata)}
         mods, present = {}, {}
         if (path / MODALITIES).is_file():
-            with np.load(path / MODALITIES, allow_pickle=False) as data:
-                ids = [str(i) for i in data["ids"]]
-                if ids != list(metadata):
-                    raise VectorIndexError(f"{path / MODALITIES}: rows do not match {METADATA}; rebuild the index")
-                for key in data.files:
-                    if key.startswith("emb__"):
-                        mods[key[5:]] = data[key]
-                    elif key.startswith("present__"):
-                        present[key[9:]] = data[key].astype(bool)
+            data = _read_npz(path / MODALITIES, list(metadata), required=True)
+            for key, value in data.items():
+                if key.startswith("emb__"):
+                    mods[key[5:]] = value
+                elif key.startswith("present__"):
+                    present[key[9:]] = value.astype(bool)
         explanations: dict[str, np.ndarray] = {}
         if (path / EXPLANATIONS).is_file():
-            with np.load(path / EXPLANATIONS, allow_pickle=False) as data:
-                if [str(i) for i in data["ids"]] == list(metadata):
-                    explanations = {k: data[k] for k in data.files if k != "ids"}
+            # Explanations are optional: rows that no longer match the tracks are dropped, not fatal.
+            explanations = _read_npz(path / EXPLANATIONS, list(metadata), required=False)
         elif (path / _LEGACY_MIDLEVEL).is_file() and manifest.get("midlevel_names"):
             manifest.setdefault("explanations", {"midlevel": manifest["midlevel_names"]})
-            explanations["midlevel"] = np.load(path / _LEGACY_MIDLEVEL)
+            try:
+                explanations["midlevel"] = np.load(path / _LEGACY_MIDLEVEL)
+            except (OSError, ValueError, EOFError) as exc:
+                raise damaged(path / _LEGACY_MIDLEVEL, f"unreadable ({exc})") from None
         explanations = {k: v for k, v in explanations.items() if len(v) == len(metadata)}
         return cls(path, manifest, store, metadata, mods, present, explanations, order)
+
+
+def damaged(file: Path, problem: str) -> VectorIndexError:
+    """The error for a damaged index file: names it and says how to fix it (rebuilding rewrites every file)."""
+    folder = file.parent.parent if file.parent.name == STORE_DIR else file.parent
+    return VectorIndexError(f"{file}: {problem}; the index is damaged: rebuild it with "
+                            f"'sapphire index --model CKPT --corpus DIR --out {folder}'")
+
+
+def _read_manifest(mpath: Path) -> dict[str, Any]:
+    try:
+        text = mpath.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise damaged(mpath, f"unreadable ({exc})") from None
+    if not text.strip():
+        raise damaged(mpath, "empty")
+    try:
+        manifest = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise damaged(mpath, f"not JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(manifest, dict):
+        raise damaged(mpath, f"expected a JSON object, got {type(manifest).__name__}")
+    dim = manifest.get("dim")
+    if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
+        raise damaged(mpath, f"no valid 'dim' (got {dim!r})")
+    return manifest
+
+
+def _read_metadata(file: Path) -> dict[str, dict[str, Any]]:
+    if not file.is_file():
+        raise damaged(file, "missing")
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise damaged(file, f"unreadable ({exc})") from None
+    metadata: dict[str, dict[str, Any]] = {}
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise damaged(Path(f"{file}:{n}"), f"not JSON ({exc.msg})") from None
+        if not isinstance(rec, dict) or not isinstance(rec.get("id"), str) or not rec["id"]:
+            raise damaged(Path(f"{file}:{n}"), "a record without an 'id'")
+        metadata[rec["id"]] = rec
+    return metadata
+
+
+def _read_npz(file: Path, ids: list[str], *, required: bool) -> dict[str, np.ndarray]:
+    """The arrays of an ``"ids"``-keyed ``.npz`` beside the metadata; ``required``: rows must match it."""
+    try:
+        with np.load(file, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise damaged(file, f"unreadable, perhaps truncated ({type(exc).__name__}: {exc})") from None
+    if "ids" not in arrays:
+        raise damaged(file, "has no 'ids' array")
+    if [str(i) for i in arrays.pop("ids")] != ids:
+        if required:
+            raise damaged(file, f"rows do not match {METADATA}")
+        return {}
+    return arrays

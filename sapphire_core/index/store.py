@@ -36,10 +36,16 @@ def read_store_manifest(directory: str | Path) -> dict[str, Any]:
     path = Path(directory) / STORE_FILE
     if not path.is_file():
         raise VectorIndexError(f"{path}: not a vector store (no {STORE_FILE}); build one with 'sapphire index'")
+    fix = "; the index is damaged: rebuild it with 'sapphire index'"
     try:
-        return json.loads(path.read_text())
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise VectorIndexError(f"{path}: unreadable ({exc}){fix}") from None
     except json.JSONDecodeError as exc:
-        raise VectorIndexError(f"{path}: unreadable ({exc.msg}); rebuild the index") from None
+        raise VectorIndexError(f"{path}: unreadable ({exc.msg}){fix}") from None
+    if not isinstance(info, dict):
+        raise VectorIndexError(f"{path}: unreadable (expected a JSON object, got {type(info).__name__}){fix}")
+    return info
 
 
 def open_store(directory: str | Path, *, registry=None) -> VectorStore:

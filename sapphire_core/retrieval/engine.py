@@ -24,7 +24,8 @@ import numpy as np
 
 from sapphire_core.data import Track
 from sapphire_core.errors import SapphireError
-from sapphire_core.index.folder import IndexFolder
+from sapphire_core.index.folder import IndexFolder, damaged
+from sapphire_core.index.store import VectorIndexError
 from sapphire_core.retrieval import explain as ex
 from sapphire_core.retrieval import ranking
 from sapphire_core.retrieval.query import (EncodedAudio, embed_query_track, lyrics_query_vector, query_track,
@@ -65,8 +66,13 @@ class SearchEngine:
         self._extractors = None
         self._interpretations = None
         self._extras: dict[str, Any] = {}
-        self.subspaces: dict[str, slice] = {k: slice(int(a), int(b)) for k, (a, b) in
-                                            self.manifest.get("subspaces", {}).items()}
+        try:
+            self.subspaces: dict[str, slice] = {str(k): slice(int(a), int(b)) for k, (a, b) in
+                                                (self.manifest.get("subspaces") or {}).items()}
+        except (AttributeError, TypeError, ValueError) as exc:
+            from sapphire_core.layout import MANIFEST
+
+            raise damaged(folder.path / MANIFEST, f"bad 'subspaces' ({exc})") from None
         self.dim = int(self.manifest["dim"])
         sha = str(self.manifest.get("model_sha256", ""))[:12]
         self.model_version = f"{self.manifest.get('model_name', 'model')}@{sha}"
@@ -92,6 +98,10 @@ class SearchEngine:
         if self._model is None:
             from sapphire_core.model import load_model
 
+            if not self.manifest.get("model_path"):
+                from sapphire_core.layout import MANIFEST
+
+                raise damaged(self.folder.path / MANIFEST, "names no 'model_path'")
             self._model, _ = load_model(self.manifest["model_path"], self.registry)
         return self._model
 
@@ -190,7 +200,13 @@ class SearchEngine:
                     return None
                 raise SearchError(f"{self.folder.path} has no {mode.extra!r} index extra, which {name!r} queries "
                                   "need; rebuild the index with 'sapphire index' (with its plugin installed)")
-            self._extras[mode.extra] = extra.load(folder)
+            try:
+                self._extras[mode.extra] = extra.load(folder)
+            except SapphireError:
+                raise
+            except Exception as exc:  # a plugin tripping over its own damaged files (BadZipFile, KeyError...)
+                raise VectorIndexError(f"{folder}: the {mode.extra!r} index extra is unreadable ({type(exc).__name__}: "
+                                       f"{exc}); rebuild the index with 'sapphire index'") from None
         return {str(t): float(s) for t, s in mode.rank(query, self._extras[mode.extra], k=k)}
 
     def encode_audio(self, audio) -> EncodedAudio:

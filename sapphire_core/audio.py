@@ -77,6 +77,9 @@ def check_audio_file(path: str | Path) -> Path:
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise AudioDecodeError(path, "is a symbolic link loop; point the track's 'audio' at a real file") from None
+        if exc.errno == errno.ENAMETOOLONG:
+            raise AudioDecodeError(path, "the path is too long for the file system; check the track's 'audio'") \
+                from None
         if path.is_symlink():
             raise AudioDecodeError(path, "is a symbolic link to a missing file; fix the link or the track's 'audio'") \
                 from None

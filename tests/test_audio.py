@@ -119,3 +119,76 @@ def test_info(tmp_path):
     sf.write(path, sine(440, sr=16000, seconds=2.0), 16000)
     sr, seconds = audio_info(path)
     assert sr == 16000 and abs(seconds - 2.0) < 1e-6
+
+
+# ---------------------------------------------------------------- input checks (issue 19)
+
+def test_input_check_thresholds_are_the_documented_ones():
+    from sapphire_core import audio
+
+    assert audio.MAX_AUDIO_SECONDS == 3 * 3600 and audio.MIN_AUDIO_SECONDS == 0.05
+    assert audio.SHORT_AUDIO_SECONDS == 0.5 and audio.CLIP_FRACTION == 0.001 and audio.QUIET_PEAK == 1e-3
+
+
+@pytest.mark.parametrize(("seconds", "warned"), [(0.49, True), (0.51, False)])
+def test_short_file_warning_at_half_a_second(tmp_path, seconds, warned):
+    from sapphire_core.audio import file_warnings
+
+    path = tmp_path / "x.wav"
+    sf.write(path, sine(440, sr=8000, seconds=seconds), 8000)
+    duration, warnings = file_warnings(path)
+    assert abs(duration - seconds) < 1e-3
+    assert any(w.startswith("short: lasts 0.49 s") for w in warnings) == warned
+
+
+def test_truncated_wav_body_is_noticed_from_its_header(tmp_path):
+    from sapphire_core.audio import file_warnings, wav_declared_seconds
+
+    path = tmp_path / "x.wav"
+    sf.write(path, sine(440, sr=8000, seconds=4.0), 8000, subtype="PCM_16")
+    assert wav_declared_seconds(path) == pytest.approx(4.0)
+    assert file_warnings(path)[1] == []
+    data = path.read_bytes()
+    path.write_bytes(data[: 44 + 8000 * 2 * 3])  # 3 of the 4 seconds
+    assert file_warnings(path)[1] == ["truncated: the header declares 4.00 s but the file holds 3.00 s"]
+    assert wav_declared_seconds(tmp_path / "nope.flac") is None
+
+
+def test_sample_warnings_clipping_and_quiet_thresholds():
+    from sapphire_core.audio import sample_warnings
+
+    y = sine(440, sr=8000, seconds=1.0, amplitude=0.5)
+    assert sample_warnings(y, sr=8000) == []
+    clipped = y.copy()
+    clipped[:9] = 1.0  # 9 / 8000 = 0.11 % of samples at full scale: over 0.1 %
+    assert sample_warnings(clipped, sr=8000) == ["clipped: 0.1% of samples at full scale (over 0.1%)"]
+    clipped[8:9] = 0.5  # 8 / 8000 = 0.1 %: not over
+    assert sample_warnings(clipped, sr=8000) == []
+    assert sample_warnings(y * 1e-4, sr=8000) == ["near silent: peak -86 dBFS (under -60 dBFS)"]
+    assert sample_warnings(y[:4000], sr=8000, declared_seconds=1.0)[0].startswith("truncated: decodes to 0.50 s")
+
+
+def test_over_three_hours_fails_before_decoding(tmp_path, monkeypatch):
+    from sapphire_core import audio
+
+    path = tmp_path / "long.wav"
+    sf.write(path, sine(440, sr=8000, seconds=2.0), 8000)
+    monkeypatch.setattr(audio, "MAX_AUDIO_SECONDS", 1.0)
+    with pytest.raises(AudioDecodeError, match=r"long\.wav: lasts 0\.00 h, over the 0\.000277778 h limit"):
+        audio.file_warnings(path)
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda p: p.mkdir(), "is a folder, not an audio file"),
+    (lambda p: p.symlink_to(p), "is a symbolic link loop"),
+    (lambda p: p.symlink_to(p.parent / "gone.wav"), "is a symbolic link to a missing file"),
+    (lambda p: p.write_bytes(b""), "is empty"),
+    (lambda p: p.write_text("id,title\n1,x\n"), r"not a readable audio file \(it holds text, not audio\)"),
+])
+def test_unusable_files_get_one_clear_reason(tmp_path, make, message):
+    from sapphire_core.errors import AudioError
+
+    path = tmp_path / "x.mp3"
+    make(path)
+    with pytest.raises(AudioError, match=rf"x\.mp3: {message}"):
+        load_audio(path, sr=16000)

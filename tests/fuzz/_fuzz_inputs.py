@@ -309,6 +309,8 @@ AUDIO_KINDS = [
     Kind("1 kHz sample rate", _low_rate),
     Kind("over 3 hours (FLAC header)", _three_hours),
     Kind("missing audio file", _missing),
+    Kind("audio path too long", lambda c: [fail("longpath", "audio/" + "x" * 300 + ".wav", "path is too long")]),
+    Kind("audio path through a file", lambda c: [fail("notdir", c.wav("plain.wav") + "/inner.wav", "file not found")]),
     Kind("missing lyrics_path file", _missing_lyrics),
     Kind("lyrics_path is a folder", _lyrics_dir),
     Kind("lyrics file over 64 KB", _lyrics_big),

@@ -246,8 +246,12 @@ def test_yaml_with_100000_aliases_gets_a_clear_400(client):
     r = client.post("/api/admin/sessions/yaml", content=doc, headers=admin())
     assert r.status_code == 400
     assert "more than 100 aliases" in r.json()["detail"] and "line 2" in r.json()["detail"]
-    r = client.post("/api/admin/sessions/yaml", content="[" * 5000, headers=admin())
+    r = client.post("/api/admin/sessions/yaml", content="[" * 100 + "]" * 100, headers=admin())
     assert r.status_code == 400 and "deeper than 64" in r.json()["detail"]
+    r = client.post("/api/admin/sessions/yaml", content="[" * 5000, headers=admin())  # libyaml's own limit
+    assert r.status_code in (400, 422) and any(w in r.json()["detail"] for w in ("deeper", "depth"))
+    r = client.post("/api/admin/sessions/yaml", content="- &s {name: y0, queries: [*s]}\n", headers=admin())
+    assert r.status_code == 400 and "recursive" in r.json()["detail"]
     r = client.post("/api/admin/sessions/yaml", content=b"- {name: \xff}\n", headers=admin())
     assert r.status_code == 422 and "UTF-8" in r.json()["detail"]
     ok = "defaults: &d {kind: triplet, trials_per_rater: 4}\n"

@@ -12,11 +12,12 @@ JSON request body           1 MiB          413: ``Content-Length`` is checked fi
                                            body is counted as it streams, so no route ever reads more
 sessions YAML body          1 MiB          413 (``POST /api/admin/sessions/yaml``)
 uploaded audio body         10 MiB         413 (``POST /api/search/audio``; ``--max-upload-mb``)
-YAML aliases / nesting      100 / 64       400, counted while the document is composed
-YAML nodes, aliases         100,000        400 (a "billion laughs" of few aliases that expand to
-expanded                                   millions of values)
+YAML aliases / nesting      100 / 64       400, counted on the event stream
+YAML values, aliases        100,000        400 (a "billion laughs" of few aliases that expand to
+expanded                                   millions of values); all three are checked on the event
+                                           stream before any object is built
 input echoed in an error    200 bytes      longer values are left out of 4xx answers
-a request head on the wire  1 MiB + 64 KiB uvicorn's ``h11_max_incomplete_event_size`` in
+a request head on the wire  1088 KiB       uvicorn's ``h11_max_incomplete_event_size`` in
                                            :func:`~sapphire_core.webapp.server.make_server`; a larger
                                            head gets uvicorn's own 400 and the connection is closed
 ==========================  =============  ==========================================================
@@ -223,58 +224,70 @@ def declared_query_params(dependant: Any) -> set[str]:
 # -------------------------------------------------------------------------------------------- YAML
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """PyYAML's safe loader that stops at ``max_aliases`` aliases, ``max_depth`` levels of nesting or
-    ``max_nodes`` values with aliases expanded.
+#: libyaml's C parser when PyYAML was built with it (20x faster), else the pure-Python one.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-    Everything is counted as the document is composed, before any Python object is built: 100,000
-    aliases are refused at the 101st, and a "billion laughs" (nine aliases of nine aliases...) when
-    its expanded size passes ``max_nodes``. The depth limit keeps the recursive composer far from
-    Python's recursion limit.
+
+def check_yaml_events(text: str, *, max_aliases: int = MAX_YAML_ALIASES, max_depth: int = MAX_YAML_DEPTH,
+                      max_nodes: int = MAX_YAML_NODES) -> None:
+    """Walk the YAML event stream (no objects built) and refuse a document over the limits.
+
+    The expanded size is counted as the events arrive: a scalar counts 1, a collection 1 plus its
+    contents, an alias the size of its anchor. So 100,000 aliases are refused at the 101st, and a
+    "billion laughs" (nine aliases of nine aliases...) as soon as its expansion passes ``max_nodes``,
+    before any Python object is built.
+
+    Raises
+    ------
+    LimitError
+        (status 400) naming the line and the limit.
+    yaml.YAMLError
+        When the text is not YAML.
     """
-
-    max_aliases = MAX_YAML_ALIASES
-    max_depth = MAX_YAML_DEPTH
-    max_nodes = MAX_YAML_NODES
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._aliases = 0
-        self._depth = 0
-        self._sizes: dict[int, int] = {}  # id(node) -> its size with aliases expanded
-
-    def compose_node(self, parent, index):  # noqa: ANN001 - PyYAML's signature
-        event = self.peek_event()
+    aliases = total = 0
+    sizes: dict[str, int] = {}  # anchor -> expanded size
+    stack: list[list[Any]] = []  # open collections: [size so far, anchor]
+    for event in yaml.parse(text, Loader=_YAML_LOADER):
+        line = event.start_mark.line + 1
         if isinstance(event, yaml.AliasEvent):
-            self._aliases += 1
-            if self._aliases > self.max_aliases:
-                raise LimitError(f"line {event.start_mark.line + 1}: the YAML has more than {self.max_aliases} "
-                                 "aliases (*name); write the values out instead", 400)
-        self._depth += 1
-        if self._depth > self.max_depth:
-            raise LimitError(f"line {event.start_mark.line + 1}: the YAML nests deeper than {self.max_depth} "
-                             "levels", 400)
-        try:
-            node = super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-        if id(node) not in self._sizes:  # an alias returns its anchor's node, already measured
-            if isinstance(node, yaml.SequenceNode):
-                size = 1 + sum(self._sizes.get(id(c), 1) for c in node.value)
-            elif isinstance(node, yaml.MappingNode):
-                size = 1 + sum(self._sizes.get(id(k), 1) + self._sizes.get(id(v), 1) for k, v in node.value)
-            else:
-                size = 1
-            if size > self.max_nodes:
-                raise LimitError(f"line {node.start_mark.line + 1}: the YAML expands to more than {self.max_nodes} "
-                                 "values (aliases of aliases); write the values out instead", 400)
-            self._sizes[id(node)] = size
-        return node
+            aliases += 1
+            if aliases > max_aliases:
+                raise LimitError(f"line {line}: the YAML has more than {max_aliases} aliases (*name); "
+                                 "write the values out instead", 400)
+            if any(event.anchor == anchor for _, anchor in stack):
+                raise LimitError(f"line {line}: the alias *{str(event.anchor)[:40]} refers to a value that "
+                                 "contains it; a session file cannot be recursive", 400)
+            size = sizes.get(event.anchor, 1)
+        elif isinstance(event, yaml.ScalarEvent):
+            size = 1
+        elif isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            stack.append([1, event.anchor])
+            total += 1
+            if len(stack) > max_depth:
+                raise LimitError(f"line {line}: the YAML nests deeper than {max_depth} levels", 400)
+            continue
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            size, anchor = stack.pop()
+            if anchor is not None:
+                sizes[anchor] = size
+            if stack:
+                stack[-1][0] += size
+            continue
+        else:  # stream and document start / end
+            continue
+        if getattr(event, "anchor", None) is not None:
+            sizes[event.anchor] = size
+        total += size
+        if stack:
+            stack[-1][0] += size
+        if total > max_nodes:
+            raise LimitError(f"line {line}: the YAML expands to more than {max_nodes} values; "
+                             "write less (aliases of aliases count once per use)", 400)
 
 
 def load_untrusted_yaml(text: str, *, max_aliases: int = MAX_YAML_ALIASES, max_depth: int = MAX_YAML_DEPTH,
                         max_nodes: int = MAX_YAML_NODES) -> Any:
-    """Parse YAML from a request with PyYAML's safe loader, bounded in aliases and nesting depth.
+    """Parse YAML from a request with PyYAML's safe loader, bounded in aliases, depth and expanded size.
 
     Parameters
     ----------
@@ -291,13 +304,12 @@ def load_untrusted_yaml(text: str, *, max_aliases: int = MAX_YAML_ALIASES, max_d
     Raises
     ------
     LimitError
-        (status 400) when the document has too many aliases, nests too deep or expands too far.
+        (status 400) when the document has too many aliases, nests too deep, expands too far or
+        is recursive (see :func:`check_yaml_events`).
     yaml.YAMLError
         When it is not YAML.
     """
-    loader = _BoundedLoader(text)
-    loader.max_aliases, loader.max_depth, loader.max_nodes = max_aliases, max_depth, max_nodes
-    try:
-        return loader.get_single_data()
-    finally:
-        loader.dispose()
+    # Two passes: the event walk is cheap and builds nothing, so the load only runs on a document
+    # already known to be small once expanded.
+    check_yaml_events(text, max_aliases=max_aliases, max_depth=max_depth, max_nodes=max_nodes)
+    return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader (CSafeLoader or SafeLoader)

@@ -129,9 +129,46 @@ def extract_track(track: Track, extractors: list[FeatureExtractor], cache: Featu
             cache.save(ex, key, feats)
         out[ex.name] = feats
         result.computed += 1
-    if decoded is not None:  # only when decoded anyway: a cached rerun keeps the first run's warnings
+    # Sample-level checks run only when the audio is decoded anyway; the cache keeps them for runs that do
+    # not decode. The first record stays: another extractor's decode (another rate) could shift the numbers.
+    stored = stored_warnings(cache, track) if cache is not None and declared is not None else None
+    if stored is not None:
+        result.warnings = stored
+    elif decoded is not None:
         result.warnings += sample_warnings(decoded[0], sr=decoded[1], declared_seconds=declared)
+        if cache is not None and result.warnings:  # none recorded reads as none
+            _save_warnings(cache, track, result.warnings)
     return out, result
+
+
+#: Input-check warnings of an audio file live in the feature cache under this name, keyed by the file's
+#: content like the features, so a run served from the cache (and ``sapphire index``) reports them too.
+WARNINGS_CACHE_DIR = "_input_checks"
+
+
+def _warnings_file(cache: FeatureCache, track: Track) -> Path:
+    from sapphire_core.cache import file_hash
+
+    key = file_hash(track.audio)
+    return Path(cache.root) / WARNINGS_CACHE_DIR / key[:2] / f"{key}.json"
+
+
+def _save_warnings(cache: FeatureCache, track: Track, warnings: list[str]) -> None:
+    from sapphire_core.io import atomic_write_bytes
+
+    atomic_write_bytes(_warnings_file(cache, track), json.dumps(warnings).encode("utf-8"))
+
+
+def stored_warnings(cache: FeatureCache, track: Track) -> list[str] | None:
+    """The input-check warnings recorded when ``track``'s audio was last decoded into ``cache``, or
+    ``None`` when it never was (or the record is unreadable)."""
+    if track.audio is None:
+        return None
+    try:
+        value = json.loads(_warnings_file(cache, track).read_text(encoding="utf-8"))
+    except (OSError, ValueError, SapphireError):
+        return None
+    return [str(w) for w in value] if isinstance(value, list) else None
 
 
 def flatten_features(per_extractor: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -223,7 +260,8 @@ def extract_corpus(tracks: list[Track], extractors: list[FeatureExtractor], cach
         lines += "".join(json.dumps({"id": r.track_id, "audio": r.audio, "error_type": r.error_type,
                                      "error": r.error}) + "\n" for r in report.failures)
         atomic_write_bytes(failures_path, lines.encode())
-        write_warnings(Path(failures_path).with_name(WARNINGS_FILE), report.results)
+        write_warnings(Path(failures_path).with_name(WARNINGS_FILE),
+                       {r.track_id: (r.audio, r.warnings) for r in report.results if r.error is None})
     return report
 
 
@@ -231,28 +269,10 @@ def extract_corpus(tracks: list[Track], extractors: list[FeatureExtractor], cach
 WARNINGS_FILE = "warnings.jsonl"
 
 
-def write_warnings(path: str | Path, results: list[TrackResult]) -> None:
-    """Write ``{"id", "audio", "warnings"}`` per track with warnings, keeping an earlier run's entry for a
-    track whose features all came from the cache this time (its audio was not decoded again)."""
+def write_warnings(path: str | Path, warnings: dict[str, tuple[str | None, list[str]]]) -> None:
+    """Write ``{"id", "audio", "warnings"}`` per track of ``{id: (audio, warnings)}`` that has any."""
     from sapphire_core.io import atomic_write_bytes
 
-    path = Path(path)
-    old: dict[str, dict] = {}
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                row = json.loads(line)
-                old[row["id"]] = row
-            except (ValueError, KeyError, TypeError):
-                continue
-    rows = []
-    for r in results:
-        if r.error is not None:
-            continue
-        kept = old.get(r.track_id) if r.computed == 0 else None
-        if kept and kept.get("audio") == r.audio:
-            # file-level warnings are fresh; the sample-level ones of the run that decoded the file are kept
-            r.warnings = list(dict.fromkeys(r.warnings + list(kept.get("warnings", []))))
-        if r.warnings:
-            rows.append(json.dumps({"id": r.track_id, "audio": r.audio, "warnings": r.warnings}) + "\n")
+    rows = [json.dumps({"id": tid, "audio": audio, "warnings": w}, ensure_ascii=False) + "\n"
+            for tid, (audio, w) in warnings.items() if w]
     atomic_write_bytes(path, "".join(rows).encode("utf-8"))

@@ -64,7 +64,11 @@ def index(
         console.print(f"[red]skipped[/] {escape(line)}", highlight=False)
     for tid, err in list(report.failures.items())[:10]:
         console.print(f"[red]failed[/] {escape(tid)}: {escape(err.splitlines()[0] if err else '')}", highlight=False)
+    for tid, warnings in list(report.warnings.items())[:10]:
+        console.print(f"[yellow]warning[/] {escape(tid)}: {escape('; '.join(warnings))}", highlight=False)
     if report.failures or report.skipped:
         console.print(f"failures written to {out / 'failures.jsonl'}")
+    if report.warnings:
+        console.print(f"warnings written to {out / 'warnings.jsonl'}")
     if report.indexed == 0 or (strict and report.failures):
         raise typer.Exit(1)

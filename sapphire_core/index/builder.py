@@ -24,6 +24,7 @@ from sapphire_core import layout
 from sapphire_core.cache import FeatureCache
 from sapphire_core.data import Corpus
 from sapphire_core.device import resolve_device
+from sapphire_core.extraction import WARNINGS_FILE, stored_warnings, write_warnings
 from sapphire_core.index.extras import build_extras, selected_extras
 from sapphire_core.index.store import VectorIndexError, open_store
 from sapphire_core.interpret import interpretations
@@ -47,6 +48,7 @@ class IndexBuildReport:
     extras: dict[str, int] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
     seconds: float = 0.0
     device: str = "cpu"
 
@@ -55,6 +57,7 @@ class IndexBuildReport:
         return (f"{self.indexed} tracks indexed (+{self.added} / -{self.removed} / {self.updated} changed); "
                 f"chunks {self.chunks_done} embedded, "
                 f"{self.chunks_reused} reused; {len(self.failures)} failed; {skipped}"
+                + (f"{len(self.warnings)} with warnings; " if self.warnings else "") +
                 f"{self.seconds:.1f}s on {self.device}")
 
 
@@ -173,6 +176,8 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
                     arrays[f"emb__{m}"] = emb.per_modality[m]
                     arrays[f"present__{m}"] = emb.present[m]
             by_id = {t.id: t for t in chunk}
+            warned = {i: w for i in emb.ids if (w := stored_warnings(cache, by_id[i]))}  # kept with the chunk
+            arrays["warnings"] = np.array(json.dumps(warned))
             for spec in explained:  # interpretable values, kept per chunk so a resumed build reuses them
                 vals = [spec.values(by_id[i], cache) for i in emb.ids]
                 arrays[f"explain__{spec.name}"] = np.array(
@@ -194,6 +199,8 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
             ids.extend(str(i) for i in data["ids"])
             fused.append(data["fused"].reshape(-1, model.embedding_dim))
             report.failures.update(json.loads(str(data["failures"])))
+            if "warnings" in data.files:
+                report.warnings.update(json.loads(str(data["warnings"])))
             for m in modalities:
                 if f"emb__{m}" in data.files:
                     per_mod[m].append(data[f"emb__{m}"])
@@ -250,6 +257,8 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
     fail_lines = "".join(json.dumps(p.to_json()) + "\n" for p in corpus.problems)
     fail_lines += "".join(json.dumps({"id": k, "error": v}) + "\n" for k, v in sorted(report.failures.items()))
     atomic_write_bytes(out / FAILURES, fail_lines.encode())
+    write_warnings(out / WARNINGS_FILE, {i: (str(by_id[i].audio), report.warnings[i]) for i in ids
+                                         if i in report.warnings})
     manifest = {
         "format": INDEX_FORMAT,
         "model_path": str(model_path.resolve()),

@@ -75,8 +75,8 @@ def index(corpus: Path, *extra) -> Run:
     out_dir = corpus / "index"
     code, out = run_cli("index", "--model", checkpoint(), "--corpus", corpus, "--out", out_dir,
                         "--cache", corpus / "cache", "--device", "cpu", "--no-extras", *extra)
-    fails = _jsonl(out_dir / "failures.jsonl")
-    return Run(code, out, fails, [], out + json.dumps(fails))
+    fails, warns = _jsonl(out_dir / "failures.jsonl"), _jsonl(out_dir / "warnings.jsonl")
+    return Run(code, out, fails, warns, out + json.dumps(fails) + json.dumps(warns))
 
 
 def indexed_ids(corpus: Path) -> set[str]:

@@ -16,6 +16,8 @@ def train_command(
     out: Path = typer.Option(..., "--out", help="Run folder: model.ckpt, state.pt, metrics.jsonl, curves.png."),
     set_: list[str] = typer.Option([], "--set", help="Config override key.path=value (repeatable)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from RUN/state.pt when it exists."),
+    restart: bool = typer.Option(False, "--restart", help="Discard an interrupted run in RUN and start over "
+                                 "(without --resume or --restart, an interrupted run is refused)."),
     device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 [default: cuda when available]."),
     cache: Path = typer.Option(None, "--cache", help="Feature cache [default: CORPUS/.sapphire/cache]."),
     workers: int = typer.Option(None, "--workers", min=1, help="Processes for extracting uncached features [default: CPU count]."),
@@ -29,13 +31,16 @@ def train_command(
     from sapphire_core.config import DEFAULT_PARAMETER_BUDGET, check_parameter_budget, load_config
     from sapphire_core.plugins import default_registry
     from sapphire_core.training import train
+    from sapphire_core.training.trainer import guard_run_folder
 
+    # Checked (without deleting anything) before the config is even read, so the answer comes at once.
+    guard_run_folder(out, resume=resume, restart=restart, remove=False)
     registry = default_registry()
     cfg = load_config(config, registry, overrides=set_)
     # Before any allocation: a typo such as output_dim: 1000000 must not try to allocate terabytes.
     check_parameter_budget(cfg, registry, budget=max_parameters or DEFAULT_PARAMETER_BUDGET, source=str(config))
     console.print(f"training [bold]{cfg.name}[/] on {corpus} -> {out}")
-    result = train(cfg, corpus, out, registry=registry, device=device, resume=resume, cache_dir=cache,
+    result = train(cfg, corpus, out, registry=registry, device=device, resume=resume, restart=restart, cache_dir=cache,
                    checkpoint_every=checkpoint_every, checkpoint_seconds=checkpoint_seconds, mlflow_uri=mlflow,
                    extract_workers=workers)
     m = result.metrics

@@ -102,7 +102,7 @@ def any_rank(flag: bool, ctx: DistContext, device: torch.device) -> bool:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``torchrun ... -m sapphire_core.training.ddp CONFIG --corpus DIR --out RUN [--set k=v] [--resume]``."""
+    """``torchrun ... -m sapphire_core.training.ddp CONFIG --corpus DIR --out RUN [--set k=v] [--resume | --restart]``."""
     import argparse
 
     from sapphire_core.config import load_config
@@ -114,13 +114,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--restart", action="store_true")
     parser.add_argument("--device", default=None)
     args = parser.parse_args(argv)
     device = args.device
     if device is None and resolve_device("auto").type == "cuda":
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
     cfg = load_config(args.config, overrides=args.overrides)
-    result = train(cfg, args.corpus, args.out, device=device, resume=args.resume)
+    result = train(cfg, args.corpus, args.out, device=device, resume=args.resume, restart=args.restart)
     if int(os.environ.get("RANK", "0")) == 0:
         print(result.metrics)
 

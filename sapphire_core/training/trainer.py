@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import math
 import signal
@@ -46,10 +47,45 @@ log = logging.getLogger(__name__)
 
 STATE_FILE = "state.pt"
 MODEL_FILE = "model.ckpt"
+#: Written last, when a run ends normally; a run folder with ``state.pt`` but without it was interrupted.
+COMPLETE_FILE = "complete.json"
 
 
 class TrainingInterrupted(SapphireError):
     """Training stopped on SIGTERM/SIGINT after saving a resumable state."""
+
+
+class InterruptedRunError(SapphireError):
+    """The run folder holds an interrupted run and neither ``resume`` nor ``restart`` was asked for."""
+
+
+def guard_run_folder(out_dir: str | Path, *, resume: bool, restart: bool, remove: bool = True) -> None:
+    """Refuse to train over an interrupted run unless told to resume or restart it.
+
+    A run folder with ``state.pt`` but no ``complete.json`` was stopped (killed, SIGTERM, a crash):
+    training into it from scratch would silently throw its progress away. With ``restart`` its
+    state and completion marker are removed (when ``remove``), so the new run is judged on its own.
+
+    Raises
+    ------
+    InterruptedRunError
+        Naming the folder and both flags.
+    ConfigError
+        When both ``resume`` and ``restart`` are given.
+    """
+    out_dir = Path(out_dir)
+    if resume and restart:
+        raise ConfigError("--resume and --restart contradict each other; give one")
+    state, complete = out_dir / STATE_FILE, out_dir / COMPLETE_FILE
+    if restart:
+        if remove:
+            state.unlink(missing_ok=True)
+            complete.unlink(missing_ok=True)
+        return
+    if state.is_file() and not complete.is_file() and not resume:
+        raise InterruptedRunError(
+            f"{out_dir}: holds an interrupted run ({STATE_FILE} without {COMPLETE_FILE}); continue it with "
+            "'sapphire train ... --resume', or discard it and start over with 'sapphire train ... --restart'")
 
 
 @dataclass
@@ -184,7 +220,7 @@ def train(cfg: BaseModel | str | Path, corpus_dir: str | Path, out_dir: str | Pa
           checkpoint_every: int = 0, checkpoint_seconds: float = 600.0, mlflow_uri: str | None = None,
           augment_settings: AugmentSettings | None = None, extract_workers: int | None = None,
           max_steps: int | None = None, evaluate_untrained: bool = True,
-          on_step: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+          on_step: Callable[[dict[str, Any]], None] | None = None, restart: bool = False) -> TrainResult:
     """Train a modality set on a corpus and write ``RUN/model.ckpt``, ``metrics.jsonl``, ``curves.png``.
 
     Parameters
@@ -201,6 +237,9 @@ def train(cfg: BaseModel | str | Path, corpus_dir: str | Path, out_dir: str | Pa
         ``cpu``, ``cuda``, ``cuda:1``; default CUDA when available.
     resume : bool
         Continue from ``RUN/state.pt`` when it exists.
+    restart : bool
+        Discard an interrupted run's ``RUN/state.pt`` and start over. Without ``resume`` or ``restart``,
+        a folder holding an interrupted run is refused (:func:`guard_run_folder`).
     cache_dir : path, optional
         Feature cache (default ``CORPUS/.sapphire/cache``).
     checkpoint_every : int
@@ -232,9 +271,12 @@ def train(cfg: BaseModel | str | Path, corpus_dir: str | Path, out_dir: str | Pa
         When a loss needs text but the modality set has no text tower, or the corpus is too small.
     TrainingInterrupted
         On SIGTERM/SIGINT, after saving ``RUN/state.pt`` (rerun with ``resume=True``).
+    InterruptedRunError
+        When ``out_dir`` holds an interrupted run and neither ``resume`` nor ``restart`` is set.
     """
     from sapphire_core.cache import FeatureCache
     from sapphire_core.checkpoint import save_checkpoint
+    from sapphire_core.io import atomic_write_bytes
     from sapphire_core import layout
     from sapphire_core.config import config_to_dict, load_config
     from sapphire_core.data import Corpus
@@ -254,6 +296,8 @@ def train(cfg: BaseModel | str | Path, corpus_dir: str | Path, out_dir: str | Pa
     corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
     device = resolve_device(device)
     ctx = init_distributed(device)
+    # Before any work: an interrupted run must not be overwritten by accident. Only rank 0 deletes.
+    guard_run_folder(out_dir, resume=resume, restart=restart, remove=ctx.is_main)
     if ctx.distributed and device.type == "cuda":
         device = torch.device("cuda", ctx.local_rank)
         torch.cuda.set_device(device)
@@ -359,6 +403,9 @@ def train(cfg: BaseModel | str | Path, corpus_dir: str | Path, out_dir: str | Pa
     start_epoch, step_in_epoch, global_step, keep_lines = 0, 0, 0, None
     history: dict[str, Any] = {"untrained": None, "val": None}
     resumed = False
+    if ctx.is_main:
+        # From here the folder holds a run under way: a kill leaves state.pt without the marker.
+        (out_dir / COMPLETE_FILE).unlink(missing_ok=True)
     if resume and state_path.is_file():
         st = torch.load(state_path, map_location="cpu", weights_only=True)
         model.load_state_dict(st["model"])
@@ -472,6 +519,8 @@ def train(cfg: BaseModel | str | Path, corpus_dir: str | Path, out_dir: str | Pa
                 # Stopped by max_steps inside an epoch: keep what was trained (epoch = the one under way).
                 checkpoint = save_model(global_step // max(1, steps_per_epoch))
             plot_curves(logger.path, out_dir / CURVES_FILE)
+            atomic_write_bytes(out_dir / COMPLETE_FILE, json.dumps({"epochs": s.epochs, "global_step": global_step,
+                                                                    "checkpoint": MODEL_FILE}).encode())
     finally:
         logger.close()
         ctx.barrier()

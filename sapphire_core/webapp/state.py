@@ -139,9 +139,10 @@ def forbid_unknown_query(request: Request) -> None:
     dependant = getattr(route, "dependant", None)
     if dependant is None or not request.url.path.startswith("/api/"):
         return
-    allowed = _ALLOWED_QUERY.get(id(route))
-    if allowed is None:
-        allowed = _ALLOWED_QUERY[id(route)] = declared_query_params(dependant)
+    allowed = getattr(route, _ALLOWED_ATTR, None)
+    if allowed is None:  # worked out once per route, and kept on the route (routes are not hashable)
+        allowed = declared_query_params(dependant)
+        setattr(route, _ALLOWED_ATTR, allowed)
     extra = [name for name in request.query_params if name not in allowed]
     if extra:
         valid = ", ".join(sorted(allowed)) or "none"
@@ -150,7 +151,7 @@ def forbid_unknown_query(request: Request) -> None:
              "msg": f"unknown query parameter {clip(name)}; valid: {valid}"} for name in extra])
 
 
-_ALLOWED_QUERY: dict[int, set[str]] = {}
+_ALLOWED_ATTR = "_sapphire_query_params"
 
 
 def check_weights(weights: dict[str, float] | None, names: list[str], what: str) -> dict[str, float] | None:

@@ -310,6 +310,8 @@ def read_tracks(path: str | Path, *, problems: list[LineProblem] | None = None) 
         data = path.read_bytes()
     except OSError as exc:
         raise CorpusError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # e.g. PowerShell's '>' redirection: no line would parse
+        raise CorpusError(f"{path}: the file is UTF-16 text; save tracks.jsonl as UTF-8")
     for lineno, raw in enumerate(data.splitlines(), 1):
         field_name: str | None = None
         track_id: str | None = None

@@ -53,3 +53,9 @@ def test_inline_lyrics_cap():
     assert over[0] == "lyrics" and "65,538 bytes, over the 65,536-byte limit" in over[1]
     assert check_record([1]) == (None, check_record([1])[1]) and "got an array" in check_record([1])[1]
     assert check_record({"id": 3}) is None  # integer ids are fine (read as "3")
+
+
+def test_a_utf16_file_is_one_clear_error_not_a_problem_per_line(tmp_path):
+    _write(tmp_path, '{"id": "a", "audio": "a.wav"}\n'.encode("utf-16"))
+    with pytest.raises(CorpusError, match=r"tracks\.jsonl: the file is UTF-16 text; save tracks\.jsonl as UTF-8"):
+        Corpus(tmp_path, strict=False)

@@ -53,12 +53,13 @@ def main(out: Path) -> None:
         for command in ("extract", "index"):
             run = getattr(R, command)(root)
             rows.append(f"| UTF-8 BOM at file start | {command} | {run.code} | {_message(run, lines, root)} |")
-        root = Path(tmp) / "empty"
-        root.mkdir()
-        (root / "tracks.jsonl").write_bytes(b"")
-        for command in ("extract", "index"):
-            run = getattr(R, command)(root)
-            rows.append(f"| empty tracks.jsonl | {command} | {run.code} | {_message(run, [], root)} |")
+        for name, raw in [("empty tracks.jsonl", b""), ("UTF-16 tracks.jsonl", '{"id": "a"}\n'.encode("utf-16"))]:
+            root = Path(tmp) / name.split()[0]
+            root.mkdir()
+            (root / "tracks.jsonl").write_bytes(raw)
+            for command in ("extract", "index"):
+                run = getattr(R, command)(root)
+                rows.append(f"| {name} | {command} | {run.code} | {_message(run, [], root)} |")
     out.write_text("\n".join(rows) + "\n", encoding="utf-8")
     print(f"{len(rows) - 2} rows written to {out}")
 

@@ -118,7 +118,7 @@ class Track:
 
         lyrics = obj.get("lyrics")
         return cls(
-            id=str(obj["id"]).strip(),
+            id=str(obj["id"]),
             audio=path(obj.get("audio")),
             lyrics=lyrics if (isinstance(lyrics, str) and lyrics.strip()) else None,
             lyrics_path=path(obj.get("lyrics_path")),
@@ -323,8 +323,10 @@ def read_tracks(path: str | Path, *, problems: list[LineProblem] | None = None) 
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+            except RecursionError:
+                raise ValueError("not a track record: JSON nested too deeply") from None
             if isinstance(obj, dict) and isinstance(obj.get("id"), (str, int)) and not isinstance(obj["id"], bool):
-                track_id = str(obj["id"]).strip() or None
+                track_id = str(obj["id"]) if str(obj["id"]).strip() else None
             problem = check_record(obj)
             if problem is not None:
                 field_name = problem[0]

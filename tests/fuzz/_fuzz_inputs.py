@@ -119,6 +119,8 @@ LINE_KINDS = [
     Kind("line is an array", lambda c: [skip(None, b'["a", "audio/a.wav"]', "got an array")]),
     Kind("line is null", lambda c: [skip(None, b"null", "got null")]),
     Kind("line is a number", lambda c: [skip(None, b"42", "got 42")]),
+    Kind("deeply nested JSON", lambda c: [skip(None, b"[" * 100_000 + b"]" * 100_000, "nested too deeply")]),
+    Kind("id with spaces kept as is", lambda c: [ok(" padded ", rec(id=" padded ", audio=c.wav("padded.wav")))]),
     Kind("line is a string", lambda c: [skip(None, b'"audio/x.wav"', "JSON object")]),
     Kind('"audio": 123', lambda c: [skip("audio", rec(id="a123", audio=123), "must be a file path string", "a123")]),
     Kind('"audio": a list', lambda c: [skip("audio", rec(id="alist", audio=["x.wav"]), "got an array", "alist")]),

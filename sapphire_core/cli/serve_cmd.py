@@ -51,7 +51,12 @@ def serve(
     max_upload_mb: float = typer.Option(10.0, "--max-upload-mb", min=0.1, help="Upload size cap."),
     max_upload_seconds: float = typer.Option(60.0, "--max-upload-seconds", min=1.0, help="Upload duration cap."),
 ) -> None:
-    """Serve the search page, A/B listening tests and triplet judgements."""
+    """Serve the search page, A/B listening tests and triplet judgements.
+
+    Requests are bounded, with a clear answer: URLs 8 KiB (414), headers 16 KiB (431), JSON bodies 1 MiB (413).
+
+    The limits are listed in sapphire_core.webapp.limits.
+    """
     import secrets
 
     from sapphire_core.webapp import create_app

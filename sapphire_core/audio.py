@@ -51,6 +51,12 @@ def _sniff(path: Path) -> str:
         return f"cannot be read ({exc.strerror or exc})"
     if not head:
         return "is empty (0 bytes)"
+    known = {b"OggS": "Ogg", b"fLaC": "FLAC", b"ID3": "MP3", b"FORM": "AIFF", b"RIFF": "WAV"}
+    name = next((n for magic, n in known.items() if head.startswith(magic)), None)
+    if name is None and len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
+        name = "MP3"  # an MPEG frame sync without an ID3 tag
+    if name is not None:
+        return f"a damaged or truncated {name} file"
     try:
         head.decode("utf-8")
         return "it holds text, not audio"
@@ -255,14 +261,21 @@ def load_audio(
     block = int(BLOCK_SECONDS * native_sr)
     start = int(round(offset * native_sr))
     frames = -1 if duration is None else int(round(duration * native_sr))
+    failed: Exception | None = None
     try:
         with sf.SoundFile(str(path)) as fh:
             if start:
                 fh.seek(min(start, fh.frames))
             remaining = frames
-            while remaining != 0:
+            while remaining != 0 and failed is None:
                 n = block if remaining < 0 else min(block, remaining)
-                data = fh.read(n, dtype="float32", always_2d=True)
+                at = fh.tell()
+                try:
+                    data = fh.read(n, dtype="float32", always_2d=True)
+                except (RuntimeError, sf.LibsndfileError) as exc:
+                    # A cut-off or damaged body: keep what decodes before the damage (the caller's
+                    # length check then reports it as truncated) instead of losing the whole file.
+                    failed, data = exc, _read_until_error(fh, at, n)
                 if data.shape[0] == 0:
                     break
                 mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0].copy()
@@ -274,10 +287,32 @@ def load_audio(
             if resampler is not None:
                 chunks.append(resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
     except (RuntimeError, sf.LibsndfileError) as exc:
-        raise AudioDecodeError(path, f"decoding failed, the file may be truncated or corrupt ({exc})") from None
+        failed, chunks = exc, []
+    if failed is not None and sum(c.size for c in chunks) == 0:
+        detail = str(failed).replace("Error : ", "").strip() or type(failed).__name__
+        raise AudioDecodeError(path, f"decoding failed, the file may be truncated or corrupt ({detail})")
     y = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
     validate_samples(y, path=path, allow_silent=allow_silent)
     return y.astype(np.float32, copy=False)
+
+
+def _read_until_error(fh, at: int, n: int) -> np.ndarray:
+    """Frames from ``at`` up to ``n``, read in 0.1 s steps until the decoder fails (empty when none)."""
+    import soundfile as sf
+
+    step = max(1, fh.samplerate // 10)
+    parts = []
+    try:
+        fh.seek(at)
+        while n > 0:
+            data = fh.read(min(step, n), dtype="float32", always_2d=True)
+            if data.shape[0] == 0:
+                break
+            parts.append(data)
+            n -= data.shape[0]
+    except (RuntimeError, sf.LibsndfileError):
+        pass
+    return np.concatenate(parts) if parts else np.zeros((0, fh.channels), dtype=np.float32)
 
 
 def validate_samples(y: np.ndarray, *, path: str | Path | None = None, allow_silent: bool = False) -> None:

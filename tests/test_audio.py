@@ -83,12 +83,19 @@ def test_empty_and_silent(tmp_path, name, samples, error, message):
         load_audio(path, sr=22050)
 
 
-def test_truncated(tmp_path):
+def test_truncated_body_keeps_what_decodes_and_a_cut_header_fails(tmp_path):
+    from sapphire_core.audio import audio_info, sample_warnings
+
     path = tmp_path / "cut.flac"
     sf.write(path, sine(440, sr=22050, seconds=3.0), 22050)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 3])
-    with pytest.raises(AudioDecodeError, match=r"cut\.flac"):
+    y = load_audio(path, sr=22050)
+    assert 0.5 * 22050 < y.size < 1.5 * 22050  # about the first third
+    np.testing.assert_allclose(y[:2205], sine(440, sr=22050, seconds=0.1), atol=1e-3)
+    assert sample_warnings(y, sr=22050, declared_seconds=audio_info(path)[1])[0].startswith("truncated: decodes to")
+    path.write_bytes(data[:200])  # the header only: nothing decodes
+    with pytest.raises(AudioDecodeError, match=r"cut\.flac: decoding failed, the file may be truncated or corrupt"):
         load_audio(path, sr=22050)
 
 

@@ -265,6 +265,15 @@ def _mp3(ctx, name, seconds=2.0):
     return ctx.audio / f"{name}.mp3"
 
 
+def _cut(ctx, name: str, fmt: str, keep: float | int) -> str:
+    """A 2 s sine written as ``fmt``, then cut to ``keep`` (a share of the bytes, or a byte count)."""
+    path = ctx.audio / name
+    sf.write(path, sine(seconds=2.0), SR, format=fmt)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep) if isinstance(keep, float) else keep])
+    return f"audio/{name}"
+
+
 def _truncated_mp3(ctx):
     path = _mp3(ctx, "truncmp3")
     data = path.read_bytes()
@@ -318,6 +327,10 @@ AUDIO_KINDS = [
     Kind("lyrics file over 64 KB", _lyrics_big),
     Kind("truncated WAV body", _truncated_wav),
     Kind("truncated MP3 body", _truncated_mp3, needs="ffmpeg"),
+    Kind("truncated FLAC body", lambda c: [warn("truncflac", _cut(c, "trunc.flac", "FLAC", 0.5), "truncated")]),
+    Kind("FLAC header, body cut", lambda c: [fail("flachead", _cut(c, "head.flac", "FLAC", 200), "decoding failed")]),
+    Kind("truncated Ogg", lambda c: [fail("truncogg", _cut(c, "trunc.ogg", "OGG", 0.5),
+                                          "damaged or truncated Ogg file")]),
     Kind("under 0.5 s", _short),
     Kind("clipped", _clipped),
     Kind("near silent (-70 dBFS)", _quiet),

@@ -34,6 +34,11 @@ SECTIONS: list[tuple[str, str, list[tuple[str, tuple[str, ...]]]]] = [
      [("top-1", ("hum->audio", "top1")), ("MRR", ("hum->audio", "MRR"))]),
     ("Text", "a generated description of an evaluation track queries the evaluation tracks",
      [("R@1", ("text->audio", "R@1")), ("R@10", ("text->audio", "R@10")), ("MRR", ("text->audio", "MRR"))]),
+    ("Text (hand-written queries)", "plain requests written by hand in other words than the training captions "
+     "(sapphire_core/evaluation/text_queries.yaml) query the evaluation tracks; relevant = tracks whose metadata "
+     "match the request; chance = the share of relevant tracks",
+     [("P@10", ("query->audio", "P@10")), ("hit@10", ("query->audio", "top10")), ("MRR", ("query->audio", "MRR")),
+      ("chance P@10", ("query->audio", "chance P@10")), ("queries", ("query->audio", "queries"))]),
     ("Lyrics", "a work's lyrics query the corpus; relevant = its renderings",
      [("top-1", ("lyrics->audio", "top1")), ("MRR", ("lyrics->audio", "MRR"))]),
     ("Label triplets", "share of (anchor, positive, negative) triplets where the positive is closer",

@@ -33,6 +33,7 @@ import numpy as np
 from sapphire_core import layout
 from sapphire_core.data import Corpus, Track
 from sapphire_core.evaluation import metrics as M
+from sapphire_core.evaluation.text_queries import load_text_queries, precision_at_k, relevance_matrix
 from sapphire_core.evaluation.triplets import Triplet, label_triplets, read_dimsim_csv, triplet_agreement
 
 
@@ -186,6 +187,8 @@ class EvalData:
     mode_queries: dict[str, list[dict]] = field(default_factory=dict)
     #: Degraded excerpts whose one relevant track is their source (kind ``copy``).
     copies: list[dict] = field(default_factory=list)
+    #: Hand-written text queries, relevance from metadata (:mod:`sapphire_core.evaluation.text_queries`).
+    text_queries: list = field(default_factory=list)
 
     @classmethod
     def build(cls, corpus: Corpus, eval_ids: list[str], *, triplets_csv: Path | None = None,
@@ -221,7 +224,7 @@ class EvalData:
         if len(pairs) > msssim_pairs:
             pairs = [pairs[i] for i in sorted(rng.choice(len(pairs), msssim_pairs, replace=False))]
         return cls(corpus, list(eval_ids), excerpts, hums, desc, sorted(lyr.items()), trips, pairs,
-                   mode_queries=mode_queries, copies=copies)
+                   mode_queries=mode_queries, copies=copies, text_queries=load_text_queries())
 
     def compute_msssim(self) -> None:
         from sapphire_core.evaluation.perceptual import logmel_image, ms_ssim_pairs
@@ -240,6 +243,20 @@ class EvalData:
 def _gallery(system: System, corpus: Corpus) -> tuple[list[str], np.ndarray]:
     ids = [t.id for t in corpus.tracks if t.id in system.tracks]
     return ids, np.stack([system.tracks[i] for i in ids]) if ids else np.zeros((0, 1))
+
+
+def _hand_written_text(system: System, data: EvalData) -> dict[str, Any]:
+    """``query->audio``: the hand-written queries over the evaluation tracks, beside chance."""
+    q_ids = [i for i in data.eval_ids if i in system.tracks]
+    rel = relevance_matrix(data.text_queries, [data.corpus[i].metadata for i in q_ids])
+    keep = rel.any(axis=1) if q_ids else np.zeros(len(data.text_queries), bool)
+    if not keep.any():
+        return {}
+    T = system.texts([q.text for q, k in zip(data.text_queries, keep) if k])
+    scores, rel = M.cosine_matrix(T, np.stack([system.tracks[i] for i in q_ids])), rel[keep]
+    m = M.retrieval_metrics(scores, rel)
+    return {"query->audio": {"P@10": float(precision_at_k(scores, rel, 10).mean()), "top10": m["top10"],
+                             "MRR": m["MRR"], "chance P@10": float(rel.mean()), "queries": int(keep.sum())}}
 
 
 def evaluate_system(system: System, data: EvalData) -> dict[str, Any]:
@@ -281,6 +298,9 @@ def evaluate_system(system: System, data: EvalData) -> dict[str, Any]:
             rel = np.array([[p in data.descriptions[i] for i in d_ids] for p in pool])
             res["text->audio"] = M.retrieval_metrics(M.cosine_matrix(T, A), rel)
             res["audio->text"] = M.retrieval_metrics(M.cosine_matrix(A, T), rel.T)
+
+    if system.texts is not None and data.text_queries and wants("query->audio"):
+        res.update(_hand_written_text(system, data))
 
     if system.lyrics is not None and data.lyrics_queries and wants("lyrics->audio"):
         vecs, works = [], []

@@ -16,6 +16,10 @@ timbre
     change (the "bag of frames" of Aucouturier & Pachet 2004), which no crop or tempo change moves much.
 rhythm
     The mean cyclic tempogram (tempo classes folded into one octave), log tempo and the rhythm summary.
+key
+    The 24 Krumhansl-Schmuckler key correlations and their best major and best minor value. The tonal
+    pathway is blind to key by design; this small one lets the ``key`` sub-space see it, and the
+    major-vs-minor maxima give ``mode`` a transposition-invariant cue.
 
 The three are concatenated and projected to ``output_dim``. Which dimensions serve which similarity
 is left to the losses: version-contrastive training makes the general space lean on the tonal
@@ -30,7 +34,7 @@ from pydantic import Field
 from torch import nn
 
 from sapphire_acoustic.cnn14 import DB_CENTRE, DB_SCALE, LOGMEL_KEY
-from sapphire_acoustic.multi_input_cnn import CENS_KEY, SUMMARY_KEY, TEMPO_KEY, TEMPOGRAM_KEY
+from sapphire_acoustic.multi_input_cnn import CENS_KEY, KEY_PROFILE_KEY, SUMMARY_KEY, TEMPO_KEY, TEMPOGRAM_KEY
 from sapphire_acoustic.pooling import masked_max, masked_mean, strided_mask
 from sapphire_acoustic.rhythm import RHYTHM_SUMMARY_NAMES
 from sapphire_core.collate import length_key, time_mask
@@ -112,6 +116,7 @@ class InvariantCNN(Encoder):
         width: int = Field(24, ge=4, le=128, description="channels of the first tonal convolution")
         timbre_dim: int = Field(128, ge=8, le=2048)
         rhythm_dim: int = Field(64, ge=8, le=2048)
+        key_dim: int = Field(32, ge=8, le=2048)
         dropout: float = Field(0.1, ge=0.0, lt=1.0)
 
     def __init__(self, config=None, **settings):
@@ -121,7 +126,8 @@ class InvariantCNN(Encoder):
         self.timbre = nn.Sequential(nn.LayerNorm(4 * c.n_mels), nn.Linear(4 * c.n_mels, c.timbre_dim), nn.ReLU())
         n_rhythm = c.tempogram_bins + 1 + len(RHYTHM_SUMMARY_NAMES)
         self.rhythm = nn.Sequential(nn.LayerNorm(n_rhythm), nn.Linear(n_rhythm, c.rhythm_dim), nn.ReLU())
-        width = self.tonal.output_dim + c.timbre_dim + c.rhythm_dim
+        self.key = nn.Sequential(nn.LayerNorm(26), nn.Linear(26, c.key_dim), nn.ReLU())
+        width = self.tonal.output_dim + c.timbre_dim + c.rhythm_dim + c.key_dim
         self.out = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(width, 2 * self.output_dim), nn.ReLU(),
                                  nn.Linear(2 * self.output_dim, self.output_dim))
 
@@ -135,7 +141,10 @@ class InvariantCNN(Encoder):
         rhythm = self.rhythm(torch.cat([masked_mean(features[TEMPOGRAM_KEY], tg_mask),
                                         torch.log2(features[TEMPO_KEY].clamp_min(1.0) / 120.0),
                                         torch.sign(summary) * torch.log1p(summary.abs())], dim=1))
-        return self.out(torch.cat([tonal, timbre, rhythm], dim=1))
+        profile = features[KEY_PROFILE_KEY]  # 12 major then 12 minor key correlations
+        key = self.key(torch.cat([profile, profile[:, :12].amax(1, keepdim=True),
+                                  profile[:, 12:].amax(1, keepdim=True)], dim=1))
+        return self.out(torch.cat([tonal, timbre, rhythm, key], dim=1))
 
     def example_features(self, batch_size=2, *, seed=0):
         g = torch.Generator().manual_seed(seed)
@@ -149,6 +158,7 @@ class InvariantCNN(Encoder):
             TEMPOGRAM_KEY: torch.rand(batch_size, c.tempogram_bins, t, generator=g) * valid,
             TEMPO_KEY: 60 + 120 * torch.rand(batch_size, 1, generator=g),
             SUMMARY_KEY: torch.rand(batch_size, len(RHYTHM_SUMMARY_NAMES), generator=g) * 3,
+            KEY_PROFILE_KEY: torch.rand(batch_size, 24, generator=g) * 2 - 1,
         }
         for key in (LOGMEL_KEY, CENS_KEY, TEMPOGRAM_KEY):
             feats[length_key(key)] = lengths

@@ -353,13 +353,13 @@ def write_tracks(path: str | Path, tracks: list[Track]) -> None:
 
 
 def check_lyrics_file(path: str | Path) -> None:
-    """Check a track's ``lyrics_path`` before anything reads it: a regular file of at most
+    """Check a track's ``lyrics_path`` before anything reads it: a regular text file of at most
     :data:`MAX_LYRICS_BYTES`.
 
     Raises
     ------
     CorpusError
-        Naming the file: missing, a folder, a symbolic link loop, unreadable, or too big.
+        Naming the file: missing, a folder, a symbolic link loop, unreadable, binary, or too big.
     """
     path = Path(path)
     try:
@@ -374,3 +374,11 @@ def check_lyrics_file(path: str | Path) -> None:
     if st.st_size > MAX_LYRICS_BYTES:
         raise CorpusError(f"{path}: the lyrics file holds {st.st_size:,} bytes, over the {MAX_LYRICS_BYTES:,}-byte "
                           "limit for one song's lyrics; is 'lyrics_path' pointing at the right file?")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read the lyrics file ({exc.strerror or exc})") from None
+    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 text has NULs too
+        raise CorpusError(f"{path}: the lyrics file holds binary data, not text; is 'lyrics_path' pointing at "
+                          "the right file?")

@@ -325,6 +325,8 @@ AUDIO_KINDS = [
     Kind("missing lyrics_path file", _missing_lyrics),
     Kind("lyrics_path is a folder", _lyrics_dir),
     Kind("lyrics file over 64 KB", _lyrics_big),
+    Kind("lyrics_path is an audio file", lambda c: [fail("lyrwav", c.wav("lyrwav.wav"), "binary data, not text",
+                                                         named="lyrwav.wav", lyrics_path="audio/lyrwav.wav")]),
     Kind("truncated WAV body", _truncated_wav),
     Kind("truncated MP3 body", _truncated_mp3, needs="ffmpeg"),
     Kind("truncated FLAC body", lambda c: [warn("truncflac", _cut(c, "trunc.flac", "FLAC", 0.5), "truncated")]),

@@ -183,7 +183,11 @@ def default_workers() -> int:
     return max(1, int(os.environ.get("SAPPHIRE_WORKERS", os.cpu_count() or 1)))
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, parent_pid: int | None = None) -> None:
+    from sapphire_core.lifetime import die_with_parent
+
+    # A SIGKILLed parent must not leave its workers running forever.
+    die_with_parent(parent_pid)
     # Each process gets its share of the cores: N processes x all-core thread pools thrash.
     import torch
 
@@ -243,7 +247,7 @@ def extract_corpus(tracks: list[Track], extractors: list[FeatureExtractor], cach
 
         threads = max(1, (os.cpu_count() or 1) // workers)
         with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                 initargs=(threads,)) as pool:
+                                 initargs=(threads, os.getpid())) as pool:
             futures = [pool.submit(_run_one, t, extractors, str(cache.root)) for t in tracks]
             for fut in as_completed(futures):
                 r = fut.result()

@@ -1,0 +1,161 @@
+"""Workers die with their parent: ``sapphire extract --workers 2`` SIGKILLed mid-run leaves no process
+behind, and a rerun fills the cache with exactly the files an uninterrupted run writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sapphire_core.lifetime import set_parent_death_signal
+from sapphire_core.testing import signals
+
+SAPPHIRE = shutil.which("sapphire", path=str(Path(sys.executable).parent)) or "sapphire"
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "configs" / "example_dynamics.yaml"
+MARKER = "SAPPHIRE_ORPHAN_TEST"
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/environ").is_file(), reason="needs /proc (Linux)")
+
+
+def marked(tag: str) -> list[int]:
+    """Live pids whose environment carries ``MARKER=tag`` (every process the test started, and theirs)."""
+    needle = f"{MARKER}={tag}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state != "Z":  # a zombie has exited; it only waits to be reaped
+                    found.append(int(entry.name))
+        except OSError:  # gone meanwhile, or not ours
+            continue
+    return found
+
+
+def wait_until_gone(tag: str, seconds: float) -> list[int]:
+    deadline = time.monotonic() + seconds
+    left = marked(tag)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = marked(tag)
+    return left
+
+
+def kill_all(pids: list[int]) -> None:
+    for pid in pids:  # only the processes this test started (found by its own marker)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def make_corpus(root: Path, n: int = 60, seconds: float = 20.0, sr: int = 22050) -> Path:
+    (root / "audio").mkdir(parents=True)
+    lines = []
+    for i in range(n):
+        bar = signals.melody([60 + i % 12, 64 + i % 7, 67, 72 - i % 5], durations=0.5, sr=sr)
+        y = np.tile(bar, int(np.ceil(seconds * sr / len(bar))))[: int(seconds * sr)]
+        signals.write_wav(root / f"audio/t{i:02d}.wav", y, sr)
+        lines.append(json.dumps({"id": f"t{i:02d}", "audio": f"audio/t{i:02d}.wav", "work_id": f"w{i}"}))
+    (root / "tracks.jsonl").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def feature_files(cache: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(cache)): p.read_bytes() for p in sorted(cache.rglob("*.npz")) if not p.name.startswith(".")}
+
+
+def extract(corpus: Path, cache: Path, tag: str, **kw) -> subprocess.Popen:
+    return subprocess.Popen([SAPPHIRE, "extract", str(CONFIG), "--corpus", str(corpus), "--cache", str(cache),
+                             "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, MARKER: tag, "SAPPHIRE_PLUGINS": "dynamics"}, **kw)
+
+
+def test_sigkill_of_extract_leaves_no_orphans_and_a_rerun_matches(tmp_path):
+    corpus = make_corpus(tmp_path / "corpus")
+    n_tracks = 60
+    tag = uuid.uuid4().hex
+    try:
+        full = extract(corpus, tmp_path / "full", tag)
+        out, err = full.communicate(timeout=300)
+        assert full.returncode == 0, err[-2000:]
+        reference = feature_files(tmp_path / "full")
+        assert len(reference) == n_tracks
+
+        cut_cache = tmp_path / "cut"
+        killed = extract(corpus, cut_cache, tag)
+        deadline = time.monotonic() + 240
+        done = 0
+        # Kill once the workers are producing (a few files written), long before the 60th.
+        while time.monotonic() < deadline and killed.poll() is None:
+            done = len(feature_files(cut_cache)) if cut_cache.is_dir() else 0
+            if done >= 2:
+                break
+            time.sleep(0.02)
+        workers = [p for p in marked(tag) if p != killed.pid]
+        killed.send_signal(signal.SIGKILL)
+        assert killed.wait(timeout=30) == -signal.SIGKILL, "extract ended before it could be killed"
+        assert 2 <= done < n_tracks
+        assert len(workers) >= 2, "the worker processes were not found"
+        left = wait_until_gone(tag, 10.0)
+        assert not left, f"orphans still running 10 s after the parent was SIGKILLed: {left}"
+        partial = len(feature_files(cut_cache))
+        assert partial < n_tracks
+
+        rerun = extract(corpus, cut_cache, tag)
+        out, err = rerun.communicate(timeout=300)
+        assert rerun.returncode == 0, err[-2000:]
+        assert f"{n_tracks}/{n_tracks} tracks ok ({n_tracks - partial} entries computed, {partial} cached)" in out, out
+        assert feature_files(cut_cache) == reference
+    finally:
+        kill_all(marked(tag))
+
+
+CHILD = textwrap.dedent("""
+    import os, subprocess, sys, time
+    child = subprocess.Popen([sys.executable, "-c", sys.argv[1]])
+    print(child.pid, flush=True)
+    time.sleep(120)
+""")
+
+GRANDCHILD_PDEATHSIG = ("import os, time\nfrom sapphire_core.lifetime import set_parent_death_signal\n"
+                        "assert set_parent_death_signal()\ntime.sleep(120)")
+GRANDCHILD_WATCHDOG = ("import os, threading, time\nfrom sapphire_core import lifetime\n"
+                       "threading.Thread(target=lifetime._watch, args=(os.getppid(), 0.2), daemon=True).start()\n"
+                       "time.sleep(120)")
+
+
+@pytest.mark.parametrize("code", [GRANDCHILD_WATCHDOG, pytest.param(GRANDCHILD_PDEATHSIG, marks=pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="prctl is Linux-only"))], ids=["watchdog", "pdeathsig"])
+def test_each_mechanism_alone_ends_the_child(code):
+    """prctl and the getppid watchdog each end a child whose parent was SIGKILLed (the other one off)."""
+    tag = uuid.uuid4().hex
+    parent = subprocess.Popen([sys.executable, "-c", CHILD, code], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, MARKER: tag})
+    try:
+        child = int(parent.stdout.readline())
+        time.sleep(1.0)  # let the child set its guard up
+        assert child in marked(tag)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=30)
+        assert not wait_until_gone(tag, 5.0)
+    finally:
+        kill_all(marked(tag))
+
+
+def test_death_signal_is_available_here():
+    if sys.platform.startswith("linux"):
+        assert set_parent_death_signal(0)  # 0 clears it again: this pytest process keeps no death signal

@@ -169,7 +169,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form key.path=value")
         path_text, raw = item.split("=", 1)
-        value = _override_value(item, raw)
+        value = override_value(item, raw)
         parts = [p for p in path_text.strip().split(".") if p]
         if not parts:
             raise ConfigError(f"override {item!r} has an empty key path")
@@ -200,8 +200,14 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
-def _override_value(item: str, raw: str) -> Any:
-    """The YAML value of one ``--set`` item, or a one-line error naming the override."""
+def override_value(item: str, raw: str) -> Any:
+    """The YAML value ``raw`` of one ``--set`` item; empty gives None.
+
+    Raises
+    ------
+    ConfigError
+        Naming the override when ``raw`` is not YAML (``--set 'training.epochs=['``).
+    """
     if not raw.strip():
         return None
     try:

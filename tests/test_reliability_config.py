@@ -199,3 +199,9 @@ def test_cli_broken_override_is_one_line(tmp_path):
     err = one_error_line(sapphire("config", "validate", str(path), "--set", "training.epochs=["))
     assert "override 'training.epochs=['" in err and "quote it" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_describe_set_with_broken_yaml_is_one_line(tmp_path):
+    (tmp_path / "tracks.jsonl").write_text("")
+    err = one_error_line(sapphire("describe", "--corpus", str(tmp_path), "--set", "temperature=["))
+    assert "override 'temperature=['" in err and "not valid YAML" in err

@@ -20,10 +20,9 @@ def describe_command(
     config: Path = typer.Option(None, "--config", help="Modality set whose (cached) features condition the text."),
 ) -> None:
     """Write CORPUS/descriptions.jsonl ({"id", "descriptions", "backend"} per line)."""
-    import yaml
-
     from sapphire_core.data import Corpus
     from sapphire_core.describe.corpus import describe_corpus
+    from sapphire_core.config import override_value
     from sapphire_core.errors import ConfigError
     from sapphire_core.plugins import default_registry
 
@@ -33,7 +32,7 @@ def describe_command(
         if "=" not in item:
             raise ConfigError(f"--set {item!r} is not key=value")
         key, value = item.split("=", 1)
-        settings[key.strip()] = yaml.safe_load(value)
+        settings[key.strip()] = override_value(item, value)
     features_for = None
     if config is not None:
         from sapphire_core.cache import FeatureCache

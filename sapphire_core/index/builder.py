@@ -26,7 +26,8 @@ from sapphire_core.data import Corpus
 from sapphire_core.device import resolve_device
 from sapphire_core.extraction import WARNINGS_FILE, stored_warnings, write_warnings
 from sapphire_core.index.extras import build_extras, selected_extras
-from sapphire_core.index.store import VectorIndexError, open_store
+from sapphire_core.index.folder import reusable_store
+from sapphire_core.index.store import VectorIndexError
 from sapphire_core.interpret import interpretations
 from sapphire_core.io import atomic_save_npz, atomic_write_bytes, file_sha256, text_sha256
 from sapphire_core.layout import EXPLANATIONS, FAILURES, MANIFEST, METADATA, MODALITIES, STORE_DIR
@@ -211,9 +212,8 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
     fused_all = np.concatenate(fused) if fused else np.zeros((0, model.embedding_dim), np.float32)
 
     store_dir = out / STORE_DIR
-    old_manifest = json.loads((out / MANIFEST).read_text()) if (out / MANIFEST).is_file() else None
-    if old_manifest and old_manifest.get("model_sha256") == model_sha and (store_dir / "store.json").is_file():
-        store = open_store(store_dir)
+    store = reusable_store(out, model_sha)  # None when absent, from another model, or damaged
+    if store is not None:
         have = set(store.ids())
         gone = sorted(have - set(ids))
         new = [i for i, tid in enumerate(ids) if tid not in have]

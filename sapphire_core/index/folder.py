@@ -170,3 +170,23 @@ def _read_npz(file: Path, ids: list[str], *, required: bool) -> dict[str, np.nda
             raise damaged(file, f"rows do not match {METADATA}")
         return {}
     return arrays
+
+
+def reusable_store(path: str | Path, model_sha256: str) -> VectorStore | None:
+    """The vector store of an earlier build of ``path`` by the same model, to update in place.
+
+    None when there is none, it came from another model, or its manifest or store is damaged:
+    the builder then writes a fresh store, so rebuilding is always the way out of a damaged index
+    (the error messages of :meth:`IndexFolder.open` say so).
+    """
+    path = Path(path)
+    try:
+        old = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(old, dict) or old.get("model_sha256") != model_sha256:
+        return None
+    try:
+        return open_store(path / STORE_DIR)
+    except VectorIndexError:
+        return None

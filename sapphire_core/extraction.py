@@ -11,8 +11,9 @@ import json
 import logging
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -183,6 +184,11 @@ def default_workers() -> int:
     return max(1, int(os.environ.get("SAPPHIRE_WORKERS", os.cpu_count() or 1)))
 
 
+#: Thread-pool variables a worker process reads when numpy/torch load: set for the pool's lifetime
+#: (a spawned process inherits them), unless the user set them.
+THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
 def _init_worker(threads: int, parent_pid: int | None = None) -> None:
     from sapphire_core.lifetime import die_with_parent
 
@@ -192,6 +198,21 @@ def _init_worker(threads: int, parent_pid: int | None = None) -> None:
     import torch
 
     torch.set_num_threads(threads)
+
+
+@contextmanager
+def _thread_caps(threads: int) -> Iterator[None]:
+    """Cap the BLAS/OpenMP pools of processes spawned inside the block to ``threads`` each
+    (``torch.set_num_threads`` alone leaves numpy's and numba's pools at every core)."""
+    import os
+
+    added = {k: str(threads) for k in THREAD_ENV_VARS if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
 
 
 def _run_one(track: Track, extractors: list[FeatureExtractor], cache_root: str | None) -> TrackResult:
@@ -246,8 +267,9 @@ def extract_corpus(tracks: list[Track], extractors: list[FeatureExtractor], cach
         import os
 
         threads = max(1, (os.cpu_count() or 1) // workers)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                 initargs=(threads, os.getpid())) as pool:
+        with _thread_caps(threads), ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                                        initializer=_init_worker,
+                                                        initargs=(threads, os.getpid())) as pool:
             futures = [pool.submit(_run_one, t, extractors, str(cache.root)) for t in tracks]
             for fut in as_completed(futures):
                 r = fut.result()

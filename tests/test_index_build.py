@@ -114,3 +114,34 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path):
     s = T.toy_setup()
     with pytest.raises(CheckpointError, match="not found"):
         build_index(tmp_path / "none.ckpt", s["corpus"], tmp_path / "i", registry=s["registry"])
+
+
+def test_workers_fill_the_cache_in_parallel_with_the_same_vectors(tmp_path, monkeypatch):
+    """``workers=2`` extracts in the process pool of ``sapphire extract``; the index must not change."""
+    import sapphire_core.extraction as extraction
+
+    s = T.toy_setup()
+    corpus = tmp_path / "corpus"
+    shutil.copytree(s["corpus"], corpus)
+    (corpus / "audio" / "w2__v0.wav").write_bytes(b"not audio")
+    serial = build_index(s["ckpt"], corpus, tmp_path / "serial", registry=s["registry"], chunk_size=6,
+                         extras=False, cache_dir=tmp_path / "cache1")
+    pools = []
+    real = extraction.extract_corpus
+
+    def spy(tracks, extractors, cache, **kw):
+        report = real(tracks, extractors, cache, **kw)
+        pools.append((kw.get("workers"), [r.computed for r in report.results], len(report.failures)))
+        return report
+
+    monkeypatch.setattr(extraction, "extract_corpus", spy)
+    parallel = build_index(s["ckpt"], corpus, tmp_path / "parallel", registry=s["registry"], chunk_size=6,
+                           extras=False, cache_dir=tmp_path / "cache2", workers=2)
+    # one pool per chunk computed every track's features; the broken file failed there too
+    assert [(w, len(c), f) for w, c, f in pools] == [(2, 6, 1), (2, 6, 0)]
+    assert sum(c > 0 for _, computed, _ in pools for c in computed) == 11
+    assert parallel.indexed == serial.indexed == 11
+    assert set(parallel.failures) == set(serial.failures) == {"w2__v0"}
+    a, b = IndexFolder.open(tmp_path / "serial"), IndexFolder.open(tmp_path / "parallel")
+    ids = list(a.metadata)
+    np.testing.assert_allclose(a.store.get_vectors(ids), b.store.get_vectors(ids), atol=1e-6)

@@ -18,6 +18,8 @@ def index(
     device: str = typer.Option(None, "--device", help="cuda or cpu [default: cuda when available]."),
     batch_size: int = typer.Option(16, "--batch-size", min=1),
     chunk_size: int = typer.Option(64, "--chunk-size", min=1, help="Tracks per resumable chunk."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Processes extracting missing features "
+                                "(as 'sapphire extract --workers'; each gets its share of the cores)."),
     engine: str = typer.Option("local", "--engine", help="local, or ray for a Ray cluster."),
     address: str = typer.Option(None, "--address", help="Ray cluster address (with --engine ray)."),
     extras: bool = typer.Option(True, "--extras/--no-extras", help="Build the installed plugins' index extras "
@@ -48,7 +50,7 @@ def index(
 
         report = build_index(model, corpus, out, cache_dir=cache, chunk_size=chunk_size, batch_size=batch_size,
                              device=device, engine=engine, address=address, on_progress=on_progress,
-                             extras=extras, strict=strict)
+                             extras=extras, strict=strict, workers=workers)
     if as_json:
         import dataclasses
         import json

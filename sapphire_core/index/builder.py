@@ -85,7 +85,8 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
                 device: str | None = None, registry=None, engine: str = "local", address: str | None = None,
                 store_factory: Callable[[int], Any] | None = None,
                 on_progress: Callable[[int, int], None] | None = None, extras: bool | list[str] | None = None,
-                on_extra_progress: Callable[[int], None] | None = None, strict: bool = False) -> IndexBuildReport:
+                on_extra_progress: Callable[[int], None] | None = None, strict: bool = False,
+                workers: int = 1) -> IndexBuildReport:
     """Embed a corpus with a checkpoint into an index folder (layout: :mod:`sapphire_core.index.folder`).
 
     Parameters
@@ -119,6 +120,9 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
     strict : bool
         Raise on the first bad ``tracks.jsonl`` line instead of skipping it (skipped lines are listed
         in ``report.skipped`` and ``failures.jsonl``).
+    workers : int
+        Processes that extract the features missing from the cache (the pool of
+        ``sapphire extract --workers``, one share of the cores each); 1 extracts in this process.
 
     Returns
     -------
@@ -130,7 +134,8 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
         When the checkpoint or corpus cannot be read, or the corpus has no usable track.
     """
     from sapphire_core.embedding import embed_tracks
-    from sapphire_core.model import load_model
+    from sapphire_core.extraction import extract_corpus
+    from sapphire_core.model import build_extractors, load_model
     from sapphire_core.plugins import default_registry
 
     t0 = time.perf_counter()
@@ -151,6 +156,7 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
     tracks = corpus.tracks
     chunk_dir = out / layout.CHUNKS_DIR
     modalities = list(model.encoders)
+    flat_extractors = [e for group in build_extractors(model.cfg, registry).values() for e in group]
 
     done = 0
     for ci, start in enumerate(range(0, len(tracks), chunk_size)):
@@ -165,6 +171,8 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
 
                 emb = index_corpus_ray(model_path, chunk, cache, address=address, batch_size=batch_size)
             elif engine == "local":
+                if workers > 1:  # fill the cache in parallel; embedding then only reads it
+                    extract_corpus(chunk, flat_extractors, cache, workers=workers)
                 emb = embed_tracks(model, chunk, cache, batch_size=batch_size, device=device)
             else:
                 raise VectorIndexError(f"unknown engine {engine!r}; choose local or ray")

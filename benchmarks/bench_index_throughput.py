@@ -1,0 +1,343 @@
+"""Catalogue-scale indexing: x realtime per CPU core of the default modality set, per extractor, and peak RSS.
+
+Input: realistic songs rendered with FluidSynth (the corpus renderer,
+:func:`sapphire_core.corpus.render.synthesize_many`): verse / chorus / bridge form with a lead
+melody (with rests), sustained chords and a bass line over a I-V-vi-IV style progression, 90-130
+BPM, written as 44.1 kHz stereo FLAC like a ripped catalogue, each with a few hundred words of
+English lyrics (the lyrics extractors of ``configs/default.yaml`` run too).
+
+Every measurement runs in a fresh process capped to ONE thread (``OMP/MKL/OPENBLAS_NUM_THREADS=1``,
+``torch.set_num_threads(1)``), so ``x_realtime_per_core`` is audio seconds over that process's CPU
+seconds, robust to other work on the machine; wall seconds are reported beside it.
+
+Figures
+-------
+* ``extract``: the default modality set over the 4-minute songs, in the order ``extract_track`` runs
+  them (an intermediate shared through the track context is charged to the first extractor that
+  needs it): whole-set and per-extractor x realtime per core, the share of each, and the reference
+  measured in the same process, ``decode`` (reading the FLAC and resampling to every rate the
+  extractors need, which the set also pays). One-time model loading is excluded (a warm-up track).
+* ``growth``: the whole set on 30 s, 4 min and 20 min (a concatenation of the songs), each in its
+  own process, with its peak RSS; also in ``scaling``.
+* ``index``: ``build_index`` (``sapphire index``: features, embedding with an untrained default
+  model, the index extras) over the songs with 1 and 2 worker processes: wall seconds and speed-up
+  (the ideal is ``min(2, cpus)``; a busy machine gets less).
+* ``library_10k``: what 10,000 songs of 4 minutes would take at the measured rate, per core and
+  on this machine's cores.
+* ``two_hours`` (only with ``--two-hours`` or ``SAPPHIRE_BENCH_TWO_HOURS=1``): peak RSS of
+  ``extract`` on a 2-hour FLAC (the songs looped).
+
+Run ``python benchmarks/bench_index_throughput.py [--quick] [--two-hours]``; prints JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+FILE_SR = 44100
+CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
+#: One thread per process: the figure is per core, and N processes never oversubscribe.
+THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+              "NUMBA_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+_WORDS = ("night light heart fire river road home rain dream sky morning gold silver stone wind song "
+          "dance alone together forever remember falling rising shadow ocean city summer winter").split()
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def song_notes(seconds: float, seed: int):
+    """Notes and GM programs of a pop-form song of at least ``seconds`` (lead, chords, bass)."""
+    from sapphire_core.corpus.render import Note
+
+    rng = random.Random(seed)
+    bpm = rng.uniform(90, 130)
+    beat = 60.0 / bpm
+    tonic = rng.randint(55, 64)
+    scale = [0, 2, 4, 5, 7, 9, 11]
+    progressions = {"verse": [0, 5, 3, 4], "chorus": [3, 4, 0, 5], "bridge": [5, 3, 1, 4]}
+
+    def degree(d: int, octave: int = 0) -> int:
+        return tonic + scale[d % 7] + 12 * (d // 7 + octave)
+
+    def phrase(bars: int) -> list[tuple[float, float, int]]:
+        """(beat offset, beats, scale degree) of a melody over ``bars`` bars, with rests."""
+        out, t, d = [], 0.0, rng.randint(0, 4)
+        while t < 4 * bars - 0.5:
+            dur = rng.choice([0.5, 0.5, 1.0, 1.0, 1.5, 2.0])
+            if rng.random() < 0.15:  # a rest: unvoiced frames, as in a sung line
+                t += dur
+                continue
+            d = max(-2, min(9, d + rng.choice([-2, -1, -1, 0, 1, 1, 2, 3])))
+            out.append((t, min(dur, 4 * bars - t), d))
+            t += dur
+        return out
+
+    melodies = {name: phrase(8) for name in progressions}
+    form = ["verse", "verse", "chorus", "verse", "chorus", "bridge", "chorus", "chorus"]
+    notes: list[Note] = []
+    t0, i = 2 * beat, 0
+    while t0 < seconds:
+        section = form[i % len(form)]
+        i += 1
+        for bar in range(8):
+            root = progressions[section][bar % 4]
+            start = t0 + 4 * bar * beat
+            for k in (0, 2, 4):  # sustained triad
+                notes.append(Note(start, 4 * beat * 0.95, degree(root + k, -1), part=1, velocity=55))
+            for b in (0, 2):  # bass on beats 1 and 3
+                notes.append(Note(start + b * beat, 1.8 * beat, degree(root, -2), part=2, velocity=75))
+        for off, dur, d in melodies[section]:
+            notes.append(Note(t0 + off * beat, dur * beat * 0.9, degree(d), part=0, velocity=90))
+        t0 += 32 * beat
+    programs = [rng.choice([52, 73, 40, 65, 56]), rng.choice([0, 48, 4, 24]), rng.choice([32, 43])]
+    return [n for n in notes if n.onset < seconds], programs
+
+
+def lyrics_text(seed: int, lines: int = 40) -> str:
+    rng = random.Random(seed)
+    return "\n".join(" ".join(rng.choice(_WORDS) for _ in range(rng.randint(5, 9))) for _ in range(lines))
+
+
+def write_stereo(path: Path, mono: np.ndarray) -> Path:
+    """16-bit stereo FLAC at 44.1 kHz (a slightly panned copy), as a ripped catalogue stores music."""
+    from sapphire_core.corpus.render import normalize_peak, write_audio
+
+    mono = normalize_peak(mono, -1.0)
+    write_audio(path, np.stack([mono, 0.9 * mono], axis=1), sr=FILE_SR)
+    return path
+
+
+def render_songs(folder: Path, n: int, seconds: float) -> list[np.ndarray]:
+    """``n`` rendered songs of ``seconds`` (mono float32 at 44.1 kHz), in one FluidSynth run."""
+    from sapphire_core.corpus.render import synthesize_many
+
+    songs = [song_notes(seconds, seed) for seed in range(n)]
+    audio = synthesize_many(songs, sr=FILE_SR)
+    return [a[: int(seconds * FILE_SR)] for a in audio]
+
+
+def write_corpus(folder: Path, files: list[Path]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({"id": f.stem, "audio": str(f), "lyrics": lyrics_text(i), "language": "en",
+                         "work_id": f.stem}) for i, f in enumerate(files)]
+    (folder / "tracks.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+# --------------------------------------------------------------------------- child processes
+
+
+def _child(spec: dict) -> dict:
+    """Runs in a fresh one-thread process (see :func:`_in_child`)."""
+    import resource
+
+    import torch
+
+    torch.set_num_threads(1)
+    kind = spec["kind"]
+    if kind == "extract":
+        out = _child_extract(spec)
+    elif kind == "index":
+        out = _child_index(spec)
+    else:
+        raise ValueError(kind)
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["children_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return out
+
+
+def _extractors():
+    from sapphire_core.config import load_config
+    from sapphire_core.extraction import unique_extractors
+    from sapphire_core.model import build_extractors
+    from sapphire_core.plugins import default_registry
+
+    registry = default_registry()
+    cfg = load_config(CONFIG, registry)
+    return unique_extractors([e for g in build_extractors(cfg, registry).values() for e in g])
+
+
+def _child_extract(spec: dict) -> dict:
+    """Per-extractor CPU and wall seconds of each track, as ``extract_track`` runs them (no cache)."""
+    from sapphire_core.audio import load_audio
+    from sapphire_core.context import TrackContext, track_context
+    from sapphire_core.data import Track
+
+    extractors = _extractors()
+    rates = sorted({e.sample_rate for e in extractors if e.needs_audio})
+
+    def one(path: str, lyrics: str) -> dict:
+        track = Track(id=Path(path).stem, audio=Path(path), lyrics=lyrics, language="en")
+        context = TrackContext(track)
+        row = {"decode": {"cpu_s": 0.0, "wall_s": 0.0}, "extractors": {}}
+        for sr in rates:  # the decode the set pays, once per rate (the reference)
+            c, w = time.process_time(), time.perf_counter()
+            context.audio(sr)
+            row["decode"]["cpu_s"] += time.process_time() - c
+            row["decode"]["wall_s"] += time.perf_counter() - w
+        row["audio_s"] = len(context.audio(rates[0])) / rates[0]
+        for ex in extractors:
+            audio = context.audio(ex.sample_rate) if ex.needs_audio else None
+            c, w = time.process_time(), time.perf_counter()
+            with track_context(context):
+                ex.run(audio, track, context)
+            row["extractors"][ex.name] = {"cpu_s": time.process_time() - c, "wall_s": time.perf_counter() - w}
+        return row
+
+    c, w = time.process_time(), time.perf_counter()
+    one(spec["warmup"], lyrics_text(99, 4))  # model loading and JIT compilation, once per process
+    warm = {"cpu_s": time.process_time() - c, "wall_s": time.perf_counter() - w}
+    return {"warmup": warm, "tracks": [one(p, lyr) for p, lyr in spec["tracks"]]}
+
+
+def _child_index(spec: dict) -> dict:
+    """``build_index`` over a corpus (features not cached yet), timed; an untrained default model."""
+    from sapphire_core.checkpoint import save_checkpoint
+    from sapphire_core.config import config_to_dict, load_config
+    from sapphire_core.index.builder import build_index
+    from sapphire_core.model import model_from_config
+    from sapphire_core.plugins import default_registry
+
+    registry = default_registry()
+    cfg = load_config(CONFIG, registry)
+    torch_seed = __import__("torch").manual_seed(0)
+    del torch_seed
+    model = model_from_config(cfg, registry)
+    ckpt = save_checkpoint(Path(spec["out"]) / "model.pt", config=config_to_dict(cfg), state_dict=model.state_dict())
+    kwargs = {"workers": spec["workers"]} if spec["workers"] > 1 else {}
+    c, w = time.process_time(), time.perf_counter()
+    report = build_index(ckpt, spec["corpus"], Path(spec["out"]) / "index", cache_dir=Path(spec["out"]) / "cache",
+                         device="cpu", registry=registry, **kwargs)
+    return {"wall_s": time.perf_counter() - w, "cpu_s_main": time.process_time() - c, "indexed": report.indexed,
+            "failures": len(report.failures)}
+
+
+def _in_child(spec: dict, timeout: float = 1800) -> dict:
+    """Run :func:`_child` in a fresh Python process capped to one thread; returns its JSON."""
+    env = {**os.environ, **THREAD_ENV}
+    proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+    if proc.returncode != 0 or "@@CHILD@@" not in proc.stdout:
+        raise RuntimeError(f"child {spec['kind']} failed (exit {proc.returncode}): "
+                           + " | ".join(proc.stderr.strip().splitlines()[-6:]))
+    return json.loads(proc.stdout.rsplit("@@CHILD@@", 1)[1])
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _summary(rows: list[dict]) -> dict:
+    """Whole-set and per-extractor x realtime per core over ``rows`` (tracks)."""
+    audio = sum(r["audio_s"] for r in rows)
+    names = list(rows[0]["extractors"])
+    per = {n: sum(r["extractors"][n]["cpu_s"] for r in rows) for n in names}
+    decode = sum(r["decode"]["cpu_s"] for r in rows)
+    total = decode + sum(per.values())
+    wall = sum(r["decode"]["wall_s"] + sum(e["wall_s"] for e in r["extractors"].values()) for r in rows)
+    return {
+        "audio_s": audio, "cpu_s": total, "wall_s": wall,
+        "x_realtime_per_core": audio / total,
+        "reference_decode_x_realtime_per_core": audio / decode,
+        "ratio_set_vs_decode_cost": total / decode,
+        "per_extractor": {n: {"cpu_s": per[n], "share": per[n] / total,
+                              "x_realtime_per_core": audio / per[n] if per[n] > 0 else None} for n in names},
+    }
+
+
+def run(quick: bool = False, two_hours: bool | None = None) -> dict:
+    """Measure; returns a JSON-able dict (see the module docstring)."""
+    from sapphire_core.corpus.render import fluidsynth_available
+
+    if not fluidsynth_available():
+        raise RuntimeError("fluidsynth and the FluidR3 soundfont are needed: apt-get install fluidsynth "
+                           "fluid-soundfont-gm (or make install)")
+    if two_hours is None:
+        two_hours = os.environ.get("SAPPHIRE_BENCH_TWO_HOURS") == "1" or "--two-hours" in sys.argv
+    n_songs, song_s = (2, 60.0) if quick else (2, 240.0)
+    short_s, long_s = (10.0, 180.0) if quick else (30.0, 1200.0)
+    cpus = os.cpu_count() or 1
+    out: dict = {"benchmark": "index_throughput", "quick": quick, "config": "configs/default.yaml",
+                 "songs": n_songs, "song_s": song_s, "threads_per_process": 1, "cpus": cpus}
+    with tempfile.TemporaryDirectory(prefix="sapphire-bench-throughput-") as tmp:
+        tmp = Path(tmp)
+        t0 = time.perf_counter()
+        songs = render_songs(tmp, n_songs, song_s)
+        files = [write_stereo(tmp / "audio" / f"song_{i:02d}.flac", s) for i, s in enumerate(songs)]
+        lyrics = [lyrics_text(i) for i in range(n_songs)]
+        warm = write_stereo(tmp / "audio" / "warmup.flac", songs[0][: 5 * FILE_SR])
+        short = write_stereo(tmp / "audio" / "short.flac", songs[-1][: int(short_s * FILE_SR)])
+        reps = int(np.ceil(long_s / (song_s * n_songs)))
+        long_audio = np.concatenate(songs * reps)[: int(long_s * FILE_SR)]
+        long_file = write_stereo(tmp / "audio" / "long.flac", long_audio)
+        del long_audio
+        out["render_s"] = time.perf_counter() - t0
+
+        ex = _in_child({"kind": "extract", "warmup": str(warm),
+                        "tracks": [[str(f), lyr] for f, lyr in zip(files, lyrics)]})
+        out["extract"] = {**_summary(ex["tracks"]), "peak_rss_mb": ex["peak_rss_mb"],
+                          "warmup_wall_s": ex["warmup"]["wall_s"]}
+
+        growth = []
+        for label, path, seconds in (("short", short, short_s), ("song", None, song_s), ("long", long_file, long_s)):
+            if path is None:  # the 4-minute point is the first song of the run above
+                row = {**_summary(ex["tracks"][:1]), "peak_rss_mb": ex["peak_rss_mb"]}
+            else:
+                res = _in_child({"kind": "extract", "warmup": str(warm), "tracks": [[str(path), lyrics[0]]]})
+                row = {**_summary(res["tracks"]), "peak_rss_mb": res["peak_rss_mb"]}
+            growth.append({"audio_s": seconds, "cpu_s": row["cpu_s"], "x_realtime_per_core": row["x_realtime_per_core"],
+                           "peak_rss_mb": row["peak_rss_mb"]})
+        out["growth"] = growth
+
+        corpus = write_corpus(tmp / "corpus", files)
+        index: dict = {}
+        for workers in (1, 2):
+            work = tmp / f"index_w{workers}"
+            work.mkdir()
+            index[f"workers_{workers}"] = _in_child({"kind": "index", "corpus": str(corpus), "out": str(work),
+                                                     "workers": workers})
+        audio_total = n_songs * song_s
+        for row in index.values():
+            row["x_realtime_wall"] = audio_total / row["wall_s"]
+        index["speedup_2_vs_1"] = index["workers_1"]["wall_s"] / index["workers_2"]["wall_s"]
+        index["ideal_speedup"] = float(min(2, cpus, n_songs))
+        out["index"] = index
+
+        if two_hours:
+            n = int(np.ceil(7200 / (song_s * n_songs)))
+            path = write_stereo(tmp / "audio" / "two_hours.flac", np.concatenate(songs * n)[: 7200 * FILE_SR])
+            res = _in_child({"kind": "extract", "warmup": str(warm), "tracks": [[str(path), lyrics[0]]]}, timeout=7200)
+            out["two_hours"] = {"extract_peak_rss_mb": res["peak_rss_mb"], **_summary(res["tracks"])}
+
+    rate = out["extract"]["x_realtime_per_core"]
+    library_s = 10_000 * 240.0
+    out["library_10k"] = {
+        "hours_one_core": library_s / rate / 3600,
+        f"hours_{cpus}_cores": library_s / rate / 3600 / cpus,
+        "line": (f"10,000 songs of 4 min at {rate:.0f}x realtime per core: {library_s / rate / 3600:.1f} h on one "
+                 f"core, {library_s / rate / 3600 / cpus:.1f} h on this machine's {cpus} cores (extraction only)"),
+    }
+    out["target_x_realtime_per_core"] = 100.0
+    out["meets_target"] = bool(rate >= 100.0)
+    out["scaling"] = [
+        {"what": "default modality set, extraction (cpu s, 1 thread)", "unit": "audio s",
+         "sizes": [g["audio_s"] for g in growth], "seconds": [g["cpu_s"] for g in growth],
+         "peak_mb": [g["peak_rss_mb"] for g in growth]},
+    ]
+    return out
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "--child":
+        print("\n@@CHILD@@" + json.dumps(_child(json.loads(sys.argv[2]))))
+    else:
+        print(json.dumps(run(quick="--quick" in sys.argv), indent=2))

@@ -159,14 +159,44 @@ def default_model(device: str | torch.device | None = None) -> str:
 
 def frame_audio(audio16k: np.ndarray, hop: int) -> torch.Tensor:
     """Centre-padded, mean-removed, unit-variance 1024-sample frames, as CREPE was trained on."""
+    padded = _padded(audio16k)
+    return _normalised_frames(padded, hop, torch.arange(_n_frames(audio16k, hop)))
+
+
+def _padded(audio16k: np.ndarray) -> torch.Tensor:
     y = torch.from_numpy(np.ascontiguousarray(audio16k, dtype=np.float32))
-    n_frames = 1 + len(y) // hop
-    y = F.pad(y, (WINDOW_SIZE // 2, WINDOW_SIZE // 2))
-    frames = y.unfold(0, WINDOW_SIZE, hop)[:n_frames].clone()
+    return F.pad(y, (WINDOW_SIZE // 2, WINDOW_SIZE // 2))
+
+
+def _n_frames(audio16k: np.ndarray, hop: int) -> int:
+    return 1 + len(audio16k) // hop
+
+
+def _normalised_frames(padded: torch.Tensor, hop: int, index: torch.Tensor) -> torch.Tensor:
+    """The frames numbered ``index`` of a centre-padded signal (copies of those frames only)."""
+    frames = padded.unfold(0, WINDOW_SIZE, hop)[index]
     frames -= frames.mean(dim=1, keepdim=True)
     # Silent frames get huge values here; that is what the network saw in training (torchcrepe).
     frames /= frames.std(dim=1, keepdim=True).clamp_min(1e-10)
     return frames
+
+
+def frame_levels(audio16k: np.ndarray, hop: int) -> np.ndarray:
+    """RMS of each CREPE frame (same centring as :func:`frame_audio`), from a running sum: O(samples)."""
+    y = np.pad(np.asarray(audio16k, dtype=np.float64), (WINDOW_SIZE // 2, WINDOW_SIZE // 2))
+    cum = np.concatenate([[0.0], np.cumsum(y * y)])
+    starts = np.arange(_n_frames(audio16k, hop)) * hop
+    energy = cum[np.minimum(starts + WINDOW_SIZE, len(y))] - cum[np.minimum(starts, len(y))]
+    return np.sqrt(np.maximum(energy, 0.0) / WINDOW_SIZE)
+
+
+def gate_frames(levels: np.ndarray, gate_db: float | None) -> np.ndarray:
+    """Frames that can carry a pitch: within ``gate_db`` of the track's loud frames (99th percentile
+    RMS) and above digital silence (-120 dBFS). ``None`` keeps every frame."""
+    if gate_db is None or not len(levels):
+        return np.ones(len(levels), dtype=bool)
+    loud = float(np.percentile(levels, 99))
+    return levels >= max(loud * 10 ** (-gate_db / 20), 1e-6)
 
 
 _BIN_CENTS = CENTS_OFFSET + CENTS_PER_BIN * np.arange(PITCH_BINS)
@@ -226,7 +256,8 @@ def track_pitch(
     fmax: float = 1500.0,
     decoder: str = "weighted_argmax",
     device: str | torch.device | None = None,
-    batch_frames: int = 2048,
+    batch_frames: int | None = None,
+    gate_db: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Track the fundamental frequency of a monophonic signal with CREPE.
 
@@ -246,8 +277,15 @@ def track_pitch(
         Per-frame weighted argmax (fast) or a Viterbi-smoothed path.
     device : str, optional
         Torch device; default CUDA when available.
-    batch_frames : int
-        Frames per network call (bounds memory).
+    batch_frames : int, optional
+        Frames per network call: frames are cut per call, so memory is bounded by one batch
+        (plus two floats per frame), whatever the length of the audio. Default: 128 on CPU (its
+        activations stay in cache: ~20% faster per core than 512 or 2048, measured on tiny) and
+        2048 on CUDA.
+    gate_db : float, optional
+        Run the network only on frames within ``gate_db`` dB of the track's loud frames (see
+        :func:`gate_frames`); the others are unvoiced (periodicity 0, cents interpolated from the
+        neighbouring frames). ``None`` [default] runs every frame.
 
     Returns
     -------
@@ -279,34 +317,51 @@ def track_pitch(
     if not 0 < fmin < fmax:
         raise ConfigError(f"pitch range fmin={fmin}, fmax={fmax} is empty; need 0 < fmin < fmax")
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    if batch_frames is None:
+        batch_frames = 2048 if str(device).startswith("cuda") else 128
     # The pitch track is shared by the vocal extractors of one track (sapphire_core.context).
-    key = ("crepe", sr, model, hop_seconds, fmin, fmax, decoder, str(device))
+    key = ("crepe", sr, model, hop_seconds, fmin, fmax, decoder, str(device), gate_db)
     cents, conf = shared(audio, key, lambda: _pitch(audio, sr, model=model, hop_seconds=hop_seconds, fmin=fmin,
                                                     fmax=fmax, decoder=decoder, device=device,
-                                                    batch_frames=batch_frames), slot="pitch")
+                                                    batch_frames=batch_frames, gate_db=gate_db), slot="pitch")
     return cents.copy(), conf.copy()
 
 
 def _pitch(audio: np.ndarray, sr: int, *, model: str, hop_seconds: float, fmin: float, fmax: float, decoder: str,
-           device, batch_frames: int) -> tuple[np.ndarray, np.ndarray]:
+           device, batch_frames: int, gate_db: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     import soxr
 
     y = audio if sr == SAMPLE_RATE else soxr.resample(audio, sr, SAMPLE_RATE).astype(np.float32)
     hop = max(1, int(round(hop_seconds * SAMPLE_RATE)))
-    frames = frame_audio(y, hop)
+    n = _n_frames(y, hop)
+    keep = np.flatnonzero(gate_frames(frame_levels(y, hop), gate_db)) if gate_db is not None else np.arange(n)
+    padded = _padded(y)
     net = load_model(model, device)
-    acts = []
-    with torch.inference_mode():
-        for start in range(0, len(frames), batch_frames):
-            acts.append(net(frames[start : start + batch_frames].to(device)).float().cpu().numpy())
-    act = np.concatenate(acts, axis=0) if acts else np.zeros((0, PITCH_BINS), np.float32)
     lo, hi = _bin_range(fmin, fmax)
-    if decoder == "viterbi" and len(act):
-        cents, conf = decode_viterbi(act, lo, hi)
+    viterbi = decoder == "viterbi"
+    acts, cents_parts, conf_parts = [], [], []
+    with torch.inference_mode():
+        for start in range(0, len(keep), batch_frames):
+            index = torch.from_numpy(keep[start : start + batch_frames])
+            act = net(_normalised_frames(padded, hop, index).to(device)).float().cpu().numpy()
+            if viterbi:  # needs the whole track's activations
+                acts.append(act)
+                continue
+            limited = np.zeros_like(act)  # decoded per batch: memory stays one batch's activations
+            limited[:, lo:hi] = act[:, lo:hi]
+            c, p = decode_weighted_argmax(limited)
+            cents_parts.append(c)
+            conf_parts.append(p)
+    if viterbi and acts:
+        cents_kept, conf_kept = decode_viterbi(np.concatenate(acts, axis=0), lo, hi)
+    elif cents_parts:
+        cents_kept, conf_kept = np.concatenate(cents_parts), np.concatenate(conf_parts)
     else:
-        limited = np.zeros_like(act)
-        limited[:, lo:hi] = act[:, lo:hi]
-        cents, conf = decode_weighted_argmax(limited)
-    cents = cents.astype(np.float32)
-    conf = np.clip(conf, 0.0, 1.0).astype(np.float32)
-    return cents, conf
+        cents_kept, conf_kept = np.zeros(0), np.zeros(0)
+    if len(keep) == n:
+        cents, conf = cents_kept, conf_kept
+    else:  # gated-out frames: unvoiced, with the neighbours' pitch as the best guess
+        conf = np.zeros(n)
+        conf[keep] = conf_kept
+        cents = (np.interp(np.arange(n), keep, cents_kept) if len(keep) else np.full(n, _BIN_CENTS[lo]))
+    return cents.astype(np.float32), np.clip(conf, 0.0, 1.0).astype(np.float32)

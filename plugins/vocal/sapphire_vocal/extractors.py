@@ -35,7 +35,10 @@ class PitchConfig(FeatureExtractor.Config):
     """CREPE settings shared by the pitch-based extractors.
 
     ``model: auto`` is ``full`` on a GPU and ``tiny`` on CPU (the resolved name is part of the cache
-    key). ``separate: true`` runs the lead-stem ``separator`` first (for full mixes).
+    key). ``separate: true`` runs the lead-stem ``separator`` first (for full mixes). ``gate_db``
+    runs the network only on frames within that many dB of the track's loud frames (the rest are
+    unvoiced: near-silence carries no melody, and CREPE's per-frame normalisation would amplify its
+    noise into guesses); ``null`` runs every frame.
     """
 
     model: Literal["auto", "tiny", "full"] = "auto"
@@ -45,6 +48,7 @@ class PitchConfig(FeatureExtractor.Config):
     fmax: float = Field(1500.0, le=2000.0)
     decoder: Literal["weighted_argmax", "viterbi"] = "weighted_argmax"
     voicing_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    gate_db: float | None = Field(60.0, gt=0.0, le=200.0)
     separate: bool = False
     separator: str = "repet_sim"
 
@@ -85,7 +89,7 @@ class _PitchExtractor(FeatureExtractor):
             audio = get_separator(cfg.separator).separate(audio, self.sample_rate)
         return crepe.track_pitch(audio, self.sample_rate, model=self.resolved_model(), hop_seconds=cfg.hop_seconds,
                                  fmin=cfg.fmin, fmax=cfg.fmax, decoder=cfg.decoder,
-                                 device=resolve_device(cfg.device))
+                                 device=resolve_device(cfg.device), gate_db=cfg.gate_db)
 
 
 class CrepePitch(_PitchExtractor):

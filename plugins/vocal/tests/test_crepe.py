@@ -86,3 +86,46 @@ def test_full_model_on_gpu_matches_cpu():
     assert np.abs(gpu - cpu).max() < 5.0
 
 
+
+
+def _melody_with_a_pause() -> np.ndarray:
+    """1.5 s of melody, 1 s of near-silence (-100 dBFS noise), 1.5 s of melody, at 16 kHz."""
+    rng = np.random.default_rng(1)
+    mel = signals.melody([57, 62, 64, 69, 67, 64], durations=0.25, sr=16000)
+    quiet = (1e-5 * rng.standard_normal(16000)).astype(np.float32)
+    return np.concatenate([mel, quiet, mel]).astype(np.float32)
+
+
+def test_batches_of_any_size_give_the_same_track():
+    y = _melody_with_a_pause()
+    a = crepe.track_pitch(y, 16000, model="tiny", hop_seconds=0.02)
+    b = crepe.track_pitch(y, 16000, model="tiny", hop_seconds=0.02, batch_frames=7)
+    np.testing.assert_allclose(a[0], b[0], atol=0.5)
+    np.testing.assert_allclose(a[1], b[1], atol=1e-4)
+    va, vb = crepe.track_pitch(y, 16000, model="tiny", hop_seconds=0.02, decoder="viterbi", batch_frames=7)[0], \
+        crepe.track_pitch(y, 16000, model="tiny", hop_seconds=0.02, decoder="viterbi")[0]
+    np.testing.assert_allclose(va, vb, atol=0.5)
+
+
+def test_gate_skips_only_the_quiet_frames_and_keeps_every_other_value():
+    y = _melody_with_a_pause()
+    hop = 0.02
+    exact_cents, exact_conf = crepe.track_pitch(y, 16000, model="tiny", hop_seconds=hop)
+    cents, conf = crepe.track_pitch(y, 16000, model="tiny", hop_seconds=hop, gate_db=60.0)
+    assert cents.shape == exact_cents.shape
+    kept = crepe.gate_frames(crepe.frame_levels(y, int(hop * 16000)), 60.0)
+    times = np.arange(len(kept)) * hop
+    # the gate dropped frames, all of them well inside the pause (frames are 64 ms long)
+    assert (~kept).sum() >= 35 and np.all((times[~kept] > 1.5) & (times[~kept] < 2.5))
+    np.testing.assert_allclose(cents[kept], exact_cents[kept], atol=0.5)
+    np.testing.assert_allclose(conf[kept], exact_conf[kept], atol=1e-4)
+    assert np.all(conf[~kept] == 0)
+    # the voicing decision is unchanged: the exact path found no pitch in the pause either
+    np.testing.assert_array_equal(conf > 0.5, exact_conf > 0.5)
+
+
+def test_gate_keeps_everything_on_steady_music_and_silence_gives_unvoiced():
+    y = signals.melody([60, 64, 67], durations=0.3, sr=16000)
+    assert crepe.gate_frames(crepe.frame_levels(y, 320), 60.0)[2:-2].all()
+    cents, conf = crepe.track_pitch(np.zeros(8000, np.float32), 16000, model="tiny", hop_seconds=0.02, gate_db=60.0)
+    assert np.all(conf == 0) and np.all(np.isfinite(cents))

@@ -280,15 +280,21 @@ def extract_corpus(tracks: list[Track], extractors: list[FeatureExtractor], cach
         report.results.sort(key=lambda r: order[r.track_id])
     report.seconds = time.perf_counter() - start
     if failures_path is not None:
-        from sapphire_core.io import atomic_write_bytes
-
-        lines = "".join(json.dumps(p.to_json()) + "\n" for p in report.skipped)
-        lines += "".join(json.dumps({"id": r.track_id, "audio": r.audio, "error_type": r.error_type,
-                                     "error": r.error}) + "\n" for r in report.failures)
-        atomic_write_bytes(failures_path, lines.encode())
-        write_warnings(Path(failures_path).with_name(WARNINGS_FILE),
-                       {r.track_id: (r.audio, r.warnings) for r in report.results if r.error is None})
+        write_report_files(failures_path, report)
     return report
+
+
+def write_report_files(failures_path: str | Path, report: ExtractionReport) -> None:
+    """Write ``failures.jsonl`` (skipped ``tracks.jsonl`` lines, then failed tracks) and ``warnings.jsonl``
+    beside it, each rewritten whole (atomically) so it describes this run."""
+    from sapphire_core.io import atomic_write_bytes
+
+    lines = "".join(json.dumps(p.to_json()) + "\n" for p in report.skipped)
+    lines += "".join(json.dumps({"id": r.track_id, "audio": r.audio, "error_type": r.error_type,
+                                 "error": r.error}) + "\n" for r in report.failures)
+    atomic_write_bytes(failures_path, lines.encode())
+    write_warnings(Path(failures_path).with_name(WARNINGS_FILE),
+                   {r.track_id: (r.audio, r.warnings) for r in report.results if r.error is None})
 
 
 #: Beside ``failures.jsonl``: one line per track whose audio looks suspicious but was processed.

@@ -30,7 +30,7 @@ def extract(
     from sapphire_core.cache import FeatureCache
     from sapphire_core.config import load_config
     from sapphire_core.data import Corpus
-    from sapphire_core.extraction import extract_corpus
+    from sapphire_core.extraction import extract_corpus, write_report_files
     from sapphire_core.model import build_extractors
     from sapphire_core.plugins import default_registry
 
@@ -44,8 +44,9 @@ def extract(
     if engine == "ray":
         from sapphire_core.scale.ray_engine import extract_corpus_ray
 
-        report = extract_corpus_ray(data.tracks, extractors, FeatureCache(cache_dir), address=address,
-                                    failures_path=failures_path)
+        report = extract_corpus_ray(data.tracks, extractors, FeatureCache(cache_dir), address=address)
+        report.skipped = list(data.problems)
+        write_report_files(failures_path, report)
     elif engine == "local":
         with progress_bar("extracting", len(data)) as advance:
             report = extract_corpus(data.tracks, extractors, FeatureCache(cache_dir), workers=workers,
@@ -55,7 +56,6 @@ def extract(
         raise typer.BadParameter(f"unknown engine {engine!r}; choose local or ray")
     from rich.markup import escape
 
-    report.skipped = report.skipped or list(data.problems)
     console.print(report.summary())
     for p in report.skipped[:10]:
         console.print(f"[red]skipped[/] {escape(str(p))}", highlight=False)

@@ -78,48 +78,72 @@ def feature_files(cache: Path) -> dict[str, bytes]:
     return {str(p.relative_to(cache)): p.read_bytes() for p in sorted(cache.rglob("*.npz")) if not p.name.startswith(".")}
 
 
-def extract(corpus: Path, cache: Path, tag: str, **kw) -> subprocess.Popen:
+def extract(corpus: Path, cache: Path, tag: str, workers: int = 2) -> subprocess.Popen:
     return subprocess.Popen([SAPPHIRE, "extract", str(CONFIG), "--corpus", str(corpus), "--cache", str(cache),
-                             "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, MARKER: tag, "SAPPHIRE_PLUGINS": "dynamics"}, **kw)
+                             "--workers", str(workers)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, MARKER: tag, "SAPPHIRE_PLUGINS": "dynamics"})
+
+
+def spawned_workers(tag: str) -> list[int]:
+    """The pool's worker processes among the marked ones (multiprocessing's spawn entry point)."""
+    found = []
+    for pid in marked(tag):
+        try:
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+# Where each successive run is killed: as its workers start, once they have written a few files, and late.
+KILL_POINTS = [
+    ("workers starting", lambda tag, new, total: len(spawned_workers(tag)) >= 2),
+    ("a few files in", lambda tag, new, total: new >= 2),
+    ("two thirds done", lambda tag, new, total: new >= 1 and total >= 30),
+]
 
 
 def test_sigkill_of_extract_leaves_no_orphans_and_a_rerun_matches(tmp_path):
-    corpus = make_corpus(tmp_path / "corpus")
-    n_tracks = 60
+    """Three runs on one cache, each SIGKILLed at a later point: after each, no process is left within
+    10 s; a last run completes the cache, whose files equal an uninterrupted run's byte for byte."""
+    n_tracks = 45
+    corpus = make_corpus(tmp_path / "corpus", n=n_tracks, seconds=12.0)
     tag = uuid.uuid4().hex
     try:
-        full = extract(corpus, tmp_path / "full", tag)
+        # The reference in one process: no pool to start, and the same bytes whatever the worker count.
+        full = extract(corpus, tmp_path / "full", tag, workers=1)
         out, err = full.communicate(timeout=300)
         assert full.returncode == 0, err[-2000:]
         reference = feature_files(tmp_path / "full")
         assert len(reference) == n_tracks
 
-        cut_cache = tmp_path / "cut"
-        killed = extract(corpus, cut_cache, tag)
-        deadline = time.monotonic() + 240
-        done = 0
-        # Kill once the workers are producing (a few files written), long before the 60th.
-        while time.monotonic() < deadline and killed.poll() is None:
-            done = len(feature_files(cut_cache)) if cut_cache.is_dir() else 0
-            if done >= 2:
-                break
-            time.sleep(0.02)
-        workers = [p for p in marked(tag) if p != killed.pid]
-        killed.send_signal(signal.SIGKILL)
-        assert killed.wait(timeout=30) == -signal.SIGKILL, "extract ended before it could be killed"
-        assert 2 <= done < n_tracks
-        assert len(workers) >= 2, "the worker processes were not found"
-        left = wait_until_gone(tag, 10.0)
-        assert not left, f"orphans still running 10 s after the parent was SIGKILLed: {left}"
-        partial = len(feature_files(cut_cache))
-        assert partial < n_tracks
+        cache = tmp_path / "cut"
+        for point, due in KILL_POINTS:
+            before = len(feature_files(cache)) if cache.is_dir() else 0
+            run = extract(corpus, cache, tag)
+            deadline = time.monotonic() + 240
+            while time.monotonic() < deadline and run.poll() is None:
+                total = len(feature_files(cache)) if cache.is_dir() else 0
+                if due(tag, total - before, total):
+                    break
+                time.sleep(0.02)
+            workers = spawned_workers(tag)
+            run.send_signal(signal.SIGKILL)
+            assert run.wait(timeout=30) == -signal.SIGKILL, f"extract ended before the kill point {point!r}"
+            assert len(workers) >= 2, f"{point}: the worker processes were not found"
+            left = wait_until_gone(tag, 10.0)
+            assert not left, f"{point}: still running 10 s after the parent was SIGKILLed: {left}"
+        partial = len(feature_files(cache))
+        assert 30 <= partial < n_tracks
+        # Whatever a killed worker had half-written is a hidden temp file, never a feature file.
+        assert all(feature_files(cache)[name] == reference[name] for name in feature_files(cache))
 
-        rerun = extract(corpus, cut_cache, tag)
+        rerun = extract(corpus, cache, tag)
         out, err = rerun.communicate(timeout=300)
         assert rerun.returncode == 0, err[-2000:]
         assert f"{n_tracks}/{n_tracks} tracks ok ({n_tracks - partial} entries computed, {partial} cached)" in out, out
-        assert feature_files(cut_cache) == reference
+        assert feature_files(cache) == reference
     finally:
         kill_all(marked(tag))
 

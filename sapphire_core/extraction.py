@@ -92,6 +92,7 @@ def extract_track(track: Track, extractors: list[FeatureExtractor], cache: Featu
         Bad audio (naming the file) or :class:`ExtractionError` wrapping an extractor's failure.
     """
     result = TrackResult(track.id, audio=None if track.audio is None else str(track.audio))
+    own_context = context is None  # a caller's context keeps its samples for the caller
     context = context or TrackContext(track)
     out: dict[str, dict[str, np.ndarray]] = {}
     # Input checks first, so a bad file fails with its reason (not an OSError from hashing it), and a
@@ -101,7 +102,9 @@ def extract_track(track: Track, extractors: list[FeatureExtractor], cache: Featu
     declared = decoded = None
     if track.audio is not None and any(ex.needs_audio for ex in extractors):
         declared, result.warnings = file_warnings(track.audio)
-    for ex in extractors:
+    # The last extractor needing each rate: after it, the context drops that rate's samples.
+    last_at = {ex.sample_rate: i for i, ex in enumerate(extractors) if ex.needs_audio}
+    for i, ex in enumerate(extractors):
         try:
             key = content_hash(track, ex)
         except OSError as exc:
@@ -113,8 +116,8 @@ def extract_track(track: Track, extractors: list[FeatureExtractor], cache: Featu
                 result.cached += 1
                 continue
         audio = context.audio(ex.sample_rate) if ex.needs_audio else None
-        if audio is not None and decoded is None:
-            decoded = (audio, ex.sample_rate)
+        if audio is not None and decoded is None:  # checked now: the samples may be released below
+            decoded = sample_warnings(audio, sr=ex.sample_rate, declared_seconds=declared)
         try:
             with track_context(context):
                 feats = ex.run(audio, track, context)
@@ -122,6 +125,10 @@ def extract_track(track: Track, extractors: list[FeatureExtractor], cache: Featu
             raise
         except Exception as exc:
             raise ExtractionError(f"{track.audio or track.id}: extractor {ex.name!r} failed: {exc!r}") from exc
+        finally:
+            del audio
+        if ex.needs_audio and last_at[ex.sample_rate] == i and own_context:
+            context.release(ex.sample_rate)
         feats = {k: np.asarray(v) for k, v in feats.items()}
         bad = [k for k, v in feats.items() if v.dtype.kind == "f" and not np.all(np.isfinite(v))]
         if bad:
@@ -136,7 +143,7 @@ def extract_track(track: Track, extractors: list[FeatureExtractor], cache: Featu
     if stored is not None:
         result.warnings = stored
     elif decoded is not None:
-        result.warnings += sample_warnings(decoded[0], sr=decoded[1], declared_seconds=declared)
+        result.warnings += decoded
         if cache is not None and result.warnings:  # none recorded reads as none
             _save_warnings(cache, track, result.warnings)
     return out, result

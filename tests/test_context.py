@@ -71,3 +71,48 @@ def test_context_keeps_the_latest_content_per_slot():
     assert ctx.shared(a, "k", lambda: 3) == 1
     assert ctx.shared(b, "k", lambda: 4) == 4  # new content in the slot drops the old
     assert ctx.shared(a, "k", lambda: 5) == 5
+
+
+class Peak16k(Peak):
+    """The same feature at another rate, run after the 8 kHz extractors."""
+
+    name, sample_rate = "peak16k", 16000
+
+
+def test_each_rate_is_released_after_its_last_extractor(tmp_path, monkeypatch):
+    """A long track holds one rate's samples at a time: 8 kHz is dropped before 16 kHz is decoded."""
+    import weakref
+
+    import sapphire_core.audio
+
+    path = tmp_path / "a.wav"
+    sf.write(path, signals.sine(440.0, sr=16000, seconds=0.5), 16000)
+    real = sapphire_core.audio.load_audio
+    alive_at_decode: list[list[int]] = []
+    refs: dict[int, weakref.ref] = {}
+
+    def load(p, sr):
+        alive_at_decode.append(sorted(r for r, ref in refs.items() if ref() is not None))
+        y = real(p, sr=sr)
+        refs[sr] = weakref.ref(y)
+        return y
+
+    monkeypatch.setattr(sapphire_core.audio, "load_audio", load)
+    feats, _ = extract_track(Track(id="a", audio=path), [Peak(), Energy(), Peak16k()])
+    assert alive_at_decode == [[], []]  # the 8 kHz samples (and the spectrum computed from them) were gone
+    assert feats["peak16k"]["bin"][0] == round(440 * 8000 / 16000)
+    # a caller's own context keeps its samples for the caller
+    ctx = TrackContext(Track(id="a", audio=path))
+    extract_track(ctx.track, [Peak(), Peak16k()], context=ctx)
+    decodes = len(alive_at_decode)
+    assert ctx.audio(8000) is not None and len(alive_at_decode) == decodes == 4  # not decoded again
+
+
+def test_release_drops_the_samples_and_what_was_computed_from_them():
+    ctx = TrackContext()
+    a = np.arange(10, dtype=np.float32)
+    ctx._decoded[8000] = a
+    assert ctx.shared(a, "k", lambda: 1) == 1
+    ctx.release(8000)
+    assert 8000 not in ctx._decoded and ctx.shared(a, "k", lambda: 2) == 2
+    ctx.release(22050)  # a rate never decoded: nothing to do

@@ -85,3 +85,17 @@ def test_snap_to_onsets_moves_only_to_a_much_stronger_attack():
     # Two much stronger neighbours: the more novel one wins.
     both = np.array([1.0, 4.0, 0.5, 4.0, 1.0])
     assert snap_to_onsets(np.array([2]), both, np.array([0, .2, .5, .9, 0])).tolist() == [3]
+
+
+def test_shared_log_mel_gives_librosa_s_own_mfcc_and_onsets(aaba_piece):
+    """The frame features compute one log-mel for MFCC and onsets: identical to librosa's separate calls."""
+    import librosa
+
+    from sapphire_structure.features import _frame_features_block
+
+    y = np.asarray(aaba_piece[0], dtype=np.float32)[: 10 * SR]
+    _, mfcc, onset = _frame_features_block(y, SR, 512, 13, 0.0)
+    np.testing.assert_allclose(mfcc, librosa.feature.mfcc(y=y, sr=SR, hop_length=512, n_mfcc=13)[:, :mfcc.shape[1]],
+                               rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(onset, librosa.onset.onset_strength(y=y, sr=SR, hop_length=512)[:onset.size],
+                               rtol=1e-5, atol=1e-5)

@@ -4,7 +4,8 @@ The core's own modes embed the query into the model's space: ``audio`` (a record
 (the text tower) and ``lyrics`` (the lyrics modality). A plugin mode instead scores indexed
 tracks itself, against an index extra (e.g. the vocal plugin's ``hum``: melody matching of a
 hummed query). ``SearchEngine.search(**{mode: query})`` takes any installed mode; combined with
-other modes, its scores are rescaled to [0, 1] before the weighted mean.
+other modes, its scores are rescaled to [0, 1] before the weighted mean. A mode may also say why
+each result matched (:meth:`QueryMode.explain`); the engine shows it under the mode's name.
 """
 
 from __future__ import annotations
@@ -55,3 +56,19 @@ class QueryMode(ABC):
             What the extra's :meth:`~sapphire_core.index_extra.IndexExtra.load` returned.
         k : int
         """
+
+    def explain(self, query: Any, data: Any, track_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Why each of ``track_ids`` (the results shown, best first) matched ``query``.
+
+        Called once per search with explanations, after :meth:`rank` on the same instance (so a mode
+        may keep what it computed from the query). The default says nothing; the engine then names
+        the mode's match score.
+
+        Returns
+        -------
+        dict
+            ``{track_id: {"summary": "one line in words", ...}}``: JSON-safe values only; the result's
+            ``explanation[<mode name>]`` holds the dict and its summary leads the result's summary.
+            Tracks left out get no explanation from this mode.
+        """
+        return {}

@@ -26,6 +26,7 @@ from sapphire_core.data import Track
 from sapphire_core.errors import SapphireError
 from sapphire_core.index.folder import IndexFolder, damaged
 from sapphire_core.index.store import VectorIndexError
+from sapphire_core.query_mode import QueryMode
 from sapphire_core.retrieval import explain as ex
 from sapphire_core.retrieval import ranking
 from sapphire_core.retrieval.query import (EncodedAudio, embed_query_track, lyrics_query_vector, query_track,
@@ -180,7 +181,7 @@ class SearchEngine:
         out.update({n: self.registry.get("query_mode", n).input for n in self.registry.names("query_mode")})
         return out
 
-    def _plugin_mode_scores(self, name: str, query: Any, *, k: int) -> dict[str, float] | None:
+    def _plugin_mode_scores(self, mode: QueryMode, query: Any, *, k: int) -> dict[str, float] | None:
         """``{track_id: score}`` of a plugin query mode (top ``k``) against its index extra, or None when
         the index was built without that extra and the mode takes audio (it is then embedded as audio).
 
@@ -191,7 +192,7 @@ class SearchEngine:
         """
         from sapphire_core.layout import extra_dir
 
-        mode = self.registry.get("query_mode", name)()
+        name = mode.name
         if mode.extra not in self._extras:
             extra = self.registry.get("index_extra", mode.extra)()
             folder = extra_dir(self.folder.path, mode.extra)
@@ -295,6 +296,7 @@ class SearchEngine:
 
         vectors: dict[str, np.ndarray] = {}
         scored: dict[str, dict[str, float]] = {}
+        plugin_modes: dict[str, QueryMode] = {}
         encoded_audio = None
         for mode, value in given.items():
             if mode == "audio":
@@ -305,7 +307,8 @@ class SearchEngine:
             elif mode == "lyrics":
                 vectors["lyrics"] = self.encode_lyrics(value)
             else:
-                scores = self._plugin_mode_scores(mode, value, k=fetch)
+                plugin_modes[mode] = self.registry.get("query_mode", mode)()
+                scores = self._plugin_mode_scores(plugin_modes[mode], value, k=fetch)
                 if scores is None:  # no extra in this index: the model's own audio path
                     vectors[mode] = self.encode_audio(value).fused
                 else:
@@ -327,6 +330,9 @@ class SearchEngine:
         if vectors:
             vw = sum(mode_weights[m] for m in vectors) or 1.0
             qvec = sum(mode_weights[m] * vectors[m] for m in vectors) / vw
+        # A plugin mode says why its results matched (e.g. a hum's aligned segment), all shown ones at once.
+        said = {m: plugin_modes[m].explain(given[m], self._extras[plugin_modes[m].extra],
+                                           [candidates[j] for j in order]) for m in scored} if explain else {}
         results = []
         for rank, j in enumerate(order, 1):
             tid = candidates[j]
@@ -335,8 +341,15 @@ class SearchEngine:
             if explain:
                 expl.update(self.explain(tid, X[j], qvec=qvec, w=w, query_audio=encoded_audio, text=by_word,
                                          lyrics=lyrics))
-                if scored and expl.get("summary") == ex.NO_DESCRIPTORS:  # a plugin mode's own score says why
-                    expl["summary"] = ", ".join(f"{m} match score {per_mode[m][j]:.3f}" for m in scored)
+                own = [(m, said[m][tid]) for m in scored if tid in (said.get(m) or {})]
+                expl.update(own)
+                lead = "; ".join([e["summary"] for _, e in own if e.get("summary")]
+                                 # a plugin mode that says nothing more: its match score says why
+                                 or [f"{m} match score {per_mode[m][j]:.3f}" for m in scored])
+                if lead and expl.get("summary") == ex.NO_DESCRIPTORS:
+                    expl["summary"] = lead
+                elif own and lead:
+                    expl["summary"] = f"{lead}; {expl['summary']}"
             results.append(SearchResult(tid, float(combined[j]), rank, meta, meta.get("audio_path"), expl))
         return results
 

@@ -62,10 +62,52 @@ class HumMode(QueryMode):
     description = ("sapphire_vocal.qbh melody matching of the hum against melodies extracted from every "
                    "track's audio (no embedding, no training)")
 
+    def __init__(self) -> None:
+        self._last: tuple = (None, None)  # (query, its melody): explain() reuses what rank() extracted
+
+    def melody(self, query) -> np.ndarray:
+        """The hum's melody (CREPE), extracted once per query object."""
+        from sapphire_vocal.melody import melody_from_audio
+
+        if self._last[0] is not query:
+            if isinstance(query, tuple):
+                samples, sr = query
+            else:
+                sr = HUM_SAMPLE_RATE
+                samples = load_audio(query, sr=sr)
+            self._last = (query, melody_from_audio(np.asarray(samples, np.float32), sr, method="crepe"))
+        return self._last[1]
+
     def rank(self, query, data, *, k: int) -> list[tuple[str, float]]:
-        if isinstance(query, tuple):
-            samples, sr = query
-        else:
-            sr = HUM_SAMPLE_RATE
-            samples = load_audio(query, sr=sr)
-        return [(str(t), float(s)) for t, s in data.rank(np.asarray(samples, np.float32), sr, k)]
+        return [(str(t), float(s)) for t, s in data.rank_melody(self.melody(query), k)]
+
+    def explain(self, query, data, track_ids: list[str]) -> dict[str, dict]:
+        """Each result's aligned melody segment (seconds into the track), the hum's transposition
+        against it (semitones, octaves aside) and the match cost (``1 - score``)."""
+        from sapphire_vocal.melody import FRAME_SECONDS
+
+        out = {}
+        for tid, a in data.align_melody(self.melody(query), track_ids).items():
+            start, end = round(a.start * FRAME_SECONDS, 2), round(a.end * FRAME_SECONDS, 2)
+            out[tid] = {"start": start, "end": end, "transposition": a.transposition, "cost": round(a.cost, 4),
+                        "summary": hum_summary(start, end, a.transposition, a.cost)}
+        return out
+
+
+def hum_summary(start: float, end: float, transposition: float, cost: float) -> str:
+    """One line on how a hum fits a track.
+
+    Examples
+    --------
+    >>> hum_summary(12.3, 19.85, -2.04, 0.0812)
+    'hum follows 12.3-19.9 s of the track, 2 semitones lower (match cost 0.08)'
+    >>> hum_summary(0.0, 6.0, 0.1, 0.2)
+    'hum follows 0.0-6.0 s of the track, in its key (match cost 0.20)'
+    """
+    step = round(transposition) if abs(transposition - round(transposition)) < 0.25 else round(transposition, 1)
+    if step == 0:
+        key = "in its key"
+    else:
+        unit = "semitone" if abs(step) == 1 else "semitones"
+        key = f"{abs(step):g} {unit} {'higher' if step > 0 else 'lower'}"
+    return f"hum follows {start:.1f}-{end:.1f} s of the track, {key} (match cost {cost:.2f})"

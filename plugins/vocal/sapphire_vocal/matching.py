@@ -10,6 +10,7 @@ over the 12 transpositions. This is the second, re-ranking stage of :class:`sapp
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -139,3 +140,99 @@ def dtw_cost(query: np.ndarray, reference: np.ndarray) -> float:
 
     ref = np.asarray(reference)
     return float(dtw_costs(query, [melody_affinity(ref) if ref.ndim == 1 else ref])[0])
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Where and how a query melody fits a reference: what :func:`dtw_costs` minimises, traced back.
+
+    Attributes
+    ----------
+    start, end : int
+        The aligned reference frames ``[start, end)`` (:data:`~sapphire_vocal.melody.FRAME_SECONDS` each).
+    transposition : float
+        Semitones the query lies above the reference (its tuning included), folded into ``[-6, 6)``:
+        matching ignores octaves, so a hum an octave below the track reads 0.
+    cost : float
+        The mean per-query-frame cost, as :func:`dtw_costs` returns; in [0, 1].
+    """
+
+    start: int
+    end: int
+    transposition: float
+    cost: float
+
+
+def align(query: np.ndarray, reference: np.ndarray) -> Alignment | None:
+    """The best alignment of ``query`` (a melody) inside one reference (a ``(T, 12)`` affinity).
+
+    The same recurrence, steps and local cost as :func:`dtw_costs` (so ``cost`` is the same number),
+    in numpy over one reference, keeping for every cell the reference frame its path started at; it
+    serves explanations (a handful of results), not ranking.
+
+    Parameters
+    ----------
+    query : np.ndarray
+        ``(T,)`` MIDI pitch per 50 ms frame.
+    reference : np.ndarray
+        ``(T_ref, 12)`` pitch-class affinity at the same frame rate.
+
+    Returns
+    -------
+    Alignment or None
+        None when the query or the reference is too short to align.
+
+    Examples
+    --------
+    >>> from sapphire_vocal.melody import melody_affinity
+    >>> tune = np.repeat([60.0, 64, 67, 71, 69, 65, 62, 66, 70, 63], 6)
+    >>> a = align(tune[12:42] + 3, melody_affinity(tune))  # notes 3-7, three semitones up
+    >>> (a.start, a.end, a.transposition, round(a.cost, 3))  # ends are exact to DTW's 0.1 s or a held note
+    (12, 40, 3.0, 0.0)
+    """
+    t = np.asarray(query, dtype=np.float64)[::DTW_DECIMATE]
+    tuning = tuning_offset(t)
+    q = (t - tuning).astype(np.float32)
+    ref = np.asarray(reference, dtype=np.float32)
+    r = ref[::DTW_DECIMATE]
+    n, m_real = q.size, r.shape[0]
+    if n < 2 or m_real < 2:
+        return None
+    need = (n + 1) // 2 + 1
+    if m_real < need:  # as dtw_costs: hold the last frame
+        r = np.concatenate([r, np.repeat(r[-1:], need - m_real, axis=0)])
+    m = r.shape[0]
+    A2 = np.concatenate([r, r, r[:, :1]], axis=1)  # columns lo .. lo + 12 read without wrapping
+    inf = np.float32(np.inf)
+
+    def shifted(a: np.ndarray, by: int, fill) -> np.ndarray:  # out[j] = a[j - by]
+        out = np.full_like(a, fill)
+        out[by:] = a[:-by]
+        return out
+
+    rows = np.repeat(np.arange(m)[:, None], 12, axis=1)
+    prev2, prev = np.full((m, 12), inf, np.float32), np.full((m, 12), inf, np.float32)
+    start2, start = rows.copy(), rows.copy()
+    for i in range(n):
+        fl = np.floor(q[i])
+        lo, frac = int(fl) % 12, np.float32(q[i] - fl)
+        c = np.float32(1) - ((np.float32(1) - frac) * A2[:, lo : lo + 12] + frac * A2[:, lo + 1 : lo + 13])
+        if i == 0:
+            cur, cur_start = c, rows.copy()  # free start anywhere (subsequence DTW)
+        else:
+            # (1,1), (1,2) and (2,1) steps, the last counting its cost twice (see dtw_costs)
+            options = np.stack([shifted(prev, 1, inf) + c, shifted(prev, 2, inf) + c, shifted(prev2, 1, inf) + 2 * c])
+            starts = np.stack([shifted(start, 1, 0), shifted(start, 2, 0), shifted(start2, 1, 0)])
+            pick = np.argmin(options, axis=0)
+            cur = np.take_along_axis(options, pick[None], 0)[0]
+            cur_start = np.take_along_axis(starts, pick[None], 0)[0]
+            cur[0] = inf
+        prev2, prev, start2, start = prev, cur, start, cur_start
+    j, s = np.unravel_index(int(np.argmin(prev)), prev.shape)
+    if not np.isfinite(prev[j, s]):
+        return None
+    # Frame j of the decimated reference covers frames j * D .. j * D + D - 1 of the original.
+    first = int(start[j, s]) * DTW_DECIMATE
+    last = min(ref.shape[0], (min(int(j), m_real - 1) + 1) * DTW_DECIMATE)
+    shift = round(float(np.mod(tuning - s + 6.0, 12.0) - 6.0), 2)
+    return Alignment(first, last, shift, min(1.0, float(prev[j, s]) / n))

@@ -28,7 +28,7 @@ import numpy as np
 from sapphire_core.errors import ConfigError
 
 from sapphire_vocal import fingerprint
-from sapphire_vocal.matching import dtw_costs
+from sapphire_vocal.matching import Alignment, align, dtw_costs
 from sapphire_vocal.melody import FRAME_SECONDS, METHODS, melody_affinity, melody_from_audio, melody_from_notes, \
     track_melody
 
@@ -235,6 +235,24 @@ class QbhIndex:
         """
         return self.rank_melody(melody_from_audio(query_audio, sr, method="crepe"), k)
 
+    def align_melody(self, query: np.ndarray, track_ids) -> dict[str, Alignment]:
+        """Where a query melody fits in each of ``track_ids``: the re-ranking stage's alignment traced back.
+
+        Returns
+        -------
+        dict of str to Alignment
+            By track id, with the cost :meth:`rank_melody` scores (``score = 1 - cost``); tracks not in
+            the index or too short to align are left out.
+        """
+        query = np.asarray(query, dtype=np.float64)
+        out = {}
+        for tid in track_ids:
+            entry = self.entries.get(tid)
+            found = align(query, entry.reference()) if entry is not None else None
+            if found is not None:
+                out[tid] = found
+        return out
+
     def work_of(self, track_id: str) -> str | None:
         entry = self.entries.get(track_id)
         return entry.work_id if entry else None
@@ -345,5 +363,5 @@ def evaluate_hums(index: QbhIndex, root: str | Path, *, limit: int | None = None
     return evaluate_melodies(index, queries)
 
 
-__all__ = ["QbhIndex", "FRAME_SECONDS", "default_store", "evaluate_hums",
+__all__ = ["Alignment", "QbhIndex", "FRAME_SECONDS", "default_store", "evaluate_hums",
            "evaluate_melodies", "hum_queries"]

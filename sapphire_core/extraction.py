@@ -196,11 +196,7 @@ def default_workers() -> int:
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
-def _init_worker(threads: int, parent_pid: int | None = None) -> None:
-    from sapphire_core.lifetime import die_with_parent
-
-    # A SIGKILLed parent must not leave its workers running forever.
-    die_with_parent(parent_pid)
+def _init_worker(threads: int) -> None:
     # Each process gets its share of the cores: N processes x all-core thread pools thrash.
     import torch
 
@@ -273,10 +269,14 @@ def extract_corpus(tracks: list[Track], extractors: list[FeatureExtractor], cach
         # spawn, not fork: forked torch/numba thread pools can deadlock.
         import os
 
+        # A SIGKILLed parent must not leave its workers running forever (they die with it).
+        from sapphire_core.lifetime import guarded_initializer
+
         threads = max(1, (os.cpu_count() or 1) // workers)
         with _thread_caps(threads), ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                                        initializer=_init_worker,
-                                                        initargs=(threads, os.getpid())) as pool:
+                                                        initializer=guarded_initializer,
+                                                        initargs=(os.getpid(), f"{__name__}:_init_worker",
+                                                                  threads)) as pool:
             futures = [pool.submit(_run_one, t, extractors, str(cache.root)) for t in tracks]
             for fut in as_completed(futures):
                 r = fut.result()

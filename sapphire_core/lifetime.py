@@ -11,10 +11,16 @@ worker (a pool's ``initializer``), closes that hole two ways:
   re-parented (the parent is gone), for systems without prctl and for the window before it is set.
 
 With the workers gone, multiprocessing's resource tracker sees its pipe close and exits too.
+
+A spawned worker imports its initializer's module before it can run it, and that can take seconds
+(numpy, torch). :func:`guarded_initializer` names the real initializer instead of pickling it, so the
+guard is up before those imports: a parent killed while its pool starts does not leave workers
+importing for seconds before they notice.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import sys
@@ -61,6 +67,27 @@ def die_with_parent(parent_pid: int | None = None, *, poll_seconds: float = 1.0)
         os._exit(1)
     threading.Thread(target=_watch, args=(parent_pid, poll_seconds), daemon=True,
                      name="sapphire-parent-watchdog").start()
+
+
+def guarded_initializer(parent_pid: int, target: str | None = None, *args) -> None:
+    """A pool ``initializer``: :func:`die_with_parent`, then ``target(*args)``.
+
+    Parameters
+    ----------
+    parent_pid : int
+        ``os.getpid()`` of the process creating the pool.
+    target : str, optional
+        The real initializer as ``"module:function"``, imported only once the guard is up.
+
+    Examples
+    --------
+    >>> ProcessPoolExecutor(2, initializer=guarded_initializer,  # doctest: +SKIP
+    ...                     initargs=(os.getpid(), "sapphire_core.extraction:_init_worker", 4))
+    """
+    die_with_parent(parent_pid)
+    if target:
+        module, _, name = target.partition(":")
+        getattr(importlib.import_module(module), name)(*args)
 
 
 def _watch(parent_pid: int, poll_seconds: float) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from sapphire_core.cli import demo_narration as N
 from sapphire_core.cli.common import app, console, err_console, progress_bar
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
@@ -27,6 +28,12 @@ def _config_path(config: Path | None) -> Path:
 
 def _step(n: int, title: str) -> None:
     console.rule(f"[bold cyan]{n}. {title}")
+
+
+def _say(sentence: str) -> None:
+    """What the step showed (see :mod:`.demo_narration`), set apart from the step's own output."""
+    if sentence:
+        console.print(f"[bold]→[/] {sentence}", highlight=False)
 
 
 def pick_queries(corpus_dir: Path, val_ids: list[str]) -> dict:
@@ -60,7 +67,10 @@ def pick_queries(corpus_dir: Path, val_ids: list[str]) -> dict:
         fam = first.metadata.get("instrument_family", "")
         words = {"voice": "choir", "keyboard": "piano", "strings": "string", "organ": "organ"}.get(fam, fam)
         out["text"] = {"text": f"a {first.metadata.get('mode', '')} key {first.metadata.get('era', '')} piece "
-                               f"for {words}".replace("  ", " "), "work_id": first.work_id}
+                               f"for {words}".replace("  ", " "), "work_id": first.work_id,
+                       # what the text asks for, to count the results that have it
+                       "wants": {k: first.metadata.get(k) for k in ("mode", "era", "instrument_family")
+                                 if first.metadata.get(k)}}
     return out
 
 
@@ -103,6 +113,10 @@ def _run(out: Path, config: Path, device: str | None, force: bool) -> None:
     corpus_dir = Path(ensure_demo_corpus(out))
     corpus = Corpus(corpus_dir)
     console.print(f"{len(corpus)} tracks in {corpus_dir}")
+    qfile = corpus_dir / "queries.jsonl"
+    kinds = [json.loads(x).get("kind", "?") for x in qfile.read_text().splitlines() if x.strip()] \
+        if qfile.is_file() else []
+    _say(N.corpus_sentence([t.work_id for t in corpus.tracks], kinds))
 
     registry = default_registry()
     cfg = load_config(config, registry)
@@ -116,6 +130,8 @@ def _run(out: Path, config: Path, device: str | None, force: bool) -> None:
         report = extract_corpus(corpus.tracks, extractors, FeatureCache(cache_dir), workers=1,
                                 failures_path=cache_dir / "failures.jsonl", on_progress=lambda r: advance())
     console.print(report.summary())
+    _say(N.extraction_sentence(tracks=len(report.results), computed=sum(r.computed for r in report.results),
+                               cached=sum(r.cached for r in report.results), failed=len(report.failures)))
 
     _step(3, "describe tracks (template backend)")
     desc = corpus_dir / "descriptions.jsonl"
@@ -128,6 +144,8 @@ def _run(out: Path, config: Path, device: str | None, force: bool) -> None:
             describe_corpus(corpus_dir, backend="template", per_track=cfg.training.descriptions_per_track,
                             registry=registry, on_progress=advance)
         console.print(f"wrote {desc}")
+    per_track = [len(json.loads(x).get("descriptions") or []) for x in desc.read_text().splitlines() if x.strip()]
+    _say(N.descriptions_sentence(per_track))
 
     _step(4, f"train {cfg.name}")
     from sapphire_core.evaluation.runs import ensure_trained, finished_checkpoint
@@ -147,6 +165,7 @@ def _run(out: Path, config: Path, device: str | None, force: bool) -> None:
     if m:
         console.print("validation audio->audio after training: " +
                       ", ".join(f"{k} {v:.3f}" for k, v in m.items() if isinstance(v, float)))
+    _say(N.training_sentence(m, meta.get("untrained_metrics")))
 
     _step(5, "index")
     from sapphire_core.index.builder import build_index
@@ -161,6 +180,7 @@ def _run(out: Path, config: Path, device: str | None, force: bool) -> None:
 
         rep = build_index(ckpt, corpus_dir, index_dir, registry=registry, device=device, on_progress=on_progress)
     console.print(f"{index_dir}: {rep.summary()}")
+    _say(N.index_sentence(indexed=rep.indexed, extras=rep.extras, failed=len(rep.failures)))
 
     _step(6, "one search of each mode (queries from held-out works)")
     from sapphire_core.cli.search_cmd import render_results
@@ -168,31 +188,51 @@ def _run(out: Path, config: Path, device: str | None, force: bool) -> None:
 
     engine = SearchEngine.open(index_dir, registry=registry)
     picks = pick_queries(corpus_dir, meta.get("val_ids") or [])
+    # (title, query, excluded ids, what to say of the results): each search ends with a measured sentence
     runs = []
+    k = 5
+    example_ranks: dict[str, int | None] = {}
     if "example" in picks:
         q = picks["example"]
+        work = q["work_id"]
+
+        def on_example(results, who="the trained model", work=work):
+            example_ranks[who] = N.first_rank(results, work)
+            return N.found_sentence("excerpt", work, example_ranks[who], k, other=True)
+
         runs.append((f"example: excerpt of {q['source_track']} ({q['duration']:.0f} s); other versions of "
-                     f"{q['work_id']} should rank high", {"audio": corpus_dir / q["audio"]}, {q["source_track"]}))
+                     f"{q['work_id']} should rank high", {"audio": corpus_dir / q["audio"]}, {q["source_track"]},
+                     on_example))
         # The same excerpt through every plugin mode that answers excerpt queries (e.g. version search).
         for name in registry.names("query_mode"):
             mode = registry.get("query_mode", name)
             if mode.input == "audio" and "excerpt->audio" in mode.evaluates:
                 runs.append((f"example again, by the '{name}' query mode ({mode.title or name})",
-                             {name: corpus_dir / q["audio"]}, {q["source_track"]}))
+                             {name: corpus_dir / q["audio"]}, {q["source_track"]},
+                             lambda results, who=(mode.title or name): on_example(results, who)))
     if "text" in picks:
-        runs.append((f"text: \"{picks['text']['text']}\"", {"text": picks["text"]["text"]}, set()))
+        wants = picks["text"].get("wants") or {}
+        runs.append((f"text: \"{picks['text']['text']}\"", {"text": picks["text"]["text"]}, set(),
+                     lambda results: N.attributes_sentence(results, wants)))
     for kind, q in picks.get("modes", {}).items():
         if kind in registry.names("query_mode"):
-            runs.append((f"{kind}: {q['audio']} (from {q['work_id']})", {kind: corpus_dir / q["audio"]}, set()))
+            runs.append((f"{kind}: {q['audio']} (from {q['work_id']})", {kind: corpus_dir / q["audio"]}, set(),
+                         lambda results, kind=kind, work=q["work_id"]:
+                         N.found_sentence(kind, work, N.first_rank(results, work), k)))
     if "lyrics" in picks:
-        runs.append((f"lyrics: \"{picks['lyrics']['text'][:70]}\" (from {picks['lyrics']['work_id']})",
-                     {"lyrics": picks["lyrics"]["text"]}, set()))
-    for title, query, exclude in runs:
+        work = picks["lyrics"]["work_id"]
+        runs.append((f"lyrics: \"{picks['lyrics']['text'][:70]}\" (from {work})",
+                     {"lyrics": picks["lyrics"]["text"]}, set(),
+                     lambda results, work=work: N.found_sentence("lyrics", work, N.first_rank(results, work), k)))
+    for title, query, exclude, about in runs:
         try:
-            results = engine.search(**query, k=5, exclude=exclude)
+            results = engine.search(**query, k=k, exclude=exclude)
             render_results(results, title=title)
+            _say(about(results))
         except (SapphireError, ValueError) as exc:
             console.print(f"[yellow]{title}: skipped[/] ({exc})")
+    if len(example_ranks) > 1:
+        _say(N.comparison_sentence(example_ranks, k))
 
     _step(7, "evaluation (held-out works; baselines in the same run)")
     from sapphire_core.cli.evaluate_cmd import print_report_table
@@ -212,6 +252,7 @@ def _run(out: Path, config: Path, device: str | None, force: bool) -> None:
                                 log=lambda s: console.print(f"[dim]{s}[/]"))
     print_report_table(report)
     console.print(f"tables: {report.files['md']}")
+    _say(N.evaluation_sentences(report.rows))
 
     _step(8, "analysis report")
     from sapphire_core.analysis import analyze
@@ -223,3 +264,4 @@ def _run(out: Path, config: Path, device: str | None, force: bool) -> None:
         page = analyze(corpus_dir, corpus_dir / "report", model=ckpt, registry=registry, ablation=ab,
                        log=lambda s: console.print(f"[dim]{s}[/]"))
     console.print(f"[bold]analysis report:[/] {page.resolve()}")
+    _say(N.report_sentence(page.read_text(encoding="utf-8", errors="replace")))

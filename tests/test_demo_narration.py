@@ -71,3 +71,28 @@ def test_text_pick_says_what_it_asks_for(tmp_path):
     wants = picks["text"]["wants"]
     assert wants == {"mode": "minor", "era": "romantic", "instrument_family": "keyboard"}
     assert all(v in picks["text"]["text"] for v in ("minor", "romantic", "piano"))
+
+
+def test_showcase_searches_end_with_their_sentences(tmp_path):
+    """Step 6 of the demo on the toy index: every search table is followed by its sentence."""
+    from sapphire_core.cli.common import console
+    from sapphire_core.cli.demo_cmd import pick_queries, showcase_searches
+    from sapphire_core.retrieval import SearchEngine
+
+    s = T.toy_setup()
+    eng = SearchEngine.open(s["index"], registry=s["registry"])
+    picks = pick_queries(s["corpus"], ["w1__v0", "w1__v1"])
+    width = console.width
+    try:
+        console.width = 200
+        with console.capture() as cap:
+            showcase_searches(eng, s["registry"], s["corpus"], picks)
+    finally:
+        console.width = width
+    out = cap.get()
+    excerpt = eng.search(audio=s["corpus"] / picks["example"]["audio"], k=5, exclude={"w1__v0"})
+    rank = N.first_rank(excerpt, "w1")
+    assert N.found_sentence("excerpt", "w1", rank, 5, other=True) in out
+    assert "Of the 5 results, " in out and "the mode the text asks for (minor)" in out
+    assert "The lyrics' first result is a rendering of its work (w1): " in out
+    assert out.count("→ ") == 3  # one sentence per search, no comparison without a plugin mode

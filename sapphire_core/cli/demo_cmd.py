@@ -74,6 +74,57 @@ def pick_queries(corpus_dir: Path, val_ids: list[str]) -> dict:
     return out
 
 
+def showcase_searches(engine, registry, corpus_dir: Path, picks: dict, *, k: int = 5) -> None:
+    """Step 6: one search per picked query (:func:`pick_queries`), each table followed by what it showed."""
+    from sapphire_core.cli.search_cmd import render_results
+    from sapphire_core.errors import SapphireError
+
+    # (title, query, excluded ids, what to say of the results): each search ends with a measured sentence
+    runs = []
+    example_ranks: dict[str, int | None] = {}
+    if "example" in picks:
+        q = picks["example"]
+        work = q["work_id"]
+
+        def on_example(results, who="the trained model", work=work):
+            example_ranks[who] = N.first_rank(results, work)
+            return N.found_sentence("excerpt", work, example_ranks[who], k, other=True)
+
+        runs.append((f"example: excerpt of {q['source_track']} ({q['duration']:.0f} s); other versions of "
+                     f"{q['work_id']} should rank high", {"audio": corpus_dir / q["audio"]}, {q["source_track"]},
+                     on_example))
+        # The same excerpt through every plugin mode that answers excerpt queries (e.g. version search).
+        for name in registry.names("query_mode"):
+            mode = registry.get("query_mode", name)
+            if mode.input == "audio" and "excerpt->audio" in mode.evaluates:
+                runs.append((f"example again, by the '{name}' query mode ({mode.title or name})",
+                             {name: corpus_dir / q["audio"]}, {q["source_track"]},
+                             lambda results, who=(mode.title or name): on_example(results, who)))
+    if "text" in picks:
+        wants = picks["text"].get("wants") or {}
+        runs.append((f"text: \"{picks['text']['text']}\"", {"text": picks["text"]["text"]}, set(),
+                     lambda results: N.attributes_sentence(results, wants)))
+    for kind, q in picks.get("modes", {}).items():
+        if kind in registry.names("query_mode"):
+            runs.append((f"{kind}: {q['audio']} (from {q['work_id']})", {kind: corpus_dir / q["audio"]}, set(),
+                         lambda results, kind=kind, work=q["work_id"]:
+                         N.found_sentence(kind, work, N.first_rank(results, work), k)))
+    if "lyrics" in picks:
+        work = picks["lyrics"]["work_id"]
+        runs.append((f"lyrics: \"{picks['lyrics']['text'][:70]}\" (from {work})",
+                     {"lyrics": picks["lyrics"]["text"]}, set(),
+                     lambda results, work=work: N.found_sentence("lyrics", work, N.first_rank(results, work), k)))
+    for title, query, exclude, about in runs:
+        try:
+            results = engine.search(**query, k=k, exclude=exclude)
+            render_results(results, title=title)
+            _say(about(results))
+        except (SapphireError, ValueError) as exc:
+            console.print(f"[yellow]{title}: skipped[/] ({exc})")
+    if len(example_ranks) > 1:
+        _say(N.comparison_sentence(example_ranks, k))
+
+
 @app.command("demo")
 def demo(
     out: Path = typer.Option(Path("data/demo"), "--out", help="Demo folder: the corpus, runs/, index/, eval/, report/."),
@@ -106,7 +157,6 @@ def _run(out: Path, config: Path, device: str | None, force: bool) -> None:
     from sapphire_core.config import load_config
     from sapphire_core.corpus import ensure_demo_corpus
     from sapphire_core.data import Corpus
-    from sapphire_core.errors import SapphireError
     from sapphire_core.plugins import default_registry
 
     _step(1, "demo corpus")
@@ -183,56 +233,11 @@ def _run(out: Path, config: Path, device: str | None, force: bool) -> None:
     _say(N.index_sentence(indexed=rep.indexed, extras=rep.extras, failed=len(rep.failures)))
 
     _step(6, "one search of each mode (queries from held-out works)")
-    from sapphire_core.cli.search_cmd import render_results
     from sapphire_core.retrieval import SearchEngine
 
     engine = SearchEngine.open(index_dir, registry=registry)
     picks = pick_queries(corpus_dir, meta.get("val_ids") or [])
-    # (title, query, excluded ids, what to say of the results): each search ends with a measured sentence
-    runs = []
-    k = 5
-    example_ranks: dict[str, int | None] = {}
-    if "example" in picks:
-        q = picks["example"]
-        work = q["work_id"]
-
-        def on_example(results, who="the trained model", work=work):
-            example_ranks[who] = N.first_rank(results, work)
-            return N.found_sentence("excerpt", work, example_ranks[who], k, other=True)
-
-        runs.append((f"example: excerpt of {q['source_track']} ({q['duration']:.0f} s); other versions of "
-                     f"{q['work_id']} should rank high", {"audio": corpus_dir / q["audio"]}, {q["source_track"]},
-                     on_example))
-        # The same excerpt through every plugin mode that answers excerpt queries (e.g. version search).
-        for name in registry.names("query_mode"):
-            mode = registry.get("query_mode", name)
-            if mode.input == "audio" and "excerpt->audio" in mode.evaluates:
-                runs.append((f"example again, by the '{name}' query mode ({mode.title or name})",
-                             {name: corpus_dir / q["audio"]}, {q["source_track"]},
-                             lambda results, who=(mode.title or name): on_example(results, who)))
-    if "text" in picks:
-        wants = picks["text"].get("wants") or {}
-        runs.append((f"text: \"{picks['text']['text']}\"", {"text": picks["text"]["text"]}, set(),
-                     lambda results: N.attributes_sentence(results, wants)))
-    for kind, q in picks.get("modes", {}).items():
-        if kind in registry.names("query_mode"):
-            runs.append((f"{kind}: {q['audio']} (from {q['work_id']})", {kind: corpus_dir / q["audio"]}, set(),
-                         lambda results, kind=kind, work=q["work_id"]:
-                         N.found_sentence(kind, work, N.first_rank(results, work), k)))
-    if "lyrics" in picks:
-        work = picks["lyrics"]["work_id"]
-        runs.append((f"lyrics: \"{picks['lyrics']['text'][:70]}\" (from {work})",
-                     {"lyrics": picks["lyrics"]["text"]}, set(),
-                     lambda results, work=work: N.found_sentence("lyrics", work, N.first_rank(results, work), k)))
-    for title, query, exclude, about in runs:
-        try:
-            results = engine.search(**query, k=k, exclude=exclude)
-            render_results(results, title=title)
-            _say(about(results))
-        except (SapphireError, ValueError) as exc:
-            console.print(f"[yellow]{title}: skipped[/] ({exc})")
-    if len(example_ranks) > 1:
-        _say(N.comparison_sentence(example_ranks, k))
+    showcase_searches(engine, registry, corpus_dir, picks)
 
     _step(7, "evaluation (held-out works; baselines in the same run)")
     from sapphire_core.cli.evaluate_cmd import print_report_table

@@ -67,3 +67,15 @@ def test_demo_reports_a_bad_config_in_one_line(tmp_path, monkeypatch):
     assert res.exit_code == 2
     assert "demo stopped" in res.output and "nope.yaml" in res.output and "Traceback" not in res.output
     assert (d / "configs" / "default.yaml").is_file()
+
+
+def test_the_command_the_failure_message_suggests_runs():
+    """'demo failed' says to rerun with 'python -X dev -m sapphire_core.cli demo': that module runs."""
+    import subprocess
+
+    from sapphire_core.cli import demo_cmd
+
+    assert "-m sapphire_core.cli demo" in Path(demo_cmd.__file__).read_text()
+    res = subprocess.run([sys.executable, "-X", "dev", "-m", "sapphire_core.cli", "demo", "--help"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and "--out" in res.stdout, res.stderr[-2000:]

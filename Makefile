@@ -16,12 +16,18 @@ BASIC_PITCH := basic-pitch==0.4.0
 # and degraded excerpts of real game soundtracks (Debian packages, installed by `make quality` only).
 EVAL_DIR ?= data/eval_unseen
 ROBUST_DIR ?= data/robustness
-MODEL ?= $(DEMO_DIR)/runs/default/model.ckpt
+MODEL ?= sapphire_core/models/base.ckpt
 MUSIC_PACKAGES := hyperrogue-music singularity-music asc-music wesnoth-1.16-music
 MUSIC_SOURCES := /usr/share/hyperrogue/music /usr/share/games/singularity/music /usr/share/games/asc \
 	/usr/share/games/wesnoth
 
-.PHONY: install system-deps demo test bench quality clean
+# The shipped base model (sapphire_core/models/base.ckpt): configs/base.yaml trained on the `train`
+# render profile, evaluated on held-out works rendered `unseen`, installed only if it beats the shipped one.
+TRAIN_DIR ?= data/train_base
+TRAIN_SIZE ?= small
+BASE_RUN ?= runs/base
+
+.PHONY: install system-deps demo test bench quality model clean
 
 install: system-deps $(STAMP)
 
@@ -61,6 +67,14 @@ quality: install
 	$(BIN)/sapphire corpus robustness $(addprefix --source ,$(MUSIC_SOURCES)) --out $(ROBUST_DIR)
 	$(BIN)/sapphire evaluate --corpus $(ROBUST_DIR) $(if $(wildcard $(MODEL)),--model $(MODEL)) --no-msssim \
 	  --report docs/quality.md
+
+model: install
+	$(BIN)/sapphire corpus build --out $(TRAIN_DIR) --size $(TRAIN_SIZE) --variants 4 --profile train
+	$(BIN)/sapphire describe --corpus $(TRAIN_DIR)
+	$(BIN)/sapphire train configs/base.yaml --corpus $(TRAIN_DIR) --out $(BASE_RUN) --resume
+	$(BIN)/sapphire corpus build --out $(EVAL_DIR) --size small --include-heldout --variants 3 --profile unseen
+	$(BIN)/sapphire evaluate --corpus $(EVAL_DIR) --model $(BASE_RUN)/model.ckpt --no-msssim --out $(BASE_RUN)/eval
+	$(BIN)/sapphire model publish $(BASE_RUN)/model.ckpt --corpus $(TRAIN_DIR) --evaluation $(BASE_RUN)/eval/ablation.json
 
 bench: install
 	$(BIN)/python benchmarks/run.py --out benchmarks/out

@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "evaluate_cmd",
     "analyze_cmd",
     "demo_cmd",
+    "model_cmd",
     "serve_cmd",
     "feedback_cmd",
 ]

@@ -1,4 +1,4 @@
-"""``sapphire index --model CKPT --corpus DIR --out INDEX``: embed a corpus into a searchable index folder."""
+"""``sapphire index [--model CKPT] --corpus DIR --out INDEX``: embed a corpus into a searchable index folder."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from sapphire_core.cli.common import app, console, progress_bar
 
 @app.command("index")
 def index(
-    model: Path = typer.Option(..., "--model", help="Checkpoint written by 'sapphire train'."),
+    model: Path = typer.Option(None, "--model", help="Checkpoint written by 'sapphire train' [default: the base "
+                               "model shipped with sapphire-core, see 'sapphire model info']."),
     corpus: Path = typer.Option(..., "--corpus", help="Corpus folder with tracks.jsonl."),
     out: Path = typer.Option(..., "--out", help="Index folder (an existing one is updated in place)."),
     cache: Path = typer.Option(None, "--cache", help="Feature cache [default: CORPUS/.sapphire/cache]."),
@@ -38,6 +39,10 @@ def index(
     from sapphire_core.data import Corpus
     from sapphire_core.index.builder import build_index
 
+    if model is None:
+        from sapphire_core.base_model import base_checkpoint
+
+        model = base_checkpoint()
     data = Corpus(corpus, strict=strict)
     data.require_tracks()
     total = len(data)

@@ -29,6 +29,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-g
 REPO = Path(__file__).resolve().parents[1]
 
 
+#: Playwright waits this long for the page. The first search in a fresh environment pays one-time
+#: costs (numba compiles librosa's and the plugins' kernels, models load), and on a busy 2-core CI
+#: machine that took over 30 s, Playwright's default.
+FIRST_SEARCH_MS = 180_000
+
+
 @pytest.fixture
 def served(write_corpus, tmp_path):
     tracks = {}
@@ -69,6 +75,7 @@ def test_search_play_ab_and_triplet_in_chromium(served, shots):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.set_default_timeout(FIRST_SEARCH_MS)
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         external: list[str] = []
@@ -157,6 +164,7 @@ def test_hum_recording_and_file_upload_in_chromium(served, shots, tmp_path):
         context = browser.new_context()
         context.grant_permissions(["microphone"], origin=url)
         page = context.new_page()
+        page.set_default_timeout(FIRST_SEARCH_MS)
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(url + "/")

@@ -49,7 +49,7 @@ def test_evaluation_sentence_skips_missing_and_nan_figures():
             {"name": "m fused", "what": "m", "audio->audio": {"top1": 0.5}, "excerpt->audio": {"top1": 0.4}}]
     said = N.evaluation_sentences(rows)
     assert said == ("m fused ranks another version first for 50% of held-out tracks; the best baseline, MFCC stats, "
-                    "for 25%. Best top-1 on excerpts: Chroma alignment (80%).")
+                    "for 25%. Best top-1 on excerpts: Chroma alignment, 80%.")
     assert N.evaluation_sentences([]) == "No system answered the evaluation tasks."
 
 

@@ -204,7 +204,7 @@ def evaluation_sentences(rows: Sequence[dict]) -> str:
     ...         {"name": "QBH", "what": "melody matching", "hum->audio": {"top1": 0.7}}]
     >>> evaluation_sentences(rows)
     'default fused ranks another version first for 60% of held-out tracks; the best baseline, MFCC stats, \
-for 30% (Random: 5%). Best top-1 on hums: QBH (70%).'
+for 30% (Random: 5%). Best top-1 on hums: QBH, 70%.'
     """
     def top1(row, task="audio->audio"):
         return _metric(row, task, "top1")
@@ -228,7 +228,7 @@ for 30% (Random: 5%). Best top-1 on hums: QBH (70%).'
     for task, label in tasks:
         winner = max((r for r in rows if top1(r, task) is not None), key=lambda r: top1(r, task), default=None)
         if winner is not None:
-            best.append(f"on {label}: {winner['name']} ({percent(top1(winner, task))})")
+            best.append(f"on {label}: {winner['name']}, {percent(top1(winner, task))}")
     if best:
         out.append("Best top-1 " + "; ".join(best) + ".")
     return " ".join(out) or "No system answered the evaluation tasks."

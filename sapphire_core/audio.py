@@ -296,6 +296,17 @@ def load_audio(
     return y.astype(np.float32, copy=False)
 
 
+def query_audio(query, *, sr: int) -> tuple[np.ndarray, int]:
+    """A query mode's audio input as ``(float32 mono samples, rate)``.
+
+    ``query`` is a ``(samples, rate)`` pair, taken as given, or a file path, decoded at ``sr``.
+    """
+    if isinstance(query, tuple):
+        samples, rate = query
+        return np.asarray(samples, np.float32), int(rate)
+    return load_audio(query, sr=sr), sr
+
+
 def _read_until_error(fh, at: int, n: int) -> np.ndarray:
     """Frames from ``at`` up to ``n``, read in 0.1 s steps until the decoder fails (empty when none)."""
     import soundfile as sf

@@ -11,7 +11,7 @@ each result matched (:meth:`QueryMode.explain`); the engine shows it under the m
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Literal
+from typing import Any, Callable, ClassVar, Literal
 
 #: The modes every model answers (no plugin needed).
 CORE_MODES = ("audio", "text", "lyrics")
@@ -57,6 +57,14 @@ class QueryMode(ABC):
         k : int
         """
 
+    def per_query(self, query: Any, compute: Callable[[Any], Any]) -> Any:
+        """``compute(query)``, once per query object: kept until another query comes, so that
+        :meth:`explain` reuses what :meth:`rank` extracted from the same query (a hum's melody)."""
+        kept = self.__dict__.get("_per_query")
+        if kept is None or kept[0] is not query:
+            kept = self._per_query = (query, compute(query))  # holding the query keeps its id unique
+        return kept[1]
+
     def explain(self, query: Any, data: Any, track_ids: list[str]) -> dict[str, dict[str, Any]]:
         """Why each of ``track_ids`` (the results shown, best first) matched ``query``.
 
@@ -72,3 +80,22 @@ class QueryMode(ABC):
             Tracks left out get no explanation from this mode.
         """
         return {}
+
+
+def transposition_in_words(semitones: float) -> str:
+    """How far a query lies above or below a result, for a mode's one-line explanation.
+
+    Near-whole steps read as whole semitones (a sung query is rarely exactly in tune).
+
+    Examples
+    --------
+    >>> transposition_in_words(-2.04), transposition_in_words(1), transposition_in_words(2.5)
+    ('2 semitones lower', '1 semitone higher', '2.5 semitones higher')
+    >>> transposition_in_words(0.1)
+    'in its key'
+    """
+    step = round(semitones) if abs(semitones - round(semitones)) < 0.25 else round(semitones, 1)
+    if step == 0:
+        return "in its key"
+    unit = "semitone" if abs(step) == 1 else "semitones"
+    return f"{abs(step):g} {unit} {'higher' if step > 0 else 'lower'}"

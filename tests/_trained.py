@@ -209,6 +209,40 @@ def toy_setup() -> dict:
     return {"root": root, "corpus": corpus, "ckpt": ckpt, "index": root / "index", "registry": registry}
 
 
+def toy_engine_with_extra(folder: Path, plugin, extra: str):
+    """A copy of the toy index in ``folder`` with one of ``plugin``'s index extras built, opened with the
+    toy plugin and ``plugin`` (a plugin query mode's tests: the engine, the CLI table, the web API)."""
+    import shutil
+
+    from sapphire_core.data import Track
+    from sapphire_core.index.extras import build_extras, selected_extras
+    from sapphire_core.plugins import build_registry, get_plugin_manager
+    from sapphire_core.retrieval import SearchEngine
+
+    shutil.copytree(toy_setup()["index"], folder)
+    registry = build_registry(get_plugin_manager(load_entrypoints=False, plugins=[ToyPlugin(), plugin]))
+    eng = SearchEngine.open(folder, registry=registry)
+    tracks = [Track.from_json({**m, "audio": m["audio_path"]}, Path("/")) for m in eng.folder.metadata.values()]
+    build_extras(selected_extras(registry, [extra]), tracks, folder)
+    return SearchEngine.open(folder, registry=registry)
+
+
+def search_table(results) -> str:
+    """What ``sapphire search`` prints for ``results``, 240 columns wide: one line per explanation, so a
+    phrase is never folded across lines."""
+    from sapphire_core.cli.common import console
+    from sapphire_core.cli.search_cmd import render_results
+
+    width = console.width
+    try:
+        console.width = 240
+        with console.capture() as cap:
+            render_results(results)
+    finally:
+        console.width = width
+    return cap.get()
+
+
 # ---------------------------------------------------------------- the real chain on the demo corpus
 
 @functools.cache

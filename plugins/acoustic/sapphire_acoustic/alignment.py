@@ -18,6 +18,7 @@ by frame, up to a transposition and a tempo curve).
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -73,13 +74,17 @@ def _kernels():
     # Both kernels take the two sequences, not a cost matrix: the cosine distance of two frames is
     # computed where it is needed (12 products), with no BLAS call, and only the last three rows of
     # the accumulated cost D and path length L are kept (the steps reach back two rows at most).
+    # With ``trace``, S carries the column where each cell's best path entered ``b``, so the best
+    # path's ends come back with its cost (for explanations) without a full matrix to trace back;
+    # ranking leaves it off, which keeps the inner loop as lean as before.
     @numba.njit(cache=True, nogil=True)
-    def _run(a, b, subsequence):  # pragma: no cover - compiled
+    def _run(a, b, subsequence, trace):  # pragma: no cover - compiled
         n, m = a.shape[0], b.shape[0]
         inf = np.inf
         D = np.full((3, m), inf)
         L = np.ones((3, m))
-        out = inf
+        S = np.zeros((3, m), np.int64)
+        out, end_i, start_j, end_j = inf, -1, -1, -1
         for i in range(n):
             r, r1, r2 = i % 3, (i - 1) % 3, (i - 2) % 3
             for j in range(m):
@@ -90,6 +95,7 @@ def _kernels():
                     # subsequence: the query may start anywhere; global: only at the first frame
                     D[r, j] = c if (subsequence or j == 0) else inf
                     L[r, j] = 1.0
+                    S[r, j] = j
                     continue
                 best, bl = inf, 1.0
                 if j >= 1 and D[r1, j - 1] < best:
@@ -99,36 +105,120 @@ def _kernels():
                 if i >= 2 and j >= 1 and D[r2, j - 1] < best:
                     best, bl = D[r2, j - 1], L[r2, j - 1]
                 D[r, j], L[r, j] = best + c, bl + 1.0
-            if subsequence:
-                if i == n - 1:
-                    for j in range(m):
-                        if D[r, j] / L[r, j] < out:
-                            out = D[r, j] / L[r, j]
-            elif i >= n - 3:
-                # the end may fall short of the last frame of either side by the step pattern's slack
-                for j in range(max(0, m - 3), m):
+                if trace:  # the step chosen above: the first, in the same order, that reaches ``best``
+                    if j >= 1 and D[r1, j - 1] == best:
+                        S[r, j] = S[r1, j - 1]
+                    elif j >= 2 and D[r1, j - 2] == best:
+                        S[r, j] = S[r1, j - 2]
+                    elif i >= 2 and j >= 1:
+                        S[r, j] = S[r2, j - 1]
+            # subsequence: the path ends anywhere on the last row; global: the end may fall short of
+            # the last frame of either side by the step pattern's slack
+            if (subsequence and i == n - 1) or (not subsequence and i >= n - 3):
+                for j in range(0 if subsequence else max(0, m - 3), m):
                     if D[r, j] / L[r, j] < out:
-                        out = D[r, j] / L[r, j]
-        return out
+                        out, end_i, start_j, end_j = D[r, j] / L[r, j], i, S[r, j], j
+        return out, end_i, start_j, end_j
 
     @numba.njit(cache=True, nogil=True)
-    def global_cost(a, b):  # pragma: no cover - compiled
-        return _run(a, b, False)
+    def global_path(a, b, trace):  # pragma: no cover - compiled
+        return _run(a, b, False, trace)
 
     @numba.njit(cache=True, nogil=True)
-    def subsequence_cost(a, b):  # pragma: no cover - compiled
-        return _run(a, b, True)
+    def subsequence_path(a, b, trace):  # pragma: no cover - compiled
+        return _run(a, b, True, trace)
 
-    return global_cost, subsequence_cost
+    return global_path, subsequence_path
+
+
+@dataclass(frozen=True)
+class ChromaAlignment:
+    """Where and how a query follows a reference: the path :func:`alignment_score` scores, by its ends.
+
+    Attributes
+    ----------
+    score : float
+        :func:`alignment_score` of the pair, in [0, 1].
+    query_start, query_end, reference_start, reference_end : int
+        The aligned frames ``[start, end)`` of each sequence (:data:`FRAMES_PER_SECOND`). The shorter
+        sequence is aligned whole (an excerpt inside its track), so one side spans all its frames.
+    transposition : int
+        Semitones the query lies above the reference, folded into ``[-6, 6)`` (chroma has no octaves).
+    tempo : float
+        The query's tempo over the reference's along the path: aligned reference frames per
+        aligned query frame (0.8 = the query plays 20 % slower). DTW's steps bound it to [1/2, 2].
+    """
+
+    score: float
+    query_start: int
+    query_end: int
+    reference_start: int
+    reference_end: int
+    transposition: int
+    tempo: float
+
+
+def align_sequences(query: np.ndarray, reference: np.ndarray, *, rotations: int = ROTATIONS,
+                    trace: bool = True) -> ChromaAlignment | None:
+    """The best alignment of two ``(T, 12)`` unit-norm chroma sequences, traced to its ends.
+
+    Symmetric in its arguments, as the score is: sequences are pooled to at most :data:`MAX_FRAMES`
+    frames for the shorter one (:func:`pool_frames`), then the shorter sequence is aligned inside the
+    longer one (trying all twelve transpositions) when their lengths differ by more than
+    :data:`GLOBAL_RATIO`, end to end (trying the best ``rotations`` by OTI) otherwise.
+
+    trace : bool
+        Find where the path starts (False: the score alone is right, the spans are not; ranking's
+        inner loop skips that bookkeeping).
+
+    Returns
+    -------
+    ChromaAlignment or None
+        None when either sequence has fewer than two frames.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> track = unit_frames(rng.random((120, 12)))
+    >>> excerpt = np.roll(track[30:70], 3, axis=1)  # frames 30-69, three semitones up
+    >>> a = align_sequences(excerpt, track)
+    >>> (a.reference_start, a.reference_end, a.transposition, a.tempo, round(a.score, 3))
+    (30, 70, 3, 1.0, 1.0)
+    """
+    if len(query) < 2 or len(reference) < 2:
+        return None
+    swapped = len(query) > len(reference)
+    short, long_ = (reference, query) if swapped else (query, reference)
+    factor = -(-len(short) // MAX_FRAMES)
+    a, b = (pool_frames(short, factor), pool_frames(long_, factor)) if factor > 1 else (short, long_)
+    global_path, subsequence_path = _kernels()
+    whole = len(a) >= GLOBAL_RATIO * len(b)
+    kernel = global_path if whole else subsequence_path
+    a64 = np.ascontiguousarray(a, dtype=np.float64)
+    best, k_best = (np.inf, -1, -1, -1), 0
+    for k in best_rotations(a, b, rotations if whole else 12):
+        found = kernel(a64, np.ascontiguousarray(np.roll(b, k, axis=1), dtype=np.float64), trace)
+        if found[0] < best[0]:
+            best, k_best = found, k
+    cost, end_i, start_j, end_j = best
+    if not np.isfinite(cost):
+        return None
+    # pooled frame p covers frames p * factor .. (p + 1) * factor - 1 of the original
+    short_span = (0, min(len(short), (end_i + 1) * factor))
+    long_span = (start_j * factor, min(len(long_), (end_j + 1) * factor))
+    q, r = (long_span, short_span) if swapped else (short_span, long_span)
+    # the longer side rolled up by k fits the shorter: a query that is the longer side lies k below
+    shift = -k_best if swapped else k_best
+    return ChromaAlignment(score=float(np.clip(1.0 - cost, 0.0, 1.0)), query_start=q[0], query_end=q[1],
+                           reference_start=r[0], reference_end=r[1], transposition=(shift + 6) % 12 - 6,
+                           tempo=round((r[1] - r[0]) / max(q[1] - q[0], 1), 3))
 
 
 def alignment_score(query: np.ndarray, reference: np.ndarray, *, rotations: int = ROTATIONS) -> float:
     """How well two ``(T, 12)`` unit-norm chroma sequences align, in [0, 1] (higher is closer).
 
-    Symmetric in its arguments: sequences are pooled to at most :data:`MAX_FRAMES` frames for the
-    shorter one (:func:`pool_frames`), then the shorter sequence is aligned inside the longer one (trying all
-    twelve transpositions) when their lengths differ by more than :data:`GLOBAL_RATIO`, end to end
-    (trying the best ``rotations`` by OTI) otherwise.
+    The score of :func:`align_sequences` (0 when a sequence is too short to align): one minus the mean
+    cosine distance of frames along the best path.
 
     Examples
     --------
@@ -138,20 +228,9 @@ def alignment_score(query: np.ndarray, reference: np.ndarray, *, rotations: int 
     >>> round(alignment_score(a, b), 3)
     1.0
     """
-    if len(query) < 2 or len(reference) < 2:
-        return 0.0
-    short, long_ = (query, reference) if len(query) <= len(reference) else (reference, query)
-    factor = -(-len(short) // MAX_FRAMES)
-    if factor > 1:
-        short, long_ = pool_frames(short, factor), pool_frames(long_, factor)
-    global_cost, subsequence_cost = _kernels()
-    whole = len(short) >= GLOBAL_RATIO * len(long_)
-    kernel = global_cost if whole else subsequence_cost
-    best = np.inf
-    a = np.ascontiguousarray(short, dtype=np.float64)
-    for k in best_rotations(short, long_, rotations if whole else 12):
-        best = min(best, kernel(a, np.ascontiguousarray(np.roll(long_, k, axis=1), dtype=np.float64)))
-    return float(np.clip(1.0 - best, 0.0, 1.0))
+    found = align_sequences(query, reference, rotations=rotations, trace=False)
+    return found.score if found is not None else 0.0
 
 
-__all__ = ["FRAMES_PER_SECOND", "alignment_score", "best_rotations", "chroma_sequence", "unit_frames"]
+__all__ = ["FRAMES_PER_SECOND", "ChromaAlignment", "align_sequences", "alignment_score", "best_rotations",
+           "chroma_sequence", "unit_frames"]

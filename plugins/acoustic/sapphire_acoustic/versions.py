@@ -21,12 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from sapphire_core.audio import load_audio
+from sapphire_core.audio import load_audio, query_audio
 from sapphire_core.errors import ConfigError
 from sapphire_core.index_extra import PerTrackExtra
-from sapphire_core.query_mode import QueryMode
+from sapphire_core.query_mode import QueryMode, transposition_in_words
 
-from sapphire_acoustic.alignment import alignment_score, chroma_sequence
+from sapphire_acoustic.alignment import (FRAMES_PER_SECOND, ChromaAlignment, align_sequences, alignment_score,
+                                         chroma_sequence, unit_frames)
 
 SEQUENCES_FILE = "sequences.npz"
 INDEX_FORMAT = 1
@@ -119,8 +120,7 @@ class VersionIndex:
         """The ``k`` best ``(track_id, score)`` for a query sequence, best first; score in [0, 1]."""
         if not self._codes or k < 1:
             return []
-        query = np.asarray(query, np.float32)
-        query = query / np.maximum(np.linalg.norm(query, axis=1, keepdims=True), 1e-9)
+        query = unit_frames(query)
         if self.shortlist == 0 or len(self) <= self.shortlist:
             chosen = self.track_ids
         else:
@@ -137,6 +137,19 @@ class VersionIndex:
 
         with ThreadPoolExecutor(workers) as pool:
             return list(pool.map(lambda t: alignment_score(query, self.sequence(t)), track_ids))
+
+    def align_sequence(self, query: np.ndarray, track_ids) -> dict[str, ChromaAlignment]:
+        """Where a query sequence fits in each of ``track_ids``: the re-ranking stage's alignment traced back.
+
+        Returns
+        -------
+        dict of str to ChromaAlignment
+            By track id, with the score :meth:`rank_sequence` ranks by; tracks not in the index or too
+            short to align are left out.
+        """
+        query = unit_frames(query)
+        found = {t: align_sequences(query, self.sequence(t)) for t in track_ids if t in self}
+        return {t: a for t, a in found.items() if a is not None}
 
     def rank_audio(self, audio: np.ndarray, sr: int, k: int = 10) -> list[tuple[str, float]]:
         """:meth:`rank_sequence` for a recording's mono samples."""
@@ -216,13 +229,41 @@ class VersionMode(QueryMode):
     description = ("sapphire_acoustic.versions: CENS chroma, OTI transposition, DTW (subsequence DTW for "
                    "excerpts), 2D-FFT shortlist; no training")
 
+    def sequence(self, query) -> np.ndarray:
+        """The query's chroma sequence, computed once per query object."""
+        return self.per_query(query, lambda q: chroma_sequence(*query_audio(q, sr=SAMPLE_RATE)))
+
     def rank(self, query, data: VersionIndex, *, k: int) -> list[tuple[str, float]]:
-        if isinstance(query, tuple):
-            samples, sr = query
-        else:
-            sr = SAMPLE_RATE
-            samples = load_audio(query, sr=sr)
-        return data.rank_audio(np.asarray(samples, np.float32), sr, k)
+        return data.rank_sequence(self.sequence(query), k)
+
+    def explain(self, query, data: VersionIndex, track_ids: list[str]) -> dict[str, dict]:
+        """Each result's aligned part (seconds into the track and into the query), the query's
+        transposition against it (semitones), its tempo over the track's and the alignment score."""
+        out = {}
+        for tid, a in data.align_sequence(self.sequence(query), track_ids).items():
+            sec = {name: round(getattr(a, name) / FRAMES_PER_SECOND, 2)
+                   for name in ("reference_start", "reference_end", "query_start", "query_end")}
+            out[tid] = {"start": sec["reference_start"], "end": sec["reference_end"],
+                        "query_start": sec["query_start"], "query_end": sec["query_end"],
+                        "transposition": a.transposition, "tempo": a.tempo, "score": round(a.score, 4),
+                        "summary": version_summary(sec["reference_start"], sec["reference_end"], a.transposition,
+                                                   a.tempo, a.score)}
+        return out
 
 
-__all__ = ["ChromaSequenceExtra", "VersionIndex", "VersionMode", "shift_invariant_summary"]
+def version_summary(start: float, end: float, transposition: int, tempo: float, score: float) -> str:
+    """One line on how a query follows another version of its work.
+
+    Examples
+    --------
+    >>> version_summary(12.0, 41.55, -2, 0.8, 0.9051)
+    'query follows 12.0-41.5 s of the track, 2 semitones lower, at 0.80x its tempo (alignment score 0.91)'
+    >>> version_summary(0.0, 180.0, 0, 1.02, 0.97)
+    'query follows 0.0-180.0 s of the track, in its key, at its tempo (alignment score 0.97)'
+    """
+    pace = "at its tempo" if abs(tempo - 1.0) < 0.05 else f"at {tempo:.2f}x its tempo"
+    return (f"query follows {start:.1f}-{end:.1f} s of the track, {transposition_in_words(transposition)}, {pace} "
+            f"(alignment score {score:.2f})")
+
+
+__all__ = ["ChromaSequenceExtra", "VersionIndex", "VersionMode", "shift_invariant_summary", "version_summary"]

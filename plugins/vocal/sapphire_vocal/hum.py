@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sapphire_core.audio import load_audio
+from sapphire_core.audio import load_audio, query_audio
 from sapphire_core.index_extra import PerTrackExtra
-from sapphire_core.query_mode import QueryMode
+from sapphire_core.query_mode import QueryMode, transposition_in_words
 
 #: The hum is decoded at CREPE's rate; tracks at basic-pitch's.
 HUM_SAMPLE_RATE = 16000
@@ -62,21 +62,12 @@ class HumMode(QueryMode):
     description = ("sapphire_vocal.qbh melody matching of the hum against melodies extracted from every "
                    "track's audio (no embedding, no training)")
 
-    def __init__(self) -> None:
-        self._last: tuple = (None, None)  # (query, its melody): explain() reuses what rank() extracted
-
     def melody(self, query) -> np.ndarray:
         """The hum's melody (CREPE), extracted once per query object."""
         from sapphire_vocal.melody import melody_from_audio
 
-        if self._last[0] is not query:
-            if isinstance(query, tuple):
-                samples, sr = query
-            else:
-                sr = HUM_SAMPLE_RATE
-                samples = load_audio(query, sr=sr)
-            self._last = (query, melody_from_audio(np.asarray(samples, np.float32), sr, method="crepe"))
-        return self._last[1]
+        return self.per_query(query, lambda q: melody_from_audio(*query_audio(q, sr=HUM_SAMPLE_RATE),
+                                                                 method="crepe"))
 
     def rank(self, query, data, *, k: int) -> list[tuple[str, float]]:
         return [(str(t), float(s)) for t, s in data.rank_melody(self.melody(query), k)]
@@ -104,10 +95,5 @@ def hum_summary(start: float, end: float, transposition: float, cost: float) -> 
     >>> hum_summary(0.0, 6.0, 0.1, 0.2)
     'hum follows 0.0-6.0 s of the track, in its key (match cost 0.20)'
     """
-    step = round(transposition) if abs(transposition - round(transposition)) < 0.25 else round(transposition, 1)
-    if step == 0:
-        key = "in its key"
-    else:
-        unit = "semitone" if abs(step) == 1 else "semitones"
-        key = f"{abs(step):g} {unit} {'higher' if step > 0 else 'lower'}"
-    return f"hum follows {start:.1f}-{end:.1f} s of the track, {key} (match cost {cost:.2f})"
+    return (f"hum follows {start:.1f}-{end:.1f} s of the track, {transposition_in_words(transposition)} "
+            f"(match cost {cost:.2f})")

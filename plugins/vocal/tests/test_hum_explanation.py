@@ -86,31 +86,16 @@ def test_hum_explanation_through_engine_cli_and_web_api(tmp_path, hum):
     """The toy index (tests/_trained.py) with its melodies: the engine puts the mode's explanation under
     ``explanation["hum"]`` and leads the summary with it; ``sapphire search``'s table and the JSON the
     search page renders carry it."""
-    import shutil
-
     sys.path.insert(0, str(REPO / "tests"))
     import _trained as T
 
     import sapphire_vocal.plugin
     from fastapi.testclient import TestClient
 
-    from sapphire_core.cli.common import console
-    from sapphire_core.cli.search_cmd import render_results
-    from sapphire_core.data import Track
-    from sapphire_core.index.extras import build_extras, selected_extras
-    from sapphire_core.plugins import build_registry, get_plugin_manager
-    from sapphire_core.retrieval import SearchEngine
     from sapphire_core.testing.signals import write_wav
     from sapphire_core.webapp import create_app
 
-    index = tmp_path / "index"
-    shutil.copytree(T.toy_setup()["index"], index)
-    registry = build_registry(get_plugin_manager(load_entrypoints=False,
-                                                 plugins=[T.ToyPlugin(), sapphire_vocal.plugin]))
-    eng = SearchEngine.open(index, registry=registry)
-    tracks = [Track.from_json({**m, "audio": m["audio_path"]}, Path("/")) for m in eng.folder.metadata.values()]
-    build_extras(selected_extras(registry, ["melody"]), tracks, index)
-    eng = SearchEngine.open(index, registry=registry)
+    eng = T.toy_engine_with_extra(tmp_path / "index", sapphire_vocal.plugin, "melody")
     # w3's tune (8 notes of 0.3 s in the toy corpus' v0), notes 1-6 hummed 2 semitones up; w1 and w5
     # are the same tune in other keys, so each result's transposition is known from its work's first note
     toy = signals.melody([p + 2 for p in T.TOY_WORKS["w3"][0][1:7]], durations=0.33, sr=16000)
@@ -124,15 +109,9 @@ def test_hum_explanation_through_engine_cli_and_web_api(tmp_path, hum):
         seconds = 8 * 0.3 * (1.25 if r.track_id.endswith("v1") else 1.0)
         assert 0.0 <= e["start"] < e["end"] <= seconds + 0.1
         assert r.explanation["summary"].startswith(e["summary"])
-    width = console.width
-    try:
-        console.width = 240  # one line per explanation, so a phrase is never folded across lines
-        with console.capture() as cap:
-            render_results(res)
-    finally:
-        console.width = width
+    table = T.search_table(res)
     for r in res:
-        assert r.explanation["hum"]["summary"] in cap.get()
+        assert r.explanation["hum"]["summary"] in table
 
     write_wav(tmp_path / "hum.wav", toy, 16000)
     app = create_app(eng, db_path=tmp_path / "fb.db", admin_token="hum-test-token")

@@ -8,14 +8,12 @@ import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from sapphire_core.testing import signals
 from sapphire_core.webapp import create_app, limits
 from sapphire_core.webapp.app import ADMIN_HEADER
-from sapphire_core.webapp.memory import MemoryEngine
 from sapphire_core.webapp.routes import admin as admin_routes
 from sapphire_core.webapp.server import serve_in_thread
 
@@ -24,14 +22,10 @@ MB = 1024 * 1024
 
 
 @pytest.fixture
-def engines(write_corpus):
-    """Six 0.5 s triads and a rotated copy of their vectors as the A/B baseline."""
-    corpus = write_corpus({f"t{i}": (signals.chord([60 + i, 64 + i, 67 + i], sr=22050, seconds=0.5), 22050,
-                                     {"title": f"chord {i}"}) for i in range(6)})
-    model = MemoryEngine.from_corpus(corpus, model_version="model-v1")
-    baseline = MemoryEngine(list(model.records.values()), np.roll(model.vectors, 1, axis=0),
-                            model_version="baseline-v0")
-    return model, baseline
+def web_corpus(write_corpus):
+    """Six 0.5 s triads, served by the shared ``engines`` fixture (tests/conftest.py)."""
+    return write_corpus({f"t{i}": (signals.chord([60 + i, 64 + i, 67 + i], sr=22050, seconds=0.5), 22050,
+                                   {"title": f"chord {i}"}) for i in range(6)})
 
 
 @pytest.fixture

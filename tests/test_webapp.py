@@ -15,7 +15,7 @@ from sapphire_core.feedback.sessions import SessionSpec, load_sessions, parse_se
 from sapphire_core.testing import signals
 from sapphire_core.webapp import create_app
 from sapphire_core.webapp.app import ADMIN_HEADER
-from sapphire_core.webapp.memory import MemoryEngine, audio_features
+from sapphire_core.webapp.memory import audio_features
 
 TOKEN = "test-admin-token"
 KEYS = {"C": 60, "E": 64, "G": 67, "A": 69}
@@ -34,12 +34,9 @@ def chord_corpus(write_corpus):
 
 
 @pytest.fixture
-def engines(chord_corpus):
-    model = MemoryEngine.from_corpus(chord_corpus, model_version="model-v1")
-    # A deliberately poor baseline: the same tracks with their vectors rotated one place.
-    baseline = MemoryEngine(list(model.records.values()), np.roll(model.vectors, 1, axis=0),
-                            model_version="baseline-v0")
-    return model, baseline
+def web_corpus(chord_corpus):
+    """What the shared ``engines`` fixture (tests/conftest.py) serves."""
+    return chord_corpus
 
 
 @pytest.fixture

@@ -1,0 +1,21 @@
+"""Fixtures shared by the core's tests (the plugin-author fixtures ship in :mod:`sapphire_core.testing`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def engines(web_corpus):
+    """``(model, baseline)``: in-memory web-app engines over the module's ``web_corpus`` fixture.
+
+    The baseline is deliberately poor, the same tracks with their vectors rotated one place, so an
+    A/B test between the two has a known winner.
+    """
+    from sapphire_core.webapp.memory import MemoryEngine
+
+    model = MemoryEngine.from_corpus(web_corpus, model_version="model-v1")
+    baseline = MemoryEngine(list(model.records.values()), np.roll(model.vectors, 1, axis=0),
+                            model_version="baseline-v0")
+    return model, baseline

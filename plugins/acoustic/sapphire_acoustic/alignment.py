@@ -74,17 +74,17 @@ def _kernels():
     # Both kernels take the two sequences, not a cost matrix: the cosine distance of two frames is
     # computed where it is needed (12 products), with no BLAS call, and only the last three rows of
     # the accumulated cost D and path length L are kept (the steps reach back two rows at most).
-    # With ``trace``, S carries the column where each cell's best path entered ``b``, so the best
-    # path's ends come back with its cost (for explanations) without a full matrix to trace back;
-    # ranking leaves it off, which keeps the inner loop as lean as before.
+    # An explanation passes an (n, m) ``steps`` array, which records each cell's chosen step (1:
+    # (1,1), 2: (1,2), 3: (2,1); 0: a path's first cell) so the best path can be traced back;
+    # ranking passes a (1, 1) one and the inner loop stays as lean as before.
     @numba.njit(cache=True, nogil=True)
-    def _run(a, b, subsequence, trace):  # pragma: no cover - compiled
+    def _run(a, b, subsequence, steps):  # pragma: no cover - compiled
         n, m = a.shape[0], b.shape[0]
+        trace = steps.shape[0] == n and steps.shape[1] == m
         inf = np.inf
         D = np.full((3, m), inf)
         L = np.ones((3, m))
-        S = np.zeros((3, m), np.int64)
-        out, end_i, start_j, end_j = inf, -1, -1, -1
+        out, end_i, end_j = inf, -1, -1
         for i in range(n):
             r, r1, r2 = i % 3, (i - 1) % 3, (i - 2) % 3
             for j in range(m):
@@ -95,7 +95,6 @@ def _kernels():
                     # subsequence: the query may start anywhere; global: only at the first frame
                     D[r, j] = c if (subsequence or j == 0) else inf
                     L[r, j] = 1.0
-                    S[r, j] = j
                     continue
                 best, bl = inf, 1.0
                 if j >= 1 and D[r1, j - 1] < best:
@@ -107,26 +106,26 @@ def _kernels():
                 D[r, j], L[r, j] = best + c, bl + 1.0
                 if trace:  # the step chosen above: the first, in the same order, that reaches ``best``
                     if j >= 1 and D[r1, j - 1] == best:
-                        S[r, j] = S[r1, j - 1]
+                        steps[i, j] = 1
                     elif j >= 2 and D[r1, j - 2] == best:
-                        S[r, j] = S[r1, j - 2]
+                        steps[i, j] = 2
                     elif i >= 2 and j >= 1:
-                        S[r, j] = S[r2, j - 1]
+                        steps[i, j] = 3
             # subsequence: the path ends anywhere on the last row; global: the end may fall short of
             # the last frame of either side by the step pattern's slack
             if (subsequence and i == n - 1) or (not subsequence and i >= n - 3):
                 for j in range(0 if subsequence else max(0, m - 3), m):
                     if D[r, j] / L[r, j] < out:
-                        out, end_i, start_j, end_j = D[r, j] / L[r, j], i, S[r, j], j
-        return out, end_i, start_j, end_j
+                        out, end_i, end_j = D[r, j] / L[r, j], i, j
+        return out, end_i, end_j
 
     @numba.njit(cache=True, nogil=True)
-    def global_path(a, b, trace):  # pragma: no cover - compiled
-        return _run(a, b, False, trace)
+    def global_path(a, b, steps):  # pragma: no cover - compiled
+        return _run(a, b, False, steps)
 
     @numba.njit(cache=True, nogil=True)
-    def subsequence_path(a, b, trace):  # pragma: no cover - compiled
-        return _run(a, b, True, trace)
+    def subsequence_path(a, b, steps):  # pragma: no cover - compiled
+        return _run(a, b, True, steps)
 
     return global_path, subsequence_path
 
@@ -145,8 +144,9 @@ class ChromaAlignment:
     transposition : int
         Semitones the query lies above the reference, folded into ``[-6, 6)`` (chroma has no octaves).
     tempo : float
-        The query's tempo over the reference's along the path: aligned reference frames per
-        aligned query frame (0.8 = the query plays 20 % slower). DTW's steps bound it to [1/2, 2].
+        The query's tempo over the reference's: reference frames per query frame along the middle
+        of the path (:func:`path_slope`; 0.8 = the query plays 20 % slower). DTW's steps bound it to
+        [1/2, 2].
     """
 
     score: float
@@ -168,8 +168,8 @@ def align_sequences(query: np.ndarray, reference: np.ndarray, *, rotations: int 
     :data:`GLOBAL_RATIO`, end to end (trying the best ``rotations`` by OTI) otherwise.
 
     trace : bool
-        Find where the path starts (False: the score alone is right, the spans are not; ranking's
-        inner loop skips that bookkeeping).
+        Trace the path back for its ends and tempo (False: the score alone, as ranking needs; the
+        spans then cover both sequences and the transposition and tempo read 0 and 1).
 
     Returns
     -------
@@ -195,23 +195,65 @@ def align_sequences(query: np.ndarray, reference: np.ndarray, *, rotations: int 
     whole = len(a) >= GLOBAL_RATIO * len(b)
     kernel = global_path if whole else subsequence_path
     a64 = np.ascontiguousarray(a, dtype=np.float64)
-    best, k_best = (np.inf, -1, -1, -1), 0
+    no_steps = np.zeros((1, 1), np.int8)
+    best, k_best = (np.inf, -1, -1), 0
     for k in best_rotations(a, b, rotations if whole else 12):
-        found = kernel(a64, np.ascontiguousarray(np.roll(b, k, axis=1), dtype=np.float64), trace)
+        found = kernel(a64, np.ascontiguousarray(np.roll(b, k, axis=1), dtype=np.float64), no_steps)
         if found[0] < best[0]:
             best, k_best = found, k
-    cost, end_i, start_j, end_j = best
+    cost, end_i, end_j = best
     if not np.isfinite(cost):
         return None
+    score = float(np.clip(1.0 - cost, 0.0, 1.0))
+    if not trace:
+        return ChromaAlignment(score, 0, len(query), 0, len(reference), 0, 1.0)
+    steps = np.zeros((len(a), len(b)), np.int8)  # the best rotation again, its steps recorded
+    kernel(a64, np.ascontiguousarray(np.roll(b, k_best, axis=1), dtype=np.float64), steps)
+    path = trace_back(steps, end_i, end_j)
     # pooled frame p covers frames p * factor .. (p + 1) * factor - 1 of the original
-    short_span = (0, min(len(short), (end_i + 1) * factor))
-    long_span = (start_j * factor, min(len(long_), (end_j + 1) * factor))
+    short_span = (int(path[0, 0]) * factor, min(len(short), (end_i + 1) * factor))
+    long_span = (int(path[0, 1]) * factor, min(len(long_), (end_j + 1) * factor))
     q, r = (long_span, short_span) if swapped else (short_span, long_span)
     # the longer side rolled up by k fits the shorter: a query that is the longer side lies k below
     shift = -k_best if swapped else k_best
-    return ChromaAlignment(score=float(np.clip(1.0 - cost, 0.0, 1.0)), query_start=q[0], query_end=q[1],
-                           reference_start=r[0], reference_end=r[1], transposition=(shift + 6) % 12 - 6,
-                           tempo=round((r[1] - r[0]) / max(q[1] - q[0], 1), 3))
+    slope = path_slope(path)  # longer-side frames per shorter-side frame
+    return ChromaAlignment(score=score, query_start=q[0], query_end=q[1], reference_start=r[0],
+                           reference_end=r[1], transposition=(shift + 6) % 12 - 6,
+                           tempo=round(1.0 / slope if swapped else slope, 3))
+
+
+def trace_back(steps: np.ndarray, i: int, j: int) -> np.ndarray:
+    """The ``(n_points, 2)`` path of ``(row, column)`` cells that ends at ``(i, j)``, first cell first,
+    from the steps the alignment kernel recorded (1: (1,1), 2: (1,2), 3: (2,1), 0: the start)."""
+    back = {1: (1, 1), 2: (1, 2), 3: (2, 1)}
+    path = [(i, j)]
+    while steps[i, j]:
+        di, dj = back[int(steps[i, j])]
+        i, j = i - di, j - dj
+        path.append((i, j))
+    return np.array(path[::-1])
+
+
+def path_slope(path: np.ndarray, *, trim: float = 0.15) -> float:
+    """Columns per row along an alignment path: a least-squares line through its middle.
+
+    The ends are left out (``trim`` of the rows at each end): chroma smoothed over ~1 s blurs the
+    first and last second of an excerpt, and the path compresses or stretches there.
+
+    Examples
+    --------
+    >>> rows = np.arange(100)
+    >>> path_slope(np.stack([rows, 30 + (rows * 1.5).astype(int)], axis=1))
+    1.5
+    """
+    rows, cols = path[:, 0].astype(float), path[:, 1].astype(float)
+    lo, hi = rows[0] + trim * (rows[-1] - rows[0]), rows[-1] - trim * (rows[-1] - rows[0])
+    middle = (rows >= lo) & (rows <= hi)
+    if middle.sum() < 2 or np.ptp(rows[middle]) == 0:
+        middle = np.ones_like(rows, bool)
+    if np.ptp(rows[middle]) == 0:
+        return 1.0
+    return round(float(np.polyfit(rows[middle], cols[middle], 1)[0]), 3)
 
 
 def alignment_score(query: np.ndarray, reference: np.ndarray, *, rotations: int = ROTATIONS) -> float:
@@ -233,4 +275,4 @@ def alignment_score(query: np.ndarray, reference: np.ndarray, *, rotations: int 
 
 
 __all__ = ["FRAMES_PER_SECOND", "ChromaAlignment", "align_sequences", "alignment_score", "best_rotations",
-           "chroma_sequence", "unit_frames"]
+           "chroma_sequence", "path_slope", "trace_back", "unit_frames"]

@@ -172,6 +172,16 @@ def test_hum_recording_and_file_upload_in_chromium(served, shots, tmp_path):
         page.click("#upload-btn")
         page.wait_for_selector("li.result")
         assert page.locator("li.result .title").first.inner_text() == "A major organ"
+        # the file can be a query of any installed plugin mode that takes audio (e.g. version), as /api/info lists
+        modes = page.evaluate("async () => (await (await fetch('/api/info')).json()).modes")
+        offered = page.locator("#upload-kind option").evaluate_all("options => options.map(o => o.value)")
+        assert offered == ["audio"] + [m for m, kind in modes.items() if kind == "audio" and m != "audio"]
+        if "version" in offered:
+            page.select_option("#upload-kind", "version")
+            with page.expect_response(lambda r: "/api/search/audio?kind=version" in r.url) as sent:
+                page.click("#upload-btn")
+            assert sent.value.ok
+            page.select_option("#upload-kind", "audio")
         page.click("#record-btn")
         page.wait_for_selector("#record-btn.rec")
         page.wait_for_timeout(1500)

@@ -1,4 +1,4 @@
-// The search page: text / lyrics / file / hummed queries, results with players and explanations.
+// The search page: text / lyrics / file (as audio or any plugin audio mode) / hummed queries, results with players and explanations.
 "use strict";
 
 (() => {
@@ -164,6 +164,11 @@
     }
     document.getElementById("versions").textContent =
       "model " + info.model_version + " · index " + info.index_version;
+    // a file can also be a query of any plugin mode that takes audio (e.g. "version": other versions of it)
+    const uploadKind = document.getElementById("upload-kind");
+    for (const [mode, input] of Object.entries(info.modes || {})) {
+      if (input === "audio" && mode !== "audio") uploadKind.append(el("option", { value: mode, text: mode }));
+    }
     const go = () => {
       const value = document.getElementById("query").value.trim();
       if (value) run({ kind: document.getElementById("query-kind").value, value });
@@ -177,7 +182,7 @@
         status("search-status", "file is larger than the upload limit", "error");
         return;
       }
-      run({ kind: "audio", blob: file });
+      run({ kind: uploadKind.value, blob: file });
     });
     document.getElementById("record-btn").addEventListener("click", toggleRecording);
     document.getElementById("search-btn").disabled = false;  // ready: listeners and sub-spaces loaded

@@ -27,7 +27,7 @@ TRAIN_DIR ?= data/train_base
 TRAIN_SIZE ?= small
 BASE_RUN ?= runs/base
 
-.PHONY: install system-deps demo test bench quality model clean
+.PHONY: install system-deps demo test bench quality model screenshots clean
 
 install: system-deps $(STAMP)
 
@@ -75,6 +75,11 @@ model: install
 	$(BIN)/sapphire corpus build --out $(EVAL_DIR) --size small --include-heldout --variants 3 --profile unseen
 	$(BIN)/sapphire evaluate --corpus $(EVAL_DIR) --model $(BASE_RUN)/model.ckpt --no-msssim --out $(BASE_RUN)/eval
 	$(BIN)/sapphire model publish $(BASE_RUN)/model.ckpt --corpus $(TRAIN_DIR) --evaluation $(BASE_RUN)/eval/ablation.json
+
+# docs/img/search.png and report.png, the README's screenshots: a few works rendered and indexed with the
+# base model under data/screenshots/ (reused), a text search in Chromium, docs/quality.md as a page.
+screenshots: install
+	$(BIN)/python docs/make_screenshots.py
 
 bench: install
 	$(BIN)/python benchmarks/run.py --out benchmarks/out

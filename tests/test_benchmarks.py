@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
 
-RUN_PY = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
-
-
 @pytest.fixture(scope="module")
-def suite():
-    spec = importlib.util.spec_from_file_location("bench_suite", RUN_PY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def suite(load_script):
+    return load_script("benchmarks/run.py")
 
 
 def test_growth_exponent_recovers_known_powers(suite):

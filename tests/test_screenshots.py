@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "make_screenshots.py"
-
 
 @pytest.fixture(scope="module")
-def shots():
-    spec = importlib.util.spec_from_file_location("make_screenshots", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def shots(load_script):
+    return load_script("docs/make_screenshots.py")
 
 
 def test_the_report_renders_its_tables(shots, tmp_path):

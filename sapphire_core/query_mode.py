@@ -6,12 +6,18 @@ tracks itself, against an index extra (e.g. the vocal plugin's ``hum``: melody m
 hummed query). ``SearchEngine.search(**{mode: query})`` takes any installed mode; combined with
 other modes, its scores are rescaled to [0, 1] before the weighted mean. A mode may also say why
 each result matched (:meth:`QueryMode.explain`); the engine shows it under the mode's name.
+
+A :class:`VectorQueryMode` scores with per-track vectors that need no training (e.g. descriptor
+statistics): ``sapphire index --model none`` stores them as the index's vectors, so a catalogue is
+searchable, and ``similar`` / ``playlist`` work, before any model exists.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from typing import Any, Callable, ClassVar, Literal
+
+import numpy as np
 
 #: The modes every model answers (no plugin needed).
 CORE_MODES = ("audio", "text", "lyrics")
@@ -81,6 +87,12 @@ class QueryMode(ABC):
         """
         return {}
 
+    def pair_scores(self, data: Any, pairs: list[tuple[str, str]]) -> np.ndarray | None:
+        """The mode's score of each ``(track_a, track_b)`` of indexed tracks (``a`` as the query; NaN where
+        either is not indexed), or None when the mode cannot compare indexed tracks with each other (the
+        default). Label-triplet evaluation uses it."""
+        return None
+
 
 def transposition_in_words(semitones: float) -> str:
     """How far a query lies above or below a result, for a mode's one-line explanation.
@@ -99,3 +111,36 @@ def transposition_in_words(semitones: float) -> str:
         return "in its key"
     unit = "semitone" if abs(step) == 1 else "semitones"
     return f"{abs(step):g} {unit} {'higher' if step > 0 else 'lower'}"
+
+
+class VectorQueryMode(QueryMode):
+    """A training-free audio query mode that compares per-track unit vectors.
+
+    :meth:`rank` and :meth:`pair_scores` default to the inner product of the vectors; a subclass may
+    add to that score (the vectors then carry its linear part). ``sapphire index --model none`` builds
+    an index whose vector store holds :meth:`track_vectors`, with :meth:`subspaces` as its named
+    sub-spaces, and answers audio queries with :meth:`rank` and file seeds with :meth:`embed`.
+    """
+
+    @abstractmethod
+    def track_vectors(self, data: Any) -> tuple[list[str], np.ndarray]:
+        """``(track ids, (N, D) unit vectors)`` of every track the extra holds."""
+
+    @abstractmethod
+    def embed(self, query: Any, data: Any) -> np.ndarray:
+        """The ``(D,)`` unit vector of a query recording (a path or ``(samples, sample_rate)``)."""
+
+    def subspaces(self, data: Any) -> dict[str, slice]:
+        """Named slices of the vectors (e.g. one per descriptor block) [default: none]."""
+        return {}
+
+    def rank(self, query: Any, data: Any, *, k: int) -> list[tuple[str, float]]:
+        ids, X = self.track_vectors(data)
+        scores = X @ self.embed(query, data)
+        order = np.argsort(-scores, kind="stable")[:k]
+        return [(ids[i], float(scores[i])) for i in order]
+
+    def pair_scores(self, data: Any, pairs: list[tuple[str, str]]) -> np.ndarray:
+        ids, X = self.track_vectors(data)
+        row = {t: i for i, t in enumerate(ids)}
+        return np.array([float(X[row[a]] @ X[row[b]]) if a in row and b in row else np.nan for a, b in pairs])

@@ -20,13 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from sapphire_core.summaries import CENS_STEP, mfcc_statistics, two_d_ftm
+
 N_MFCC, SR = 20, 22050
-#: CENS at hop 512 (23 ms), kept every 4th frame: ~10.8 frames per second.
-CENS_HOP, CENS_STEP = 512, 4
-#: 2D-FTM patch length and hop, in kept CENS frames (~5.9 s and ~0.7 s).
-PATCH, PATCH_HOP = 64, 8
-#: Bertin-Mahieux & Ellis raise chroma to this power before the FFT (their section 3).
-CHROMA_POWER = 1.96
+CENS_HOP = 512
 
 
 def mfcc_stats(path: str | Path, *, max_seconds: float = 60.0) -> np.ndarray:
@@ -36,32 +33,7 @@ def mfcc_stats(path: str | Path, *, max_seconds: float = 60.0) -> np.ndarray:
     from sapphire_core.audio import load_audio
 
     y = load_audio(path, sr=SR)[: int(max_seconds * SR)]
-    m = librosa.feature.mfcc(y=y, sr=SR, n_mfcc=N_MFCC)
-    cov = np.cov(m) if m.shape[1] > 1 else np.zeros((N_MFCC, N_MFCC))
-    iu = np.triu_indices(N_MFCC)
-    return np.concatenate([m.mean(axis=1), cov[iu]]).astype(np.float64)
-
-
-def two_d_ftm(chroma: np.ndarray, *, patch: int = PATCH, hop: int = PATCH_HOP) -> np.ndarray:
-    """Median 2D Fourier transform magnitude of ``(12, T)`` chroma patches: ``(12 * (patch // 2 + 1),)``.
-
-    Shorter inputs are zero-padded to one patch. The FFT magnitude of a real patch is symmetric along
-    time, so only the non-negative time frequencies are kept.
-
-    Examples
-    --------
-    A transposed (pitch-rolled) chroma gives the same descriptor:
-
-    >>> c = np.random.default_rng(0).random((12, 100))
-    >>> bool(np.allclose(two_d_ftm(c), two_d_ftm(np.roll(c, 5, axis=0))))
-    True
-    """
-    c = np.asarray(chroma, dtype=np.float64)
-    if c.shape[1] < patch:
-        c = np.pad(c, ((0, 0), (0, patch - c.shape[1])))
-    starts = range(0, c.shape[1] - patch + 1, hop)
-    mags = [np.abs(np.fft.fft2(c[:, s:s + patch] ** CHROMA_POWER))[:, : patch // 2 + 1].ravel() for s in starts]
-    return np.median(np.stack(mags), axis=0)
+    return mfcc_statistics(librosa.feature.mfcc(y=y, sr=SR, n_mfcc=N_MFCC))
 
 
 def chroma_2dftm(path: str | Path, *, max_seconds: float = 600.0) -> np.ndarray:

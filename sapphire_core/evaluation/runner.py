@@ -34,7 +34,8 @@ from sapphire_core import layout
 from sapphire_core.data import Corpus, Track
 from sapphire_core.evaluation import metrics as M
 from sapphire_core.evaluation.text_queries import load_text_queries, precision_at_k, relevance_matrix
-from sapphire_core.evaluation.triplets import Triplet, label_triplets, read_dimsim_csv, triplet_agreement
+from sapphire_core.evaluation.triplets import (Triplet, label_triplets, read_dimsim_csv, score_agreement,
+                                               triplet_agreement)
 
 
 @dataclass
@@ -398,7 +399,7 @@ def query_mode_rows(data: EvalData, registry, extras_root: Path) -> list[dict[st
         if "copy->audio" in mode.evaluates:
             tasks["copy->audio"] = [dict(q, audio=root / q["audio"]) for q in data.copies]
         tasks = {t: qs for t, qs in tasks.items() if qs}
-        if not tasks:
+        if not tasks and not data.triplets:
             continue
         extra = registry.get("index_extra", mode.extra)()
         folder = layout.extra_dir(extras_root, extra.name)
@@ -406,6 +407,9 @@ def query_mode_rows(data: EvalData, registry, extras_root: Path) -> list[dict[st
         index = extra.load(folder)
         row: dict[str, Any] = {"name": mode.title or f"{name} ({registry.entry('query_mode', name).provider})",
                                "what": mode.description}
+        row.update(_mode_triplets(mode, index, data.triplets))
+        if len(row) == 2 and not tasks:
+            continue
         for task, queries in tasks.items():
             scores = np.full((len(queries), len(ids)), -np.inf)
             for r, q in enumerate(queries):
@@ -416,3 +420,23 @@ def query_mode_rows(data: EvalData, registry, extras_root: Path) -> list[dict[st
             row.update(_task_metrics(task, scores, relevant, valid, queries))
         rows.append(row)
     return rows
+
+
+def _mode_triplets(mode, index, triplets: list[Triplet]) -> dict[str, Any]:
+    """``{"triplets": ...}`` of a query mode that scores indexed tracks against each other
+    (:meth:`~sapphire_core.query_mode.QueryMode.pair_scores`), with ``"subspace_triplets"`` for a vector
+    mode's named sub-spaces; ``{}`` for a mode that cannot."""
+    from sapphire_core.query_mode import VectorQueryMode
+
+    pairs = sorted({(t.anchor, x) for t in triplets for x in (t.positive, t.negative)})
+    got = mode.pair_scores(index, pairs) if pairs else None
+    if got is None:
+        return {}
+    scores = {p: float(v) for p, v in zip(pairs, got) if np.isfinite(v)}
+    out: dict[str, Any] = {"triplets": score_agreement(lambda a, b: scores.get((a, b)), triplets)}
+    if isinstance(mode, VectorQueryMode):
+        ids, X = mode.track_vectors(index)
+        vectors = dict(zip(ids, X))
+        out["subspace_triplets"] = {s: triplet_agreement(vectors, triplets, subspace=sl)
+                                    for s, sl in mode.subspaces(index).items()}
+    return out

@@ -16,6 +16,7 @@ Veit et al. 2017), as in the per-dimension Kiviat charts of Ribecky et al.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,15 +152,21 @@ def triplet_agreement(vectors: dict[str, np.ndarray], triplets: list[Triplet], *
             v = v[subspace]
         return v / max(np.linalg.norm(v), 1e-12)
 
+    return score_agreement(lambda a, b: float(unit(a) @ unit(b)) if a in vectors and b in vectors else None,
+                           triplets)
+
+
+def score_agreement(similarity: Callable[[str, str], float | None], triplets: list[Triplet]) -> dict[str, float]:
+    """:func:`triplet_agreement` for any score: ``similarity(a, b)`` (``a`` as the query), None when a
+    track is unknown (the triplet is skipped)."""
     per: dict[str, list[float]] = {}
     weights: dict[str, list[float]] = {}
     skipped = 0
     for t in triplets:
-        if t.anchor not in vectors or t.positive not in vectors or t.negative not in vectors:
+        sp, sn = similarity(t.anchor, t.positive), similarity(t.anchor, t.negative)
+        if sp is None or sn is None:
             skipped += 1
             continue
-        a = unit(t.anchor)
-        sp, sn = float(a @ unit(t.positive)), float(a @ unit(t.negative))
         score = 1.0 if sp > sn + 1e-9 else (0.5 if abs(sp - sn) <= 1e-9 else 0.0)
         per.setdefault(t.dimension, []).append(score)
         weights.setdefault(t.dimension, []).append(t.weight)

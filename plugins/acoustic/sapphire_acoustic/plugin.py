@@ -13,6 +13,7 @@ def register_components(registrar):
     from sapphire_acoustic.multi_input_cnn import MultiInputCNN
     from sapphire_acoustic.perceptual import PerceptualSpectrum
     from sapphire_acoustic.rhythm import Rhythm
+    from sapphire_acoustic.sounds_like import DescriptorExtra, SoundsLikeMode
     from sapphire_acoustic.tonal import Tonal
     from sapphire_acoustic.versions import ChromaSequenceExtra, VersionMode
 
@@ -21,3 +22,5 @@ def register_components(registrar):
     registrar.add(MidLevelExplanation)
     # Version search by chroma alignment (no training), against the indexed chroma sequences.
     registrar.add(VersionMode, ChromaSequenceExtra)
+    # Perceptual similarity from descriptor blocks (no training), against the indexed descriptors.
+    registrar.add(SoundsLikeMode, DescriptorExtra)

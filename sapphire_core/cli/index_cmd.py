@@ -12,7 +12,11 @@ from sapphire_core.cli.common import app, console, progress_bar
 @app.command("index")
 def index(
     model: Path = typer.Option(None, "--model", help="Checkpoint written by 'sapphire train' [default: the base "
-                               "model shipped with sapphire-core, see 'sapphire model info']."),
+                               "model shipped with sapphire-core, see 'sapphire model info'], or 'none' for an "
+                               "index with no model: a plugin's training-free similarity (audio queries, similar, "
+                               "playlist; no text)."),
+    vector_mode: str = typer.Option(None, "--vector-mode", help="With --model none: the training-free query mode "
+                                    "whose vectors fill the index [default: the first installed, e.g. sounds_like]."),
     corpus: Path = typer.Option(..., "--corpus", help="Corpus folder with tracks.jsonl."),
     out: Path = typer.Option(..., "--out", help="Index folder (an existing one is updated in place)."),
     cache: Path = typer.Option(None, "--cache", help="Feature cache [default: CORPUS/.sapphire/cache]."),
@@ -39,6 +43,11 @@ def index(
     from sapphire_core.data import Corpus
     from sapphire_core.index.builder import build_index
 
+    training_free = model is not None and str(model) == "none" and not model.exists()
+    if vector_mode is not None and not training_free:
+        from sapphire_core.errors import ConfigError
+
+        raise ConfigError("--vector-mode only applies to an index without a model: add --model none")
     if model is None:
         from sapphire_core.base_model import base_checkpoint
 
@@ -53,9 +62,15 @@ def index(
             advance(done - state["done"])
             state["done"] = done
 
-        report = build_index(model, corpus, out, cache_dir=cache, chunk_size=chunk_size, batch_size=batch_size,
-                             device=device, engine=engine, address=address, on_progress=on_progress,
-                             extras=extras, strict=strict, workers=workers)
+        if training_free:
+            from sapphire_core.index.training_free import build_training_free_index
+
+            report = build_training_free_index(corpus, out, mode=vector_mode, extras=extras, strict=strict,
+                                               on_extra_progress=lambda n: on_progress(min(total, state["done"] + n), total))
+        else:
+            report = build_index(model, corpus, out, cache_dir=cache, chunk_size=chunk_size, batch_size=batch_size,
+                                 device=device, engine=engine, address=address, on_progress=on_progress,
+                                 extras=extras, strict=strict, workers=workers)
     if as_json:
         import dataclasses
         import json

@@ -80,6 +80,25 @@ def _fingerprint(track) -> str:
     return "|".join(parts)
 
 
+def write_metadata(out: Path, tracks: list, corpus_dir: str | Path) -> None:
+    """``INDEX/metadata.jsonl``: each indexed track's record with its resolved ``audio_path``, in index order."""
+    lines = []
+    for track in tracks:
+        rec = track.to_json(Path(corpus_dir))
+        rec["audio_path"] = str(Path(track.audio).resolve()) if track.audio else None
+        lines.append(json.dumps(rec, ensure_ascii=False) + "\n")
+    atomic_write_bytes(out / METADATA, "".join(lines).encode("utf-8"))
+
+
+def write_failures(out: Path, corpus: Corpus, report: IndexBuildReport, indexed: list) -> None:
+    """``INDEX/failures.jsonl`` (bad tracks.jsonl lines, then failed tracks) and the warnings file."""
+    fail_lines = "".join(json.dumps(p.to_json()) + "\n" for p in corpus.problems)
+    fail_lines += "".join(json.dumps({"id": k, "error": v}) + "\n" for k, v in sorted(report.failures.items()))
+    atomic_write_bytes(out / FAILURES, fail_lines.encode())
+    write_warnings(out / WARNINGS_FILE, {t.id: (str(t.audio), report.warnings[t.id]) for t in indexed
+                                         if t.id in report.warnings})
+
+
 def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | Path, *,
                 cache_dir: str | Path | None = None, chunk_size: int = 64, batch_size: int = 16,
                 device: str | None = None, registry=None, engine: str = "local", address: str | None = None,
@@ -245,12 +264,7 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
     store.save(store_dir)
 
     by_id = {t.id: t for t in tracks}
-    lines = []
-    for tid in ids:
-        rec = by_id[tid].to_json(Path(corpus_dir))
-        rec["audio_path"] = str(Path(by_id[tid].audio).resolve()) if by_id[tid].audio else None
-        lines.append(json.dumps(rec, ensure_ascii=False) + "\n")
-    atomic_write_bytes(out / METADATA, "".join(lines).encode("utf-8"))
+    write_metadata(out, [by_id[i] for i in ids], corpus_dir)
     mod_arrays: dict[str, np.ndarray] = {"ids": np.array(ids, dtype=str)}
     for m in modalities:
         if per_mod[m] and sum(len(a) for a in per_mod[m]) == len(ids):
@@ -262,11 +276,7 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
     atomic_save_npz(out / EXPLANATIONS, {"ids": np.array(ids, dtype=str),
                                          **{n: np.concatenate(explain_rows[n]) for n in explanation_names}})
     report.extras = build_extras(extra_builders, [by_id[i] for i in ids], out, on_progress=on_extra_progress)
-    fail_lines = "".join(json.dumps(p.to_json()) + "\n" for p in corpus.problems)
-    fail_lines += "".join(json.dumps({"id": k, "error": v}) + "\n" for k, v in sorted(report.failures.items()))
-    atomic_write_bytes(out / FAILURES, fail_lines.encode())
-    write_warnings(out / WARNINGS_FILE, {i: (str(by_id[i].audio), report.warnings[i]) for i in ids
-                                         if i in report.warnings})
+    write_failures(out, corpus, report, [by_id[i] for i in ids])
     manifest = {
         "format": INDEX_FORMAT,
         "model_path": str(model_path.resolve()),

@@ -95,10 +95,22 @@ class SearchEngine:
         return self._registry
 
     @property
+    def training_free_mode(self) -> str | None:
+        """The vector query mode of an index built without a model (``sapphire index --model none``), else None."""
+        from sapphire_core.index.training_free import MANIFEST_KEY
+
+        return self.manifest.get(MANIFEST_KEY) or None
+
+    @property
     def model(self):
         if self._model is None:
             from sapphire_core.model import load_model
 
+            if self.training_free_mode:
+                raise SearchError(f"{self.folder.path} was indexed without a model (--model none): it answers audio "
+                                  f"queries, similar and playlists by the training-free {self.training_free_mode!r} "
+                                  "similarity; text and lyrics queries need a model: rebuild it with "
+                                  "'sapphire index --model CKPT'")
             if not self.manifest.get("model_path"):
                 from sapphire_core.layout import MANIFEST
 
@@ -181,6 +193,30 @@ class SearchEngine:
         out.update({n: self.registry.get("query_mode", n).input for n in self.registry.names("query_mode")})
         return out
 
+    def _extra_data(self, mode: QueryMode) -> Any | None:
+        """What ``mode``'s index extra loads to (kept for the next query), or None when the index lacks it.
+
+        Raises
+        ------
+        VectorIndexError
+            When the extra is there but unreadable.
+        """
+        from sapphire_core.layout import extra_dir
+
+        if mode.extra not in self._extras:
+            extra = self.registry.get("index_extra", mode.extra)()
+            folder = extra_dir(self.folder.path, mode.extra)
+            if not extra.exists(folder):
+                return None
+            try:
+                self._extras[mode.extra] = extra.load(folder)
+            except SapphireError:
+                raise
+            except Exception as exc:  # a plugin tripping over its own damaged files (BadZipFile, KeyError...)
+                raise VectorIndexError(f"{folder}: the {mode.extra!r} index extra is unreadable ({type(exc).__name__}: "
+                                       f"{exc}); rebuild the index with 'sapphire index'") from None
+        return self._extras[mode.extra]
+
     def _plugin_mode_scores(self, mode: QueryMode, query: Any, *, k: int) -> dict[str, float] | None:
         """``{track_id: score}`` of a plugin query mode (top ``k``) against its index extra, or None when
         the index was built without that extra and the mode takes audio (it is then embedded as audio).
@@ -190,28 +226,31 @@ class SearchEngine:
         SearchError
             When a text mode's extra is missing.
         """
-        from sapphire_core.layout import extra_dir
+        data = self._extra_data(mode)
+        if data is None:
+            if mode.input == "audio" and not self.training_free_mode:
+                return None
+            raise SearchError(f"{self.folder.path} has no {mode.extra!r} index extra, which {mode.name!r} queries "
+                              "need; rebuild the index with 'sapphire index' (with its plugin installed)")
+        return {str(t): float(s) for t, s in mode.rank(query, data, k=k)}
 
-        name = mode.name
-        if mode.extra not in self._extras:
-            extra = self.registry.get("index_extra", mode.extra)()
-            folder = extra_dir(self.folder.path, mode.extra)
-            if not extra.exists(folder):
-                if mode.input == "audio":
-                    return None
-                raise SearchError(f"{self.folder.path} has no {mode.extra!r} index extra, which {name!r} queries "
-                                  "need; rebuild the index with 'sapphire index' (with its plugin installed)")
-            try:
-                self._extras[mode.extra] = extra.load(folder)
-            except SapphireError:
-                raise
-            except Exception as exc:  # a plugin tripping over its own damaged files (BadZipFile, KeyError...)
-                raise VectorIndexError(f"{folder}: the {mode.extra!r} index extra is unreadable ({type(exc).__name__}: "
-                                       f"{exc}); rebuild the index with 'sapphire index'") from None
-        return {str(t): float(s) for t, s in mode.rank(query, self._extras[mode.extra], k=k)}
+    def _training_free_vector(self, audio) -> np.ndarray:
+        """A query recording as a vector of a model-less index (its vector mode's :meth:`embed`)."""
+        mode = self.registry.get("query_mode", self.training_free_mode)()
+        data = self._extra_data(mode)
+        if data is None:
+            raise SearchError(f"{self.folder.path} has no {mode.extra!r} index extra; rebuild it with "
+                              "'sapphire index --model none'")
+        return np.asarray(mode.embed(audio, data), np.float32)
 
     def encode_audio(self, audio) -> EncodedAudio:
-        """Embed a query recording (a path or ``(samples, sr)``) with the index's model."""
+        """Embed a query recording (a path or ``(samples, sr)``) with the index's model (or, in an index
+        without one, its training-free vector mode)."""
+        if self.training_free_mode:
+            with query_track(audio) as (track, is_file):
+                known = self._audio_to_id.get(str(Path(track.audio).resolve())) if is_file else None
+                fused = self._training_free_vector(audio)
+            return EncodedAudio(fused, {}, {}, {}, self.folder.metadata.get(known) if known else None)
         with query_track(audio) as (track, is_file):
             known = self._audio_to_id.get(str(Path(track.audio).resolve())) if is_file else None
             if known is not None:  # an indexed track: query with its full record (lyrics included)
@@ -275,6 +314,9 @@ class SearchEngine:
         SearchError
             When no query is given, a mode or sub-space name is unknown, or the model cannot take a mode.
         """
+        if audio is not None and self.training_free_mode:  # no model: the vector mode ranks audio queries
+            queries = {**queries, self.training_free_mode: audio}
+            audio = None
         given = {m: v for m, v in (("audio", audio), ("text", text), ("lyrics", lyrics), *queries.items())
                  if v is not None}
         if not given:

@@ -62,29 +62,36 @@ class PerTrackExtra(IndexExtra):
     ----------------
     filename : str
         The file :meth:`save` writes inside the extra's folder (its presence means "built").
+    store_class : type, optional
+        A store class with ``track_ids``, ``remove(ids)``, ``save(folder)`` and a ``load(folder)``
+        classmethod: when set, only :meth:`add` is left to write; otherwise override the others too.
     """
 
     filename: ClassVar[str]
+    store_class: ClassVar[type | None] = None
 
-    @abstractmethod
     def empty(self) -> Any:
         """A new store with no track."""
+        return self.store_class()
 
-    @abstractmethod
     def entries(self, store: Any) -> set[str]:
         """The ids of the tracks ``store`` holds."""
+        return set(store.track_ids)
 
     @abstractmethod
     def add(self, store: Any, track: Track) -> None:
         """Compute ``track``'s entry (from its audio) into ``store``; raise SapphireError if unusable."""
 
-    @abstractmethod
     def remove(self, store: Any, track_ids: list[str]) -> None:
         """Drop the entries of ``track_ids`` from ``store``."""
+        store.remove(track_ids)
 
-    @abstractmethod
     def save(self, store: Any, folder: Path) -> None:
         """Write ``store`` into ``folder`` (byte-identical for the same entries)."""
+        store.save(folder)
+
+    def load(self, folder: Path) -> Any:
+        return self.store_class.load(folder)
 
     def build(self, tracks: list[Track], folder: Path, *,
               on_progress: Callable[[int], None] | None = None) -> int:

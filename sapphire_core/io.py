@@ -49,6 +49,41 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def save_store_npz(path: str | Path, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` and a JSON ``meta`` entry as one ``.npz``, atomically; equal input, equal bytes.
+
+    The format of the per-track stores plugins keep in index extras; :func:`load_store_npz` reads it.
+    """
+    import json
+
+    entries = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays}
+    atomic_write_bytes(path, npz_bytes(entries))
+
+
+def load_store_npz(path: str | Path, *, fmt: int, what: str) -> tuple[dict, dict[str, np.ndarray]]:
+    """``(meta, arrays)`` of a file :func:`save_store_npz` wrote with ``meta["format"] == fmt``.
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing, unreadable or of another format, naming it as ``what`` and saying to
+        rebuild the index.
+    """
+    import json
+
+    from sapphire_core.errors import ConfigError
+
+    try:
+        with np.load(path) as z:
+            meta = json.loads(bytes(z["meta"]).decode())
+            if meta.get("format") != fmt:
+                raise ValueError(f"format {meta.get('format')}, expected {fmt}")
+            arrays = {k: z[k] for k in z.files if k != "meta"}
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ConfigError(f"{path}: not a {what} ({exc}); rebuild it with 'sapphire index'") from None
+    return meta, arrays
+
+
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     """An uncompressed ``.npz`` archive of ``arrays`` (readable by :func:`numpy.load`), in memory.
 

@@ -33,7 +33,6 @@ what a listener also hears (and :meth:`SoundsLikeMode.explain` reports them).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -202,42 +201,33 @@ class DescriptorStore:
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> None:
         """Write ``descriptors.npz`` atomically (raw blocks and statistics); same tracks, same bytes."""
-        from sapphire_core.io import atomic_write_bytes, npz_bytes
+        from sapphire_core.io import save_store_npz
 
         ids = self.track_ids
         hashes = {t: h for h, t in self._hashes.items() if t in self._raw}
         meta = {"format": STORE_FORMAT, "blocks": list(BLOCKS), "tracks": ids, "hashes": [hashes.get(t) for t in ids]}
-        arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
-        if ids:
-            for b in BLOCKS:
-                arrays[f"raw__{b}"] = np.stack([self._raw[t][b] for t in ids])
-                mean, scale = self.statistics()[b]
-                arrays[f"mean__{b}"], arrays[f"scale__{b}"] = mean, scale
-        atomic_write_bytes(Path(directory) / DESCRIPTORS_FILE, npz_bytes(arrays))
+        arrays = {}
+        for b in BLOCKS if ids else ():
+            arrays[f"raw__{b}"] = np.stack([self._raw[t][b] for t in ids])
+            arrays[f"mean__{b}"], arrays[f"scale__{b}"] = self.statistics()[b]
+        save_store_npz(Path(directory) / DESCRIPTORS_FILE, meta, arrays)
 
     @classmethod
     def load(cls, directory: str | Path) -> DescriptorStore:
-        """Read what :meth:`save` wrote.
+        """Read what :meth:`save` wrote; a ConfigError names a file that is not a descriptor store."""
+        from sapphire_core.io import load_store_npz
 
-        Raises
-        ------
-        ConfigError
-            When the folder holds no readable descriptor store.
-        """
         path = Path(directory) / DESCRIPTORS_FILE
-        store = cls()
+        meta, arrays = load_store_npz(path, fmt=STORE_FORMAT, what="descriptor store")
+        ids = meta.get("tracks", [])
         try:
-            with np.load(path) as z:
-                meta = json.loads(bytes(z["meta"]).decode())
-                if meta.get("format") != STORE_FORMAT or meta.get("blocks") != list(BLOCKS):
-                    raise ValueError(f"format {meta.get('format')} with blocks {meta.get('blocks')}, expected "
-                                     f"{STORE_FORMAT} with {list(BLOCKS)}")
-                ids = meta["tracks"]
-                if ids:
-                    raw = {b: z[f"raw__{b}"] for b in BLOCKS}
-                    stats = {b: (z[f"mean__{b}"], z[f"scale__{b}"]) for b in BLOCKS}
-        except (OSError, KeyError, ValueError) as exc:
+            if meta.get("blocks") != list(BLOCKS):
+                raise ValueError(f"blocks {meta.get('blocks')}, expected {list(BLOCKS)}")
+            raw = {b: arrays[f"raw__{b}"] for b in BLOCKS} if ids else {}
+            stats = {b: (arrays[f"mean__{b}"], arrays[f"scale__{b}"]) for b in BLOCKS} if ids else {}
+        except (KeyError, ValueError) as exc:
             raise ConfigError(f"{path}: not a descriptor store ({exc}); rebuild it with 'sapphire index'") from None
+        store = cls()
         for i, (tid, h) in enumerate(zip(ids, meta["hashes"])):
             store.add(tid, {b: raw[b][i] for b in BLOCKS}, audio_hash=h)
         if ids:
@@ -251,27 +241,13 @@ class DescriptorExtra(PerTrackExtra):
     name = "descriptors"
     description = "timbre/tonality/key/rhythm/dynamics descriptors for training-free similarity (acoustic plugin)"
     filename = DESCRIPTORS_FILE
-
-    def empty(self) -> DescriptorStore:
-        return DescriptorStore()
-
-    def entries(self, store: DescriptorStore) -> set[str]:
-        return set(store.track_ids)
+    store_class = DescriptorStore
 
     def add(self, store: DescriptorStore, track) -> None:
         from sapphire_core.cache import file_hash
 
         blocks = descriptor_blocks(load_audio(track.audio, sr=SAMPLE_RATE), SAMPLE_RATE)
         store.add(track.id, blocks, audio_hash=file_hash(track.audio))
-
-    def remove(self, store: DescriptorStore, track_ids: list[str]) -> None:
-        store.remove(track_ids)
-
-    def save(self, store: DescriptorStore, folder: Path) -> None:
-        store.save(folder)
-
-    def load(self, folder: Path) -> DescriptorStore:
-        return DescriptorStore.load(folder)
 
 
 class SoundsLikeMode(VectorQueryMode):

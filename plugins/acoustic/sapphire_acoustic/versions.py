@@ -15,7 +15,6 @@ Search is two-stage so that its cost does not grow with the alignment of every t
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -158,13 +157,11 @@ class VersionIndex:
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> None:
         """Write ``sequences.npz`` atomically; the same tracks always give the same bytes."""
-        from sapphire_core.io import atomic_write_bytes, npz_bytes
+        from sapphire_core.io import save_store_npz
 
         ids = self.track_ids
         meta = {"format": INDEX_FORMAT, "shortlist": self.shortlist, "tracks": ids}
-        arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
-        arrays.update({f"s{i}": self._codes[t] for i, t in enumerate(ids)})
-        atomic_write_bytes(Path(directory) / SEQUENCES_FILE, npz_bytes(arrays))
+        save_store_npz(Path(directory) / SEQUENCES_FILE, meta, {f"s{i}": self._codes[t] for i, t in enumerate(ids)})
 
     @classmethod
     def load(cls, directory: str | Path) -> VersionIndex:
@@ -175,15 +172,14 @@ class VersionIndex:
         ConfigError
             When the folder holds no readable version index.
         """
+        from sapphire_core.io import load_store_npz
+
         path = Path(directory) / SEQUENCES_FILE
+        meta, arrays = load_store_npz(path, fmt=INDEX_FORMAT, what="version index")
         try:
-            with np.load(path) as z:
-                meta = json.loads(bytes(z["meta"]).decode())
-                if meta.get("format") != INDEX_FORMAT:
-                    raise ValueError(f"format {meta.get('format')}, expected {INDEX_FORMAT}")
-                codes = {t: z[f"s{i}"] for i, t in enumerate(meta["tracks"])}
-        except (OSError, KeyError, ValueError) as exc:
-            raise ConfigError(f"{path}: not a version index ({exc}); rebuild it with 'sapphire index'") from None
+            codes = {t: arrays[f"s{i}"] for i, t in enumerate(meta["tracks"])}
+        except KeyError as exc:
+            raise ConfigError(f"{path}: not a version index (no {exc}); rebuild it with 'sapphire index'") from None
         index = cls(shortlist=meta["shortlist"])
         for tid, code in codes.items():
             index._codes[tid] = code
@@ -197,24 +193,10 @@ class ChromaSequenceExtra(PerTrackExtra):
     name = "chroma_sequence"
     description = "key-invariant chroma sequences for version search (acoustic plugin)"
     filename = SEQUENCES_FILE
-
-    def empty(self) -> VersionIndex:
-        return VersionIndex()
-
-    def entries(self, store: VersionIndex) -> set[str]:
-        return set(store.track_ids)
+    store_class = VersionIndex
 
     def add(self, store: VersionIndex, track) -> None:
         store.add_audio(track.id, load_audio(track.audio, sr=SAMPLE_RATE), SAMPLE_RATE)
-
-    def remove(self, store: VersionIndex, track_ids: list[str]) -> None:
-        store.remove(track_ids)
-
-    def save(self, store: VersionIndex, folder: Path) -> None:
-        store.save(folder)
-
-    def load(self, folder: Path) -> VersionIndex:
-        return VersionIndex.load(folder)
 
 
 class VersionMode(QueryMode):

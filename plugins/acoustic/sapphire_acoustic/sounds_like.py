@@ -263,7 +263,12 @@ class SoundsLikeMode(VectorQueryMode):
                    "blocks standardised over the catalogue, weighted mean + same-harmony gate; no training")
 
     def _blocks(self, query, data: DescriptorStore) -> dict[str, np.ndarray]:
-        """The query's raw blocks: an indexed file's are read from the store, anything else is analysed."""
+        """The query's raw blocks (once per query, :meth:`explain` reuses them)."""
+        return self.per_query(query, lambda q: self._analyse(q, data))
+
+    @staticmethod
+    def _analyse(query, data: DescriptorStore) -> dict[str, np.ndarray]:
+        """An indexed file's blocks are read from the store; anything else is analysed."""
         if isinstance(query, tuple):
             samples, sr = query
             return descriptor_blocks(np.asarray(samples, np.float32), sr)

@@ -21,6 +21,10 @@ _BLOCK = 1 << 20
 _FILE_DIGESTS: dict[tuple[str, int, int], str] = {}
 
 
+#: The temporary files of :func:`atomic_write_bytes`: ``.<target name>.<random>.tmp`` beside the target.
+TEMP_GLOB = ".*.tmp"
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, rename.
 
@@ -42,6 +46,23 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_temp_files(folder: str | Path) -> list[Path]:
+    """Delete the temp files a killed writer left anywhere below ``folder``; returns what was removed.
+
+    A SIGKILL between :func:`atomic_write_bytes`'s ``mkstemp`` and its rename leaves one behind (the
+    target itself is intact). Call this only on a folder the caller owns for the whole run (an index
+    or a training run folder): the temp file of a writer still at work would be removed too.
+    """
+    removed = []
+    folder = Path(folder)
+    if folder.is_dir():
+        for tmp in folder.rglob(TEMP_GLOB):
+            if tmp.is_file():
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+    return removed
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -157,3 +157,28 @@ def test_rebuilding_repairs_every_damage(copy, built, damage):
     assert list(fixed.metadata) == list(original.metadata)
     ids = list(original.metadata)
     assert fixed.store.get_vectors(ids).tobytes() == original.store.get_vectors(ids).tobytes()
+
+
+@pytest.mark.parametrize("damage", [truncate, lambda p: p.write_bytes(b""), lambda p: truncate(p, 0.97)],
+                         ids=["truncated chunk", "empty chunk", "chunk cut in its last member"])
+def test_rebuilding_over_a_damaged_chunk_embeds_it_again(copy, built, damage, caplog):
+    """A damaged ``chunks/*.npz`` is never a BadZipFile: the rebuild logs it by name, embeds its tracks
+    again and ends byte-identical to the intact folder; a killed writer's temp files are removed."""
+    from sapphire_core.index.builder import build_index
+    from sapphire_core.layout import CHUNKS_DIR
+
+    chunk = sorted((copy / CHUNKS_DIR).glob("chunk_*.npz"))[1]
+    damage(chunk)
+    leftovers = [copy / f".{MANIFEST}.x1y2.tmp", copy / CHUNKS_DIR / f".{chunk.name}.a3b4.tmp"]
+    for tmp in leftovers:
+        tmp.write_bytes(b"half a file")
+    s = T.toy_setup()
+    with caplog.at_level("WARNING", logger="sapphire_core.index.builder"):
+        report = build_index(s["ckpt"], s["corpus"], copy, registry=s["registry"], chunk_size=5, device="cpu",
+                             extras=False)
+    assert (report.chunks_done, report.chunks_reused) == (1, 2)
+    assert f"{chunk}: unreadable" in caplog.text and "embedding its tracks again" in caplog.text
+    assert not any(tmp.exists() for tmp in leftovers)
+    keep = lambda p: {str(f.relative_to(p)): f.read_bytes() for f in sorted(p.rglob("*"))  # noqa: E731
+                      if f.is_file() and f.name != EXPLANATIONS}  # the fixture adds an explanations file
+    assert keep(copy) == keep(built)

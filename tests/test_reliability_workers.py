@@ -3,75 +3,27 @@ behind, and a rerun fills the cache with exactly the files an uninterrupted run 
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import time
-import uuid
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from sapphire_core.lifetime import set_parent_death_signal
-from sapphire_core.testing import signals
+sys.path.insert(0, str(Path(__file__).parent))
+from _sigkill import (kill_all, marked, marked_env, new_tag, spawned_workers, tone_corpus,  # noqa: E402
+                      wait_until_gone)
+
+from sapphire_core.lifetime import set_parent_death_signal  # noqa: E402
 
 SAPPHIRE = shutil.which("sapphire", path=str(Path(sys.executable).parent)) or "sapphire"
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "example_dynamics.yaml"
-MARKER = "SAPPHIRE_ORPHAN_TEST"
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/environ").is_file(), reason="needs /proc (Linux)")
-
-
-def marked(tag: str) -> list[int]:
-    """Live pids whose environment carries ``MARKER=tag`` (every process the test started, and theirs)."""
-    needle = f"{MARKER}={tag}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
-                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-                if state != "Z":  # a zombie has exited; it only waits to be reaped
-                    found.append(int(entry.name))
-        except OSError:  # gone meanwhile, or not ours
-            continue
-    return found
-
-
-def wait_until_gone(tag: str, seconds: float) -> list[int]:
-    deadline = time.monotonic() + seconds
-    left = marked(tag)
-    while left and time.monotonic() < deadline:
-        time.sleep(0.1)
-        left = marked(tag)
-    return left
-
-
-def kill_all(pids: list[int]) -> None:
-    for pid in pids:  # only the processes this test started (found by its own marker)
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-def make_corpus(root: Path, n: int = 60, seconds: float = 20.0, sr: int = 22050) -> Path:
-    (root / "audio").mkdir(parents=True)
-    lines = []
-    for i in range(n):
-        bar = signals.melody([60 + i % 12, 64 + i % 7, 67, 72 - i % 5], durations=0.5, sr=sr)
-        y = np.tile(bar, int(np.ceil(seconds * sr / len(bar))))[: int(seconds * sr)]
-        signals.write_wav(root / f"audio/t{i:02d}.wav", y, sr)
-        lines.append(json.dumps({"id": f"t{i:02d}", "audio": f"audio/t{i:02d}.wav", "work_id": f"w{i}"}))
-    (root / "tracks.jsonl").write_text("\n".join(lines) + "\n")
-    return root
 
 
 def feature_files(cache: Path) -> dict[str, bytes]:
@@ -81,19 +33,7 @@ def feature_files(cache: Path) -> dict[str, bytes]:
 def extract(corpus: Path, cache: Path, tag: str, workers: int = 2) -> subprocess.Popen:
     return subprocess.Popen([SAPPHIRE, "extract", str(CONFIG), "--corpus", str(corpus), "--cache", str(cache),
                              "--workers", str(workers)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, MARKER: tag, "SAPPHIRE_PLUGINS": "dynamics"})
-
-
-def spawned_workers(tag: str) -> list[int]:
-    """The pool's worker processes among the marked ones (multiprocessing's spawn entry point)."""
-    found = []
-    for pid in marked(tag):
-        try:
-            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                found.append(pid)
-        except OSError:
-            continue
-    return found
+                            env=marked_env(tag, SAPPHIRE_PLUGINS="dynamics"))
 
 
 # Where each successive run is killed: as its workers start, once they have written a few files, and late.
@@ -108,8 +48,8 @@ def test_sigkill_of_extract_leaves_no_orphans_and_a_rerun_matches(tmp_path):
     """Three runs on one cache, each SIGKILLed at a later point: after each, no process is left within
     10 s; a last run completes the cache, whose files equal an uninterrupted run's byte for byte."""
     n_tracks = 45
-    corpus = make_corpus(tmp_path / "corpus", n=n_tracks, seconds=12.0)
-    tag = uuid.uuid4().hex
+    corpus = tone_corpus(tmp_path / "corpus", n=n_tracks, seconds=12.0)
+    tag = new_tag()
     try:
         # The reference in one process: no pool to start, and the same bytes whatever the worker count.
         full = extract(corpus, tmp_path / "full", tag, workers=1)
@@ -166,9 +106,9 @@ GRANDCHILD_WATCHDOG = ("import os, threading, time\nfrom sapphire_core import li
     not sys.platform.startswith("linux"), reason="prctl is Linux-only"))], ids=["watchdog", "pdeathsig"])
 def test_each_mechanism_alone_ends_the_child(code):
     """prctl and the getppid watchdog each end a child whose parent was SIGKILLed (the other one off)."""
-    tag = uuid.uuid4().hex
+    tag = new_tag()
     parent = subprocess.Popen([sys.executable, "-c", CHILD, code], stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, MARKER: tag})
+                              env=marked_env(tag))
     try:
         child = int(parent.stdout.readline())
         time.sleep(1.0)  # let the child set its guard up

@@ -6,13 +6,21 @@ lyrics files), so a killed run resumes at the first missing chunk, a rerun with 
 unchanged files re-embeds nothing, and a changed file re-embeds only its chunk. The store is then
 updated in place: new tracks are added, changed ones replaced and tracks gone from the corpus removed,
 without a full rebuild.
+
+Every file's bytes follow from the model, the corpus and the cache location alone (no timestamps), so
+a rerun on an unchanged corpus, or a killed run finished by a rerun, leaves the folder byte-identical
+to one uninterrupted run: the temp files a kill left are removed, an unreadable chunk is embedded
+again, and chunks no longer used by the corpus are deleted.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
+import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +37,12 @@ from sapphire_core.index.extras import build_extras, selected_extras
 from sapphire_core.index.folder import reusable_store
 from sapphire_core.index.store import VectorIndexError
 from sapphire_core.interpret import interpretations
-from sapphire_core.io import atomic_save_npz, atomic_write_bytes, file_sha256, text_sha256
+from sapphire_core.io import atomic_save_npz, atomic_write_bytes, file_sha256, remove_temp_files, text_sha256
 from sapphire_core.layout import EXPLANATIONS, FAILURES, MANIFEST, METADATA, MODALITIES, STORE_DIR
 
 INDEX_FORMAT = 1
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -97,6 +107,25 @@ def write_failures(out: Path, corpus: Corpus, report: IndexBuildReport, indexed:
     atomic_write_bytes(out / FAILURES, fail_lines.encode())
     write_warnings(out / WARNINGS_FILE, {t.id: (str(t.audio), report.warnings[t.id]) for t in indexed
                                          if t.id in report.warnings})
+
+
+def _chunk_path(chunk_dir: Path, number: int, model_sha: str, tracks: list) -> Path:
+    return chunk_dir / f"chunk_{number:05d}_{_chunk_key(model_sha, tracks)}.npz"
+
+
+def _readable_chunk(path: Path) -> bool:
+    """Whether ``path`` is a chunk that can be reused; a damaged one (truncated, emptied) is logged and
+    embedded again, as if it were missing (its name says what it should hold, so nothing is lost)."""
+    if not path.is_file():
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            for key in data.files:
+                data[key]  # reads and CRC-checks every member
+        return True
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        log.warning("%s: unreadable (%s: %s); embedding its tracks again", path, type(exc).__name__, exc)
+        return False
 
 
 def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | Path, *,
@@ -177,12 +206,12 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
     modalities = list(model.encoders)
     flat_extractors = [e for group in build_extractors(model.cfg, registry).values() for e in group]
 
+    remove_temp_files(out)  # half-written files of a killed run (the files they were to replace are intact)
     done = 0
     for ci, start in enumerate(range(0, len(tracks), chunk_size)):
         chunk = tracks[start:start + chunk_size]
-        key = _chunk_key(model_sha, chunk)
-        path = chunk_dir / f"chunk_{ci:05d}_{key}.npz"
-        if path.is_file():
+        path = _chunk_path(chunk_dir, ci, model_sha, chunk)
+        if _readable_chunk(path):
             report.chunks_reused += 1
         else:
             if engine == "ray":
@@ -217,13 +246,14 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
         if on_progress:
             on_progress(done, len(tracks))
 
-    # Gather every chunk of this corpus order (stale chunks of other models/orders are ignored).
+    # Gather every chunk of this corpus order.
     ids: list[str] = []
     fused, per_mod, present = [], {m: [] for m in modalities}, {m: [] for m in modalities}
     explain_rows: dict[str, list[np.ndarray]] = {spec.name: [] for spec in explained}
-    for ci, start in enumerate(range(0, len(tracks), chunk_size)):
-        key = _chunk_key(model_sha, tracks[start:start + chunk_size])
-        with np.load(chunk_dir / f"chunk_{ci:05d}_{key}.npz", allow_pickle=False) as data:
+    used = [_chunk_path(chunk_dir, ci, model_sha, tracks[start:start + chunk_size])
+            for ci, start in enumerate(range(0, len(tracks), chunk_size))]
+    for path in used:
+        with np.load(path, allow_pickle=False) as data:
             ids.extend(str(i) for i in data["ids"])
             fused.append(data["fused"].reshape(-1, model.embedding_dim))
             report.failures.update(json.loads(str(data["failures"])))
@@ -237,6 +267,8 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
                 if f"explain__{name}" in data.files:
                     rows.append(data[f"explain__{name}"])
     fused_all = np.concatenate(fused) if fused else np.zeros((0, model.embedding_dim), np.float32)
+    for stale in set(chunk_dir.glob("chunk_*.npz")) - set(used):  # another model's, or an older corpus's
+        stale.unlink(missing_ok=True)
 
     store_dir = out / STORE_DIR
     store = reusable_store(out, model_sha)  # None when absent, from another model, or damaged
@@ -292,7 +324,6 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
         "corpus": str(Path(corpus_dir).resolve()),
         "cache": str(cache_dir.resolve()),
         "count": len(store),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "index_version": hashlib.sha256((model_sha + "".join(ids)).encode()).hexdigest()[:12],
         "val_ids": meta.get("val_ids"),
     }

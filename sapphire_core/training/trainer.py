@@ -276,7 +276,7 @@ def train(cfg: BaseModel | str | Path, corpus_dir: str | Path, out_dir: str | Pa
     """
     from sapphire_core.cache import FeatureCache
     from sapphire_core.checkpoint import save_checkpoint
-    from sapphire_core.io import atomic_write_bytes
+    from sapphire_core.io import atomic_write_bytes, remove_temp_files
     from sapphire_core import layout
     from sapphire_core.config import config_to_dict, load_config
     from sapphire_core.data import Corpus
@@ -406,6 +406,7 @@ def train(cfg: BaseModel | str | Path, corpus_dir: str | Path, out_dir: str | Pa
     if ctx.is_main:
         # From here the folder holds a run under way: a kill leaves state.pt without the marker.
         (out_dir / COMPLETE_FILE).unlink(missing_ok=True)
+        remove_temp_files(out_dir)  # a half-written state.pt of a killed run (the last whole one is intact)
     if resume and state_path.is_file():
         st = torch.load(state_path, map_location="cpu", weights_only=True)
         model.load_state_dict(st["model"])

@@ -14,14 +14,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sapphire_core.corpus.build import COMPLETE_MARKER, build_corpus, key_name, tempo_class
-from sapphire_core.corpus.works import (
+sys.path.insert(0, str(Path(__file__).parent))
+from _sigkill import kill_all, marked, marked_env, new_tag, spawned_workers, wait_until_gone  # noqa: E402
+
+from sapphire_core.corpus.build import COMPLETE_MARKER, build_corpus, key_name, tempo_class  # noqa: E402
+from sapphire_core.corpus.works import (  # noqa: E402
     WorkRef,
     candidate_works,
     load_heldout,
     normalize_work_path,
 )
-from sapphire_core.errors import CorpusError
+from sapphire_core.errors import CorpusError  # noqa: E402
 
 # Two short works (a chorale with lyrics, a reel), none held out.
 ONLY = ["ryansMammoth/TornadoReel.abc", "bach/bwv10.7.mxl"]
@@ -94,6 +97,31 @@ def test_killed_build_resumes_to_the_same_result(reference_build, tmp_path):
     report = build_corpus(out, only=ONLY, workers=1, seed=0)
     assert report.works == 2
     assert _digest(out) == _digest(reference_build)
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").is_file(), reason="needs /proc (Linux)")
+def test_sigkill_of_a_parallel_build_leaves_no_worker(tmp_path):
+    """``corpus build --workers 2`` SIGKILLed while its spawn workers render: they end within 10 s (a
+    fluidsynth they had started finishes its one file and exits); before, they rendered on forever."""
+    code = ("import sys; from sapphire_core.corpus.build import build_corpus; "
+            f"build_corpus(sys.argv[1], only={ONLY!r}, workers=2, seed=0)")
+    tag = new_tag()
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "out")], env=marked_env(tag))
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None and len(spawned_workers(tag)) < 2:
+            time.sleep(0.05)
+        workers = spawned_workers(tag)
+        proc.send_signal(signal.SIGKILL)  # the parent only, as the OOM killer would
+        assert proc.wait(timeout=30) == -signal.SIGKILL, "the build finished before its workers were seen"
+        assert len(workers) == 2
+        deadline = time.time() + 10
+        while time.time() < deadline and set(workers) & set(marked(tag)):
+            time.sleep(0.1)
+        assert not set(workers) & set(marked(tag)), "the workers outlived their SIGKILLed parent"
+        assert not wait_until_gone(tag, 60.0)
+    finally:
+        kill_all(marked(tag))
 
 
 def test_finished_build_is_reused_and_parameters_are_checked(reference_build):

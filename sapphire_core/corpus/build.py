@@ -405,8 +405,12 @@ def build_corpus(
     else:
         import multiprocessing as mp
 
+        # A SIGKILLed build must not leave its workers rendering forever: they die with it.
+        from sapphire_core.lifetime import guarded_initializer
+
         with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                 initializer=_init_worker) as pool:
+                                 initializer=guarded_initializer,
+                                 initargs=(os.getpid(), f"{__name__}:_init_worker")) as pool:
             futures = {}
             while pending or futures:
                 while pending and len(futures) < workers * 2:

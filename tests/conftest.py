@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+sys.path.insert(0, str(Path(__file__).parent))
+import test_train_helpers as toys  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +42,15 @@ def engines(web_corpus):
     baseline = MemoryEngine(list(model.records.values()), np.roll(model.vectors, 1, axis=0),
                             model_version="baseline-v0")
     return model, baseline
+
+
+@pytest.fixture(scope="module")
+def toy_corpus(tmp_path_factory):
+    """The training tests' toy corpus (``test_train_helpers``): 8 works x 3 variants, once per module."""
+    return toys.make_toy_corpus(tmp_path_factory.mktemp("toy") / "corpus", works=8, variants=3)
+
+
+@pytest.fixture(scope="module")
+def registry():
+    """The core's components plus the training tests' toy ones."""
+    return toys.toy_registry()

@@ -39,15 +39,16 @@ def stop_when(run: subprocess.Popen, due, what: str, seconds: float = 240.0) -> 
         time.sleep(0.02)
     run.send_signal(signal.SIGKILL)
     out, err = run.communicate(timeout=60)
-    assert run.returncode == -signal.SIGKILL, f"the run ended before the kill point {what!r}: {out[-1000:]}{err[-2000:]}"
+    assert run.returncode == -signal.SIGKILL, f"the run ended before the kill point {what!r}: {out[-500:]}{err[-2000:]}"
 
 
 # ---------------------------------------------------------------- sapphire index
 
 
 def index(corpus: Path, out: Path, cache: Path, tag: str, workers: int) -> subprocess.Popen:
-    return subprocess.Popen([SAPPHIRE, "index", "--model", str(checkpoint()), "--corpus", str(corpus), "--out", str(out),
-                             "--cache", str(cache), "--chunk-size", "4", "--workers", str(workers), "--device", "cpu"],
+    return subprocess.Popen([SAPPHIRE, "index", "--model", str(checkpoint()), "--corpus", str(corpus),
+                             "--out", str(out), "--cache", str(cache), "--chunk-size", "4", "--workers", str(workers),
+                             "--device", "cpu"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=marked_env(tag, SAPPHIRE_PLUGINS=INDEX_PLUGINS))
 
@@ -170,11 +171,6 @@ def state_of(run_dir: Path) -> tuple[int, int, int]:
     return st["epoch"], st["step_in_epoch"], st["global_step"]
 
 
-def without_timings(path: Path) -> list[dict]:
-    return [{k: v for k, v in json.loads(x).items() if k not in ("data_s", "step_s")}
-            for x in path.read_text().splitlines()]
-
-
 def test_sigkill_of_train_at_three_points_then_resume_equals_one_run(tmp_path):
     """``train`` killed mid-epoch, then ``--resume`` killed while writing ``state.pt`` and again between
     epochs (model.ckpt of epoch 2 written, its state not): no process is left, each resume starts from
@@ -206,7 +202,8 @@ def test_sigkill_of_train_at_three_points_then_resume_equals_one_run(tmp_path):
         resumed = trainer("none", {**base, "out": str(cut), "resume": True}, tag)
         assert resumed.returncode == 0, resumed.stderr[-2000:]
         assert json.loads(resumed.stdout.strip().splitlines()[-1])["global_step"] == 12
-        assert without_timings(cut / "metrics.jsonl") == without_timings(tmp_path / "full" / "metrics.jsonl")
+        assert toys.metrics_without_timings(cut / "metrics.jsonl") == \
+            toys.metrics_without_timings(tmp_path / "full" / "metrics.jsonl")
         assert folder_bytes(cut, skip=("metrics.jsonl",)) == folder_bytes(tmp_path / "full", skip=("metrics.jsonl",))
         assert not wait_until_gone(tag, 10.0)
     finally:

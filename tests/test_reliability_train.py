@@ -19,27 +19,13 @@ import test_train_helpers as toys  # noqa: E402
 
 from sapphire_core.checkpoint import load_checkpoint  # noqa: E402
 from sapphire_core.errors import ConfigError  # noqa: E402
-from sapphire_core.training import TrainingInterrupted, train  # noqa: E402
+from sapphire_core.training import TrainingInterrupted  # noqa: E402
 from sapphire_core.training.trainer import (  # noqa: E402
     COMPLETE_FILE, STATE_FILE, InterruptedRunError, guard_run_folder,
 )
 
 SAPPHIRE = shutil.which("sapphire", path=str(Path(sys.executable).parent)) or "sapphire"
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def toy_corpus(tmp_path_factory):
-    return toys.make_toy_corpus(tmp_path_factory.mktemp("toy") / "corpus", works=8, variants=3)
-
-
-@pytest.fixture(scope="module")
-def registry():
-    return toys.toy_registry()
-
-
-def run(cfg_data, corpus, out, registry, **kw):
-    return train(toys.validated(cfg_data, registry), corpus, out, registry=registry, device="cpu", **kw)
 
 
 def interrupted_folder(path: Path) -> Path:
@@ -92,7 +78,7 @@ def test_interrupted_then_refused_then_restarted_equals_a_fresh_run(toy_corpus, 
     """SIGTERM mid-run -> no marker; a plain rerun is refused and changes nothing; --restart trains from
     scratch and ends bit-for-bit where a run in an empty folder ends, with the marker written."""
     cfg = toys.toy_config(epochs=2)
-    fresh = run(cfg, toy_corpus, tmp_path / "fresh", registry)
+    fresh = toys.train_toy(cfg, toy_corpus, tmp_path / "fresh", registry)
     assert json.loads((tmp_path / "fresh" / COMPLETE_FILE).read_text())["global_step"] == fresh.metrics["global_step"]
 
     def stop_at_3(record):
@@ -101,19 +87,18 @@ def test_interrupted_then_refused_then_restarted_equals_a_fresh_run(toy_corpus, 
 
     cut = tmp_path / "cut"
     with pytest.raises(TrainingInterrupted):
-        run(cfg, toy_corpus, cut, registry, on_step=stop_at_3)
+        toys.train_toy(cfg, toy_corpus, cut, registry, on_step=stop_at_3)
     assert (cut / STATE_FILE).is_file() and not (cut / COMPLETE_FILE).exists()
     saved = (cut / STATE_FILE).read_bytes()
     with pytest.raises(InterruptedRunError, match="--resume.*--restart"):
-        run(cfg, toy_corpus, cut, registry)
+        toys.train_toy(cfg, toy_corpus, cut, registry)
     assert (cut / STATE_FILE).read_bytes() == saved
 
-    again = run(cfg, toy_corpus, cut, registry, restart=True)
+    again = toys.train_toy(cfg, toy_corpus, cut, registry, restart=True)
     assert (cut / COMPLETE_FILE).is_file()
     assert again.metrics["global_step"] == fresh.metrics["global_step"]
     a, b = load_checkpoint(fresh.checkpoint)["state_dict"], load_checkpoint(again.checkpoint)["state_dict"]
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
-    strip = lambda p: [{k: v for k, v in json.loads(x).items() if k not in ("data_s", "step_s")}  # noqa: E731
-                       for x in p.read_text().splitlines()]
-    assert strip(tmp_path / "fresh" / "metrics.jsonl") == strip(cut / "metrics.jsonl")
+    assert toys.metrics_without_timings(tmp_path / "fresh" / "metrics.jsonl") == \
+        toys.metrics_without_timings(cut / "metrics.jsonl")

@@ -22,21 +22,11 @@ from sapphire_core.checkpoint import load_checkpoint  # noqa: E402
 from sapphire_core.config import apply_overrides  # noqa: E402
 from sapphire_core.data import Track  # noqa: E402
 from sapphire_core.errors import ConfigError  # noqa: E402
-from sapphire_core.training import TrainingInterrupted, split_by_work, train  # noqa: E402
+from sapphire_core.training import TrainingInterrupted, split_by_work  # noqa: E402
 from sapphire_core.training.augment import AugmentSettings, crop_lengths, make_view  # noqa: E402
 from sapphire_core.training.data import EpochBatchSampler, epoch_order  # noqa: E402
 from sapphire_core.evaluation.metrics import leave_one_out_metrics  # noqa: E402
 from sapphire_core.training.trainer import lr_lambda  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def toy_corpus(tmp_path_factory):
-    return toys.make_toy_corpus(tmp_path_factory.mktemp("toy") / "corpus", works=8, variants=3)
-
-
-@pytest.fixture(scope="module")
-def registry():
-    return toys.toy_registry()
 
 
 # ---------------------------------------------------------------- pure pieces
@@ -114,12 +104,8 @@ def test_views_crop_aligned_and_pitch_shift_rolls_chroma():
 # ---------------------------------------------------------------- the trainer
 
 
-def run(cfg_data, corpus, out, registry, **kw):
-    return train(toys.validated(cfg_data, registry), corpus, out, registry=registry, device="cpu", **kw)
-
-
 def test_train_writes_checkpoint_logs_curves_and_caches_text(toy_corpus, registry, tmp_path):
-    result = run(toys.toy_config(epochs=2), toy_corpus, tmp_path / "run", registry)
+    result = toys.train_toy(toys.toy_config(epochs=2), toy_corpus, tmp_path / "run", registry)
     run_dir = tmp_path / "run"
     for name in ("model.ckpt", "state.pt", "metrics.jsonl", "curves.png"):
         assert (run_dir / name).is_file(), name
@@ -152,7 +138,7 @@ def test_train_writes_checkpoint_logs_curves_and_caches_text(toy_corpus, registr
 ])
 def test_loss_swap_by_yaml_override_only(toy_corpus, registry, tmp_path, losses, expected):
     data = apply_overrides(toys.toy_config(epochs=1), [f"losses={losses}", "training.augment=true"])
-    result = run(data, toy_corpus, tmp_path / "run", registry, evaluate_untrained=False)
+    result = toys.train_toy(data, toy_corpus, tmp_path / "run", registry, evaluate_untrained=False)
     steps = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
              if '"train"' in x]
     assert {k for k in steps[0] if k.startswith("loss/")} == expected
@@ -161,32 +147,32 @@ def test_loss_swap_by_yaml_override_only(toy_corpus, registry, tmp_path, losses,
 
 def test_sigterm_saves_state_and_resume_matches_uninterrupted(toy_corpus, registry, tmp_path):
     cfg = toys.toy_config(epochs=2, augment=True)
-    full = run(cfg, toy_corpus, tmp_path / "full", registry)
+    full = toys.train_toy(cfg, toy_corpus, tmp_path / "full", registry)
 
     def kill_at_4(record):
         if record["step"] == 3:
             os.kill(os.getpid(), signal.SIGTERM)
 
     with pytest.raises(TrainingInterrupted, match="epoch 2, step 1.*--resume"):
-        run(cfg, toy_corpus, tmp_path / "cut", registry, on_step=kill_at_4)
+        toys.train_toy(cfg, toy_corpus, tmp_path / "cut", registry, on_step=kill_at_4)
     state = torch.load(tmp_path / "cut" / "state.pt", weights_only=True)
     assert (state["epoch"], state["step_in_epoch"], state["global_step"]) == (1, 1, 3)
-    resumed = run(cfg, toy_corpus, tmp_path / "cut", registry, resume=True)
+    resumed = toys.train_toy(cfg, toy_corpus, tmp_path / "cut", registry, resume=True)
     a, b = load_checkpoint(full.checkpoint)["state_dict"], load_checkpoint(resumed.checkpoint)["state_dict"]
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
-    strip = lambda p: [{k: v for k, v in json.loads(x).items() if k not in ("data_s", "step_s")}  # noqa: E731
-                       for x in p.read_text().splitlines()]
-    assert strip(tmp_path / "full" / "metrics.jsonl") == strip(tmp_path / "cut" / "metrics.jsonl")
+    assert toys.metrics_without_timings(tmp_path / "full" / "metrics.jsonl") == \
+        toys.metrics_without_timings(tmp_path / "cut" / "metrics.jsonl")
 
 
 def test_trainable_text_tower_path_updates_the_tower(toy_corpus, registry, tmp_path):
     data = apply_overrides(toys.toy_config(epochs=1), ["text.trainable_layers=1"])
-    result = run(data, toy_corpus, tmp_path / "run", registry, evaluate_untrained=False)
+    result = toys.train_toy(data, toy_corpus, tmp_path / "run", registry, evaluate_untrained=False)
     after = load_checkpoint(result.checkpoint)["state_dict"]["text_tower.proj.weight"]
     before = toys.ToyText(trainable_layers=1).proj.weight.detach()
     assert (after - before).abs().max() > 1e-4
-    frozen = run(toys.toy_config(epochs=1), toy_corpus, tmp_path / "frozen", registry, evaluate_untrained=False)
+    frozen = toys.train_toy(toys.toy_config(epochs=1), toy_corpus, tmp_path / "frozen", registry,
+                            evaluate_untrained=False)
     torch.testing.assert_close(load_checkpoint(frozen.checkpoint)["state_dict"]["text_tower.proj.weight"], before)
 
 
@@ -194,12 +180,12 @@ def test_config_errors(toy_corpus, registry, tmp_path):
     data = toys.toy_config()
     del data["text"]
     with pytest.raises(ConfigError, match=r"need descriptions.*'text:' block"):
-        run(data, toy_corpus, tmp_path / "x", registry)
+        toys.train_toy(data, toy_corpus, tmp_path / "x", registry)
 
 
 def test_mlflow_sqlite_tracking(toy_corpus, registry, tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    run(toys.toy_config(epochs=1), toy_corpus, tmp_path / "run", registry, mlflow_uri=uri)
+    toys.train_toy(toys.toy_config(epochs=1), toy_corpus, tmp_path / "run", registry, mlflow_uri=uri)
     import mlflow
 
     mlflow.set_tracking_uri(uri)

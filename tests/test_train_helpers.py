@@ -180,6 +180,20 @@ def validated(data: dict, registry=None):
     return validate_config(data, registry or toy_registry())
 
 
+def train_toy(data: dict, corpus: Path, out: Path, registry, **kw):
+    """:func:`sapphire_core.training.train` of the plain config ``data`` on the CPU (``kw``: its options)."""
+    from sapphire_core.training import train
+
+    return train(validated(data, registry), corpus, out, registry=registry, device="cpu", **kw)
+
+
+def metrics_without_timings(path: Path) -> list[dict]:
+    """The records of a ``metrics.jsonl`` without each step's wall-clock times, the only values that are not
+    a function of the seed (to compare a resumed run with an uninterrupted one)."""
+    return [{k: v for k, v in json.loads(x).items() if k not in ("data_s", "step_s")}
+            for x in Path(path).read_text().splitlines()]
+
+
 # ---------------------------------------------------------------- the toys obey the shared contract
 
 

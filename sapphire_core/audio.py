@@ -7,9 +7,16 @@ mono in about 320 MB rather than the ~2.5 GB a whole-file float64 read needs.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import logging
+import os
 import stat
 import struct
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +46,8 @@ CLIP_LEVEL = 0.999
 CLIP_FRACTION = 0.001
 #: A peak below this (-60 dBFS) gets a "near silent" warning (digital silence, below -120 dBFS, fails).
 QUIET_PEAK = 1e-3
+
+log = logging.getLogger(__name__)
 
 
 def _sniff(path: Path) -> str:
@@ -99,6 +108,69 @@ def check_audio_file(path: str | Path) -> Path:
     return path
 
 
+class _DecoderStderr:
+    """Process-wide redirection of file descriptor 2 while C decoders run, shared by concurrent decodes.
+
+    libsndfile's MP3 decoder (mpg123) prints its own notes straight to file descriptor 2 ("Warning:
+    Xing stream size off by more than 1%...", "[src/libmpg123/id3.c...] warning: ..."), where Python
+    cannot catch them and they land in the user's terminal next to SAPPHIRE's one-line reason; neither
+    library has a switch for them. The first decode in progress points fd 2 at a temporary file, the
+    last one restores it and passes what was written to the debug log. Anything another thread prints
+    to stderr meanwhile goes there too (``SAPPHIRE`` debug logging shows it).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved: int | None = None
+        self._sink = None
+
+    @contextlib.contextmanager
+    def quiet(self, path: Path) -> Iterator[None]:
+        self._enter()
+        try:
+            yield
+        finally:
+            said = self._exit()
+            if said:
+                log.debug("%s: the decoder printed: %s", path, " | ".join(said.splitlines()))
+
+    def _enter(self) -> None:
+        with self._lock:
+            if self._depth == 0:
+                with contextlib.suppress(OSError, ValueError, AttributeError):  # sys.stderr closed or None
+                    sys.stderr.flush()  # Python's own pending text goes out first
+                try:
+                    self._sink = tempfile.TemporaryFile()
+                    self._saved = os.dup(2)
+                    os.dup2(self._sink.fileno(), 2)
+                except OSError:  # no fd 2, or no temp space: leave stderr as it is
+                    if self._saved is not None:
+                        os.close(self._saved)
+                    self._saved = None
+                    if self._sink is not None:
+                        self._sink.close()
+                    self._sink = None
+            self._depth += 1
+
+    def _exit(self) -> str:
+        with self._lock:
+            self._depth -= 1
+            if self._depth or self._saved is None:
+                return ""
+            os.dup2(self._saved, 2)
+            os.close(self._saved)
+            self._saved = None
+            sink, self._sink = self._sink, None
+            sink.seek(0)
+            said = sink.read(64 * 1024).decode("utf-8", "replace").strip()
+            sink.close()
+            return said
+
+
+_decoder_stderr = _DecoderStderr()
+
+
 def audio_info(path: str | Path) -> tuple[int, float]:
     """Return ``(native_sample_rate, duration_seconds)`` without decoding.
 
@@ -111,7 +183,8 @@ def audio_info(path: str | Path) -> tuple[int, float]:
 
     path = check_audio_file(path)
     try:
-        info = sf.info(str(path))
+        with _decoder_stderr.quiet(path):
+            info = sf.info(str(path))
     except Exception:
         raise AudioDecodeError(path, f"not a readable audio file ({_sniff(path)}); supported: wav, flac, ogg, mp3, "
                                "aiff") from None
@@ -263,7 +336,7 @@ def load_audio(
     frames = -1 if duration is None else int(round(duration * native_sr))
     failed: Exception | None = None
     try:
-        with sf.SoundFile(str(path)) as fh:
+        with _decoder_stderr.quiet(path), sf.SoundFile(str(path)) as fh:
             if start:
                 fh.seek(min(start, fh.frames))
             remaining = frames

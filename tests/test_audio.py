@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -34,6 +35,30 @@ def test_decodes_mp3(tmp_path):
     subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(wav), str(mp3)], check=True)
     out = load_audio(mp3, sr=16000)
     assert 15000 < out.size < 17500
+
+
+def test_mp3_decoder_notes_never_reach_the_terminal(tmp_path, capfd, caplog):
+    """mpg123 prints its own notes on file descriptor 2 for damaged MP3s; the user sees only the one-line
+    reason (or warning), and the notes go to the debug log."""
+    from sapphire_core.audio import sample_warnings
+
+    wav = tmp_path / "x.wav"
+    sf.write(wav, sine(330, sr=22050, seconds=2.0), 22050)
+    cut = tmp_path / "cut.mp3"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(wav), str(cut)], check=True)
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    tag = tmp_path / "tag.mp3"
+    tag.write_bytes(b"ID3" + bytes(range(256)) * 20)  # an ID3v2 header of major version 0
+    capfd.readouterr()
+    with caplog.at_level("DEBUG", logger="sapphire_core.audio"):
+        y = load_audio(cut, sr=22050)
+        assert sample_warnings(y, sr=22050, declared_seconds=audio_info(cut)[1])[0].startswith("truncated")
+        with pytest.raises(AudioDecodeError, match=r"tag\.mp3: not a readable audio file"):
+            load_audio(tag, sr=22050)
+    assert capfd.readouterr().err == ""
+    assert "Xing stream size" in caplog.text and "ID3v2" in caplog.text
+    print("fd 2 works again", file=sys.stderr, flush=True)
+    assert capfd.readouterr().err == "fd 2 works again\n"
 
 
 def test_excerpt_offset_and_duration(tmp_path):

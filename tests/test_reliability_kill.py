@@ -29,7 +29,8 @@ SAPPHIRE = shutil.which("sapphire", path=str(Path(sys.executable).parent)) or "s
 #: plugin's ``melody`` (query by humming) and the acoustic plugin's ``chroma_sequence`` (version search).
 INDEX_PLUGINS = "dynamics,vocal,acoustic"
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/environ").is_file(), reason="needs /proc (Linux)")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not Path("/proc/self/environ").is_file(), reason="needs /proc (Linux)")]
 
 
 def stop_when(run: subprocess.Popen, due, what: str, seconds: float = 240.0) -> None:

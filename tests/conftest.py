@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-
-sys.path.insert(0, str(Path(__file__).parent))
-import test_train_helpers as toys  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -44,13 +40,24 @@ def engines(web_corpus):
     return model, baseline
 
 
+def _training_toys():
+    import sys
+
+    here = str(Path(__file__).parent)
+    if here not in sys.path:  # the training test modules import it this way too
+        sys.path.insert(0, here)
+    import test_train_helpers
+
+    return test_train_helpers
+
+
 @pytest.fixture(scope="module")
 def toy_corpus(tmp_path_factory):
     """The training tests' toy corpus (``test_train_helpers``): 8 works x 3 variants, once per module."""
-    return toys.make_toy_corpus(tmp_path_factory.mktemp("toy") / "corpus", works=8, variants=3)
+    return _training_toys().make_toy_corpus(tmp_path_factory.mktemp("toy") / "corpus", works=8, variants=3)
 
 
 @pytest.fixture(scope="module")
 def registry():
     """The core's components plus the training tests' toy ones."""
-    return toys.toy_registry()
+    return _training_toys().toy_registry()

@@ -22,7 +22,7 @@ from sapphire_core.data import Corpus
 from sapphire_core.errors import ConfigError
 from sapphire_core.index.builder import INDEX_FORMAT, IndexBuildReport, write_failures, write_metadata
 from sapphire_core.index.extras import build_extras, selected_extras
-from sapphire_core.io import atomic_save_npz, atomic_write_bytes
+from sapphire_core.io import atomic_save_npz, atomic_write_bytes, remove_temp_files
 from sapphire_core.layout import EXPLANATIONS, MANIFEST, MODALITIES, STORE_DIR
 from sapphire_core.query_mode import VectorQueryMode
 
@@ -86,6 +86,7 @@ def build_training_free_index(corpus_dir: str | Path, out_dir: str | Path, *, mo
     corpus.require_tracks()
     report = IndexBuildReport(out, skipped=[str(p) for p in corpus.problems])
     tracks = corpus.tracks
+    remove_temp_files(out)  # as build_index: what a killed build half-wrote
     report.extras = build_extras(builders, tracks, out, on_progress=on_extra_progress)
     data = builders[vector_mode.extra].load(layout.extra_dir(out, vector_mode.extra))
     got, X = vector_mode.track_vectors(data)
@@ -121,7 +122,6 @@ def build_training_free_index(corpus_dir: str | Path, out_dir: str | Path, *, mo
         "corpus": str(Path(corpus_dir).resolve()),
         "cache": None,
         "count": len(store),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "index_version": hashlib.sha256((vector_mode.name + "".join(ids)).encode()).hexdigest()[:12],
         "val_ids": None,
     }

@@ -66,3 +66,19 @@ def test_evaluate_through_an_80_column_pipe_shows_every_figure(tmp_path):
     head, path = next((h, p) for h, p in COLUMNS if lookup(first, p) is not None)
     line = next(line for line in out.splitlines() if line.strip(" |│").startswith(head))
     assert _fmt(lookup(first, path)) in line
+
+
+def test_brackets_in_titles_ids_and_explanations_are_printed_not_read_as_markup(monkeypatch):
+    """'[model@sha]', '[Chorus]' and '[bold]' are data: rich would swallow them as markup tags."""
+    from sapphire_core.cli import search_cmd
+    from sapphire_core.retrieval.result import SearchResult
+
+    buf = io.StringIO()
+    monkeypatch.setattr(search_cmd, "console", Console(file=buf, width=200, color_system=None))
+    hit = SearchResult("take[bold]2", 0.9, 1, {"composer": "[Anon]"}, None,
+                       {"summary": "lyrics match", "lyrics_lines": [{"line": "[Chorus] la la", "words": ["la"]}]})
+    search_cmd.render_results([hit], title="query  [model@abc123]")
+    text = buf.getvalue()
+    for shown in ("[model@abc123]", "take[bold]2", "[Anon]", '"[Chorus] la la"'):
+        assert shown in text, shown
+    assert "[Figure]" in _printed(["system", "[Figure]"], [["[x]", "0.1"]], width=80)

@@ -39,17 +39,18 @@ def print_table(title: str, header: list[str], rows: list[list[str]], *, out: Co
     per header) when that fits; else as a Markdown table, whose long lines wrap but keep every cell.
     Pipes and CI logs are 80 columns wide unless ``COLUMNS`` says otherwise.
     """
+    from rich.markup import escape
     from rich.measure import Measurement
     from rich.table import Table
 
     out = out or console
 
     def rich_table(head: list[str], body: list[list[str]]) -> Table:
-        table = Table(title=title)
+        table = Table(title=escape(title))  # figures and names are data, never markup
         for i, h in enumerate(head):
-            table.add_column(h, justify="left" if i == 0 else "right", no_wrap=True)
+            table.add_column(escape(h), justify="left" if i == 0 else "right", no_wrap=True)
         for row in body:
-            table.add_row(*row)
+            table.add_row(*map(escape, row))
         return table
 
     transposed = [[h, *(row[i] for row in rows)] for i, h in enumerate(header)][1:]

@@ -61,6 +61,7 @@ def playlist(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """A smooth path of LENGTH tracks from one track to another: no repeats, each nearer the last."""
+    from rich.markup import escape
     from rich.table import Table
 
     from sapphire_core.retrieval import SearchEngine
@@ -70,12 +71,12 @@ def playlist(
     if as_json:
         _print_json(engine, tracks, start=start, end=end, length=length)
         return
-    table = Table(title=f"{start} -> {end}  [{engine.model_version}]")
+    table = Table(title=escape(f"{start} -> {end}  [{engine.model_version}]"))
     for col in ("#", "track", "cos to start", "cos to end", "cos to previous"):
         table.add_column(col, overflow="fold", justify="left" if col == "track" else "right")
     for t in tracks:
         e = t.explanation
-        table.add_row(str(t.rank), t.track_id, f"{e['to_start']:.3f}", f"{e['to_end']:.3f}",
+        table.add_row(str(t.rank), escape(t.track_id), f"{e['to_start']:.3f}", f"{e['to_end']:.3f}",
                       "" if e["step"] is None else f"{e['step']:.3f}")
     console.print(table)
     if len(tracks) < length:

@@ -12,18 +12,21 @@ from sapphire_core.cli.common import app, console
 
 def render_results(results, *, title: str = "results") -> None:
     """Print results as a rich table with each explanation beneath (shared with ``sapphire demo``)."""
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=title, show_lines=True)
+    # Titles, track ids, explanations and lyrics lines are data ("[Chorus]", "[model@sha]"): escaped,
+    # so rich prints them instead of reading them as markup.
+    table = Table(title=escape(title), show_lines=True)
     for col in ("#", "track", "score", "what it shares"):
         table.add_column(col, overflow="fold")
     for r in results:
         e = r.explanation or {}
         meta = r.metadata or {}
-        label = r.track_id
+        label = escape(r.track_id)
         bits = [meta.get(k) for k in ("composer", "era", "instrument_family", "key") if meta.get(k)]
         if bits:
-            label += "\n[dim]" + " · ".join(str(b) for b in bits) + "[/]"
+            label += "\n[dim]" + escape(" · ".join(str(b) for b in bits)) + "[/]"
         lines = [e.get("summary", "")]
         if e.get("modalities"):
             lines.append("modalities: " + ", ".join(f"{m} {v:.0%}" for m, v in
@@ -58,7 +61,7 @@ def render_results(results, *, title: str = "results") -> None:
             lines.append("same recording as: " + ", ".join(e["duplicates"]))
         if len(e.get("modes", {})) > 1:
             lines.append("modes: " + ", ".join(f"{m} {v:.3f}" for m, v in e["modes"].items()))
-        table.add_row(str(r.rank), label, f"{r.score:.3f}", "\n".join(x for x in lines if x))
+        table.add_row(str(r.rank), label, f"{r.score:.3f}", escape("\n".join(x for x in lines if x)))
     console.print(table)
 
 

@@ -20,7 +20,8 @@ Index folder (pinned for the web app)::
     INDEX/modalities.npz     "ids" + each modality's raw encoder embedding and presence mask
     INDEX/explanations.npz   "ids" + each explanation's interpretable values (names in the manifest)
     INDEX/extras/<name>/     per-track data a plugin adds to the index (index extras)
-    INDEX/chunks/            resumable embedding chunks of the corpus as it is (so a rerun re-embeds nothing)
+    INDEX/chunks/            resumable embedding chunks of the corpus as it is (so a rerun re-embeds nothing):
+                             ``chunk_<content key>.npz``, content-defined (:mod:`sapphire_core.index.chunking`)
     INDEX/failures.jsonl     tracks that could not be embedded, with the reason
 
 Every path a command defaults to comes from here, so ``--cache`` given to one command can be

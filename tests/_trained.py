@@ -209,6 +209,22 @@ def toy_setup() -> dict:
     return {"root": root, "corpus": corpus, "ckpt": ckpt, "index": root / "index", "registry": registry}
 
 
+def chunk_ids(ids, chunk_size: int) -> list[tuple[str, ...]]:
+    """The track ids of each chunk ``build_index`` cuts tracks with these ``ids`` (in order) into."""
+    from types import SimpleNamespace
+
+    from sapphire_core.index.chunking import content_chunks
+
+    return [tuple(t.id for t in chunk) for chunk in content_chunks([SimpleNamespace(id=i) for i in ids], chunk_size)]
+
+
+def corpus_chunk_ids(corpus: Path, chunk_size: int) -> list[tuple[str, ...]]:
+    """:func:`chunk_ids` of a corpus folder's tracks."""
+    from sapphire_core.data import Corpus
+
+    return chunk_ids([t.id for t in Corpus(corpus).tracks], chunk_size)
+
+
 def toy_engine_with_extra(folder: Path, plugin, extra: str):
     """A copy of the toy index in ``folder`` with one of ``plugin``'s index extras built, opened with the
     toy plugin and ``plugin`` (a plugin query mode's tests: the engine, the CLI table, the web API)."""

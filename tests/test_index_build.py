@@ -38,9 +38,10 @@ def test_rerun_reuses_chunks_and_updates_incrementally(tmp_path):
     shutil.copytree(s["corpus"], corpus)
     out = tmp_path / "index"
     first = build_index(s["ckpt"], corpus, out, registry=s["registry"], chunk_size=4, extras=False)
-    assert first.chunks_done == 3 and first.added == 12
+    n_chunks = len(T.corpus_chunk_ids(corpus, 4))
+    assert first.chunks_done == n_chunks and first.added == 12
     again = build_index(s["ckpt"], corpus, out, registry=s["registry"], chunk_size=4, extras=False)
-    assert again.chunks_done == 0 and again.chunks_reused == 3 and again.added == 0
+    assert again.chunks_done == 0 and again.chunks_reused == n_chunks and again.added == 0
     # drop two tracks and break one audio file: the store is updated without a rebuild, the failure reported
     lines = (corpus / "tracks.jsonl").read_text().splitlines()
     kept = [ln for ln in lines if not json.loads(ln)["id"].startswith("w5")]
@@ -64,14 +65,19 @@ def test_changed_added_and_removed_files_touch_only_their_chunks(tmp_path):
     out = tmp_path / "index"
     build_index(s["ckpt"], corpus, out, registry=s["registry"], chunk_size=4, extras=False)
     before = IndexFolder.open(out).store.get_vectors(["w0__v0", "w2__v0"])
-    # chunk 1 (w2, w3): w2__v0 is re-recorded as another melody; chunk 2 (w4, w5): w5__v1 gone, w6__v0 new
+    old_chunks = T.corpus_chunk_ids(corpus, 4)
+    # w2__v0 is re-recorded as another melody, w5__v1 is gone and w6__v0 new (at the end)
     signals.write_wav(corpus / "audio" / "w2__v0.wav", signals.melody([61, 66, 68, 73, 68], durations=0.35), 16000)
     signals.write_wav(corpus / "audio" / "w6__v0.wav", signals.melody([55, 59, 62, 67], durations=0.3), 16000)
     recs = [json.loads(ln) for ln in (corpus / "tracks.jsonl").read_text().splitlines()]
     recs = [r for r in recs if r["id"] != "w5__v1"] + [{"id": "w6__v0", "audio": "audio/w6__v0.wav", "work_id": "w6"}]
     (corpus / "tracks.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
     report = build_index(s["ckpt"], corpus, out, registry=s["registry"], chunk_size=4, extras=False)
-    assert (report.chunks_reused, report.chunks_done) == (1, 2)
+    # only the chunk that holds w2__v0 and those whose tracks changed are embedded; the rest is reused
+    new_chunks = T.corpus_chunk_ids(corpus, 4)
+    embed = sum(c not in old_chunks or "w2__v0" in c for c in new_chunks)
+    assert (report.chunks_reused, report.chunks_done) == (len(new_chunks) - embed, embed)
+    assert 0 < report.chunks_reused and embed <= 3  # w2__v0's chunk, and one or two at the end
     assert (report.added, report.removed, report.updated) == (1, 1, 1)
     after = IndexFolder.open(out)
     assert "w5__v1" not in after.metadata and "w6__v0" in after.metadata and len(after.store) == 12
@@ -101,7 +107,8 @@ def test_index_cli(tmp_path, monkeypatch):
                                    "--out", str(tmp_path / "idx"), "--chunk-size", "5", "--no-extras", "--json"])
     assert res.exit_code == 0, res.output
     again = json.loads(res.output)
-    assert (again["indexed"], again["chunks_reused"], again["chunks_done"], again["added"]) == (12, 3, 0, 0)
+    assert (again["indexed"], again["chunks_reused"], again["chunks_done"], again["added"]) == (
+        12, len(T.corpus_chunk_ids(s["corpus"], 5)), 0, 0)
     res = CliRunner().invoke(app, ["search", str(tmp_path / "idx"), "--text", "river", "--k", "3", "--json"])
     assert res.exit_code == 0, res.output
     payload = json.loads(res.output)
@@ -138,7 +145,8 @@ def test_workers_fill_the_cache_in_parallel_with_the_same_vectors(tmp_path, monk
     parallel = build_index(s["ckpt"], corpus, tmp_path / "parallel", registry=s["registry"], chunk_size=6,
                            extras=False, cache_dir=tmp_path / "cache2", workers=2)
     # one pool per chunk computed every track's features; the broken file failed there too
-    assert [(w, len(c), f) for w, c, f in pools] == [(2, 6, 1), (2, 6, 0)]
+    assert [(w, len(c), f) for w, c, f in pools] == [(2, len(c), int("w2__v0" in c))
+                                                     for c in T.corpus_chunk_ids(corpus, 6)]
     assert sum(c > 0 for _, computed, _ in pools for c in computed) == 11
     assert parallel.indexed == serial.indexed == 11
     assert set(parallel.failures) == set(serial.failures) == {"w2__v0"}

@@ -176,7 +176,7 @@ def test_rebuilding_over_a_damaged_chunk_embeds_it_again(copy, built, damage, ca
     with caplog.at_level("WARNING", logger="sapphire_core.index.builder"):
         report = build_index(s["ckpt"], s["corpus"], copy, registry=s["registry"], chunk_size=5, device="cpu",
                              extras=False)
-    assert (report.chunks_done, report.chunks_reused) == (1, 2)
+    assert (report.chunks_done, report.chunks_reused) == (1, len(T.corpus_chunk_ids(s["corpus"], 5)) - 1)
     assert f"{chunk}: unreadable" in caplog.text and "embedding its tracks again" in caplog.text
     assert not any(tmp.exists() for tmp in leftovers)
     keep = lambda p: {str(f.relative_to(p)): f.read_bytes() for f in sorted(p.rglob("*"))  # noqa: E731

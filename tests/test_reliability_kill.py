@@ -19,6 +19,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent / "fuzz"))
 from _fuzz_run import checkpoint  # noqa: E402
+from _trained import corpus_chunk_ids  # noqa: E402
 from _sigkill import (folder_bytes, kill_all, marked, marked_env, new_tag, spawned_workers,  # noqa: E402
                       tone_corpus, wait_until_gone)
 
@@ -67,8 +68,9 @@ def test_sigkill_of_index_at_three_points_then_a_rerun_equals_one_run(tmp_path):
     chunk writes, and while the store, metadata and extras are written: after each no process is left
     within 10 s, and a fourth run leaves the index folder (chunks, store, metadata, explanations, the
     ``melody`` and ``chroma_sequence`` extras, manifest) byte-identical to an uninterrupted run's."""
-    n_tracks, n_chunks = 12, 3
+    n_tracks = 12
     corpus = tone_corpus(tmp_path / "corpus", n=n_tracks, seconds=4.0)
+    n_chunks = len(corpus_chunk_ids(corpus, 4))
     cache, out = tmp_path / "cache", tmp_path / "index"
     tag = new_tag()
     try:

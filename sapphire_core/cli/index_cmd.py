@@ -22,7 +22,8 @@ def index(
     cache: Path = typer.Option(None, "--cache", help="Feature cache [default: CORPUS/.sapphire/cache]."),
     device: str = typer.Option(None, "--device", help="cuda or cpu [default: cuda when available]."),
     batch_size: int = typer.Option(16, "--batch-size", min=1),
-    chunk_size: int = typer.Option(64, "--chunk-size", min=1, help="Tracks per resumable chunk."),
+    chunk_size: int = typer.Option(64, "--chunk-size", min=1, help="Mean tracks per resumable chunk (its boundaries "
+                                   "follow track ids, so an edit re-embeds only the chunk around it)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Processes extracting missing features "
                                 "(as 'sapphire extract --workers'; each gets its share of the cores)."),
     engine: str = typer.Option("local", "--engine", help="local, or ray for a Ray cluster."),

@@ -1,16 +1,20 @@
 """Build (or update) an index folder from a checkpoint and a corpus: resumable, batched, failure-tolerant.
 
-Embedding runs in chunks of tracks; each chunk is written atomically to ``INDEX/chunks`` with a
-key naming the model and its tracks (id, record, and the size and modification time of the audio and
-lyrics files), so a killed run resumes at the first missing chunk, a rerun with the same model on
-unchanged files re-embeds nothing, and a changed file re-embeds only its chunk. The store is then
-updated in place: new tracks are added, changed ones replaced and tracks gone from the corpus removed,
-without a full rebuild.
+Embedding runs in content-defined chunks of tracks (:mod:`sapphire_core.index.chunking`: a chunk ends
+after a track whose id hashes under ``1 / chunk_size``, so its boundaries follow the tracks, not their
+positions). Each chunk is written atomically to ``INDEX/chunks/chunk_<key>.npz``, the key naming the
+model and its tracks (id, record, and the size and modification time of the audio and lyrics files), so
+a killed run resumes at the first missing chunk, a rerun with the same model on unchanged files
+re-embeds nothing, a changed file re-embeds only its chunk, and an inserted or removed track only the
+chunk around it. The store is then updated in place: new tracks are added, changed ones replaced and
+tracks gone from the corpus removed, without a full rebuild.
 
 Every file's bytes follow from the model, the corpus and the cache location alone (no timestamps), so
 a rerun on an unchanged corpus, or a killed run finished by a rerun, leaves the folder byte-identical
 to one uninterrupted run: the temp files a kill left are removed, an unreadable chunk is embedded
-again, and chunks no longer used by the corpus are deleted.
+again, and chunks no longer used by the corpus are deleted. After an edit of the corpus the chunks,
+metadata, modalities, explanations and manifest are those of a fresh build of it; only the store's
+internal labels remember its history (its vectors per id are the same).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from sapphire_core.cache import FeatureCache
 from sapphire_core.data import Corpus
 from sapphire_core.device import resolve_device
 from sapphire_core.extraction import WARNINGS_FILE, stored_warnings, write_warnings
+from sapphire_core.index.chunking import content_chunks
 from sapphire_core.index.extras import build_extras, selected_extras
 from sapphire_core.index.folder import reusable_store
 from sapphire_core.index.store import VectorIndexError
@@ -109,8 +114,9 @@ def write_failures(out: Path, corpus: Corpus, report: IndexBuildReport, indexed:
                                          if t.id in report.warnings})
 
 
-def _chunk_path(chunk_dir: Path, number: int, model_sha: str, tracks: list) -> Path:
-    return chunk_dir / f"chunk_{number:05d}_{_chunk_key(model_sha, tracks)}.npz"
+def _chunk_path(chunk_dir: Path, model_sha: str, tracks: list) -> Path:
+    """Named by content only (no ordinal), so a chunk keeps its file when tracks before it come or go."""
+    return chunk_dir / f"chunk_{_chunk_key(model_sha, tracks)}.npz"
 
 
 def _readable_chunk(path: Path) -> bool:
@@ -149,7 +155,8 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
         Feature cache [default: :func:`sapphire_core.layout.cache_dir` of the corpus]; recorded in
         the manifest, so search reads the same cache.
     chunk_size, batch_size : int
-        Tracks per resumable chunk, and per model batch.
+        Mean tracks per resumable chunk (content-defined, at most
+        :data:`~sapphire_core.index.chunking.MAX_CHUNK_FACTOR` times it), and tracks per model batch.
     device : str, optional
         ``cuda`` / ``cpu`` [default: cuda when available].
     registry : Registry, optional
@@ -208,9 +215,8 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
 
     remove_temp_files(out)  # half-written files of a killed run (the files they were to replace are intact)
     done = 0
-    for ci, start in enumerate(range(0, len(tracks), chunk_size)):
-        chunk = tracks[start:start + chunk_size]
-        path = _chunk_path(chunk_dir, ci, model_sha, chunk)
+    chunks = [(chunk, _chunk_path(chunk_dir, model_sha, chunk)) for chunk in content_chunks(tracks, chunk_size)]
+    for chunk, path in chunks:
         if _readable_chunk(path):
             report.chunks_reused += 1
         else:
@@ -246,12 +252,11 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
         if on_progress:
             on_progress(done, len(tracks))
 
-    # Gather every chunk of this corpus order.
+    # Gather every chunk of this corpus, in its order.
     ids: list[str] = []
     fused, per_mod, present = [], {m: [] for m in modalities}, {m: [] for m in modalities}
     explain_rows: dict[str, list[np.ndarray]] = {spec.name: [] for spec in explained}
-    used = [_chunk_path(chunk_dir, ci, model_sha, tracks[start:start + chunk_size])
-            for ci, start in enumerate(range(0, len(tracks), chunk_size))]
+    used = [path for _, path in chunks]
     for path in used:
         with np.load(path, allow_pickle=False) as data:
             ids.extend(str(i) for i in data["ids"])
@@ -267,7 +272,7 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
                 if f"explain__{name}" in data.files:
                     rows.append(data[f"explain__{name}"])
     fused_all = np.concatenate(fused) if fused else np.zeros((0, model.embedding_dim), np.float32)
-    for stale in set(chunk_dir.glob("chunk_*.npz")) - set(used):  # another model's, or an older corpus's
+    for stale in set(chunk_dir.glob("chunk_*.npz")) - set(used):  # another model's, an older corpus's or layout's
         stale.unlink(missing_ok=True)
 
     store_dir = out / STORE_DIR

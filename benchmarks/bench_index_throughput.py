@@ -25,10 +25,20 @@ Figures
   humming, built after the vectors in the main process) are timed apart (``extras``).
 * ``library_10k``: what 10,000 songs of 4 minutes would take at the measured rate, per core and
   on this machine's cores.
-* ``two_hours`` (only with ``--two-hours`` or ``SAPPHIRE_BENCH_TWO_HOURS=1``): peak RSS of
-  ``extract`` on a 2-hour FLAC (the songs looped).
+* ``base_model``: what ``sapphire index`` does by default, with the shipped base model
+  (``sapphire_core/models/base.ckpt``: the acoustic modality only) and the index extras of the shipped
+  plugins (the version mode's ``chroma_sequence``, the vocal plugin's ``melody`` for humming; the
+  example plugin is not loaded): per part (each extractor, the embedding, each extra, which decodes
+  the file itself) x realtime per core with ``decode`` (once at 22.05 kHz) as the reference, measured
+  in the same process; then ``build_index`` as the CLI runs it (features, embedding, extras) over the
+  songs after a warm-up build, whole-run x realtime per core and peak RSS.
+* ``two_hours`` (only with ``--two-hours`` or ``SAPPHIRE_BENCH_TWO_HOURS=1``): peak RSS (``VmHWM``)
+  of ``build_index`` with the base model and its extras on a 2-hour FLAC (the songs looped), in a fresh
+  one-thread process.
 
-Run ``python benchmarks/bench_index_throughput.py [--quick] [--two-hours]``; prints JSON.
+Run ``python benchmarks/bench_index_throughput.py [--quick] [--two-hours] [--sections base,two_hours]``
+(``--sections`` or ``SAPPHIRE_BENCH_SECTIONS`` picks among ``default,base,two_hours``; default: all but
+``two_hours``, which its own switch adds); prints JSON.
 """
 
 from __future__ import annotations
@@ -150,6 +160,10 @@ def _child(spec: dict) -> dict:
         out = _child_extract(spec)
     elif kind == "index":
         out = _child_index(spec)
+    elif kind == "base":
+        out = _child_base(spec)
+    elif kind == "base_index":
+        out = _child_base_index(spec)
     else:
         raise ValueError(kind)
     out["peak_rss_mb"] = _peak_rss_mb()
@@ -182,37 +196,96 @@ def _extractors():
     return unique_extractors([e for g in build_extractors(cfg, registry).values() for e in g])
 
 
-def _child_extract(spec: dict) -> dict:
-    """Per-extractor CPU and wall seconds of each track, as ``extract_track`` runs them (no cache)."""
-    from sapphire_core.audio import load_audio
+def _time_track(extractors, path: str, lyrics: str) -> dict:
+    """Decode (once per rate the extractors need: the reference) and each extractor's CPU and wall
+    seconds on one track, as ``extract_track`` runs them (no cache); also returns the features."""
     from sapphire_core.context import TrackContext, track_context
     from sapphire_core.data import Track
 
-    extractors = _extractors()
     rates = sorted({e.sample_rate for e in extractors if e.needs_audio})
+    track = Track(id=Path(path).stem, audio=Path(path), lyrics=lyrics, language="en")
+    context = TrackContext(track)
+    row: dict = {"decode": {"cpu_s": 0.0, "wall_s": 0.0}, "extractors": {}}
+    for sr in rates:
+        c, w = time.process_time(), time.perf_counter()
+        context.audio(sr)
+        row["decode"]["cpu_s"] += time.process_time() - c
+        row["decode"]["wall_s"] += time.perf_counter() - w
+    row["audio_s"] = len(context.audio(rates[0])) / rates[0]
+    features = {}
+    for ex in extractors:
+        audio = context.audio(ex.sample_rate) if ex.needs_audio else None
+        c, w = time.process_time(), time.perf_counter()
+        with track_context(context):
+            features[ex.name] = ex.run(audio, track, context)
+        row["extractors"][ex.name] = {"cpu_s": time.process_time() - c, "wall_s": time.perf_counter() - w}
+    return {"row": row, "track": track, "features": features}
 
-    def one(path: str, lyrics: str) -> dict:
-        track = Track(id=Path(path).stem, audio=Path(path), lyrics=lyrics, language="en")
-        context = TrackContext(track)
-        row = {"decode": {"cpu_s": 0.0, "wall_s": 0.0}, "extractors": {}}
-        for sr in rates:  # the decode the set pays, once per rate (the reference)
+
+def _child_extract(spec: dict) -> dict:
+    """Per-extractor CPU and wall seconds of each track, as ``extract_track`` runs them (no cache)."""
+    extractors = _extractors()
+    c, w = time.process_time(), time.perf_counter()
+    _time_track(extractors, spec["warmup"], lyrics_text(99, 4))  # model loading and JIT compilation, once
+    warm = {"cpu_s": time.process_time() - c, "wall_s": time.perf_counter() - w}
+    return {"warmup": warm, "tracks": [_time_track(extractors, p, lyr)["row"] for p, lyr in spec["tracks"]]}
+
+
+def _child_base(spec: dict) -> dict:
+    """The base model's parts on each track: decode, each extractor, the embedding, each index extra."""
+    import torch
+
+    from sapphire_core.base_model import base_checkpoint
+    from sapphire_core.embedding import encode_features, track_features_from
+    from sapphire_core.extraction import unique_extractors
+    from sapphire_core.index.extras import selected_extras
+    from sapphire_core.model import build_extractors, load_model
+    from sapphire_core.plugins import default_registry
+
+    registry = default_registry()
+    model, _ = load_model(base_checkpoint(), registry)
+    by_modality = build_extractors(model.cfg, registry)
+    extractors = unique_extractors([e for g in by_modality.values() for e in g])
+    extras = selected_extras(registry, None)
+
+    def one(path: str, lyrics: str, folder: Path) -> dict:
+        timed = _time_track(extractors, path, lyrics)
+        row = timed["row"]
+        c, w = time.process_time(), time.perf_counter()
+        with torch.no_grad():
+            feats = track_features_from(timed["track"], by_modality, timed["features"])
+            model.fuse(*encode_features(model, [feats]))
+        row["extractors"]["embedding"] = {"cpu_s": time.process_time() - c, "wall_s": time.perf_counter() - w}
+        for name, extra in extras.items():
             c, w = time.process_time(), time.perf_counter()
-            context.audio(sr)
-            row["decode"]["cpu_s"] += time.process_time() - c
-            row["decode"]["wall_s"] += time.perf_counter() - w
-        row["audio_s"] = len(context.audio(rates[0])) / rates[0]
-        for ex in extractors:
-            audio = context.audio(ex.sample_rate) if ex.needs_audio else None
-            c, w = time.process_time(), time.perf_counter()
-            with track_context(context):
-                ex.run(audio, track, context)
-            row["extractors"][ex.name] = {"cpu_s": time.process_time() - c, "wall_s": time.perf_counter() - w}
+            extra.build([timed["track"]], folder / name)
+            row["extractors"][f"extra:{name}"] = {"cpu_s": time.process_time() - c,
+                                                  "wall_s": time.perf_counter() - w}
         return row
 
+    work = Path(spec["out"])
+    one(spec["warmup"], "", work / "warm")  # model loading, ONNX session, JIT compilation, once
+    return {"extras": sorted(extras), "tracks": [one(p, lyr, work / f"t{i}") for i, (p, lyr)
+                                                 in enumerate(spec["tracks"])]}
+
+
+def _child_base_index(spec: dict) -> dict:
+    """``build_index`` as ``sapphire index --corpus C --out I`` runs it (the base model, every extra),
+    timed after a warm-up build of a one-track corpus (model loading and JIT compilation, once)."""
+    from sapphire_core.base_model import base_checkpoint
+    from sapphire_core.index.builder import build_index
+    from sapphire_core.plugins import default_registry
+
+    registry = default_registry()
+    work = Path(spec["out"])
+    if spec.get("warmup_corpus"):
+        build_index(base_checkpoint(), spec["warmup_corpus"], work / "warm_index", cache_dir=work / "warm_cache",
+                    device="cpu", registry=registry)
     c, w = time.process_time(), time.perf_counter()
-    one(spec["warmup"], lyrics_text(99, 4))  # model loading and JIT compilation, once per process
-    warm = {"cpu_s": time.process_time() - c, "wall_s": time.perf_counter() - w}
-    return {"warmup": warm, "tracks": [one(p, lyr) for p, lyr in spec["tracks"]]}
+    report = build_index(base_checkpoint(), spec["corpus"], work / "index", cache_dir=work / "cache", device="cpu",
+                         registry=registry)
+    return {"cpu_s": time.process_time() - c, "wall_s": time.perf_counter() - w, "indexed": report.indexed,
+            "failures": len(report.failures), "extras": report.extras}
 
 
 def _child_index(spec: dict) -> dict:
@@ -249,9 +322,9 @@ def _child_index(spec: dict) -> dict:
     return out
 
 
-def _in_child(spec: dict, timeout: float = 1800) -> dict:
+def _in_child(spec: dict, timeout: float = 1800, env: dict | None = None) -> dict:
     """Run :func:`_child` in a fresh Python process capped to one thread; returns its JSON."""
-    env = {**os.environ, **THREAD_ENV}
+    env = {**os.environ, **THREAD_ENV, **(env or {})}
     proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True,
                           env=env, timeout=timeout)
     if proc.returncode != 0 or "@@CHILD@@" not in proc.stdout:
@@ -281,6 +354,25 @@ def _summary(rows: list[dict]) -> dict:
     }
 
 
+#: Plugins a user installs (``pip install sapphire-core`` and the four modality plugins): the example
+#: plugin of the development install would add its own extra to what ``sapphire index`` builds.
+SHIPPED_PLUGINS = {"SAPPHIRE_PLUGINS": "-dynamics"}
+SECTIONS = ("default", "base", "two_hours")
+
+
+def _sections(two_hours: bool | None) -> set[str]:
+    chosen = os.environ.get("SAPPHIRE_BENCH_SECTIONS")
+    if "--sections" in sys.argv:
+        chosen = sys.argv[sys.argv.index("--sections") + 1]
+    picked = set(chosen.split(",")) if chosen else {"default", "base"}
+    unknown = picked - set(SECTIONS)
+    if unknown:
+        raise SystemExit(f"unknown sections {sorted(unknown)}; choose among {', '.join(SECTIONS)}")
+    if two_hours is None:
+        two_hours = os.environ.get("SAPPHIRE_BENCH_TWO_HOURS") == "1" or "--two-hours" in sys.argv
+    return picked | ({"two_hours"} if two_hours else set())
+
+
 def run(quick: bool = False, two_hours: bool | None = None) -> dict:
     """Measure; returns a JSON-able dict (see the module docstring)."""
     from sapphire_core.corpus.render import fluidsynth_available
@@ -288,13 +380,13 @@ def run(quick: bool = False, two_hours: bool | None = None) -> dict:
     if not fluidsynth_available():
         raise RuntimeError("fluidsynth and the FluidR3 soundfont are needed: apt-get install fluidsynth "
                            "fluid-soundfont-gm (or make install)")
-    if two_hours is None:
-        two_hours = os.environ.get("SAPPHIRE_BENCH_TWO_HOURS") == "1" or "--two-hours" in sys.argv
+    sections = _sections(two_hours)
     n_songs, song_s = (2, 60.0) if quick else (2, 240.0)
     short_s, long_s = (10.0, 180.0) if quick else (30.0, 1200.0)
     cpus = os.cpu_count() or 1
     out: dict = {"benchmark": "index_throughput", "quick": quick, "config": "configs/default.yaml",
-                 "songs": n_songs, "song_s": song_s, "threads_per_process": 1, "cpus": cpus}
+                 "sections": sorted(sections), "songs": n_songs, "song_s": song_s, "threads_per_process": 1,
+                 "cpus": cpus, "load_average_start": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory(prefix="sapphire-bench-throughput-") as tmp:
         tmp = Path(tmp)
         t0 = time.perf_counter()
@@ -302,51 +394,93 @@ def run(quick: bool = False, two_hours: bool | None = None) -> dict:
         files = [write_stereo(tmp / "audio" / f"song_{i:02d}.flac", s) for i, s in enumerate(songs)]
         lyrics = [lyrics_text(i) for i in range(n_songs)]
         warm = write_stereo(tmp / "audio" / "warmup.flac", songs[0][: 5 * FILE_SR])
-        short = write_stereo(tmp / "audio" / "short.flac", songs[-1][: int(short_s * FILE_SR)])
-        reps = int(np.ceil(long_s / (song_s * n_songs)))
-        long_audio = np.concatenate(songs * reps)[: int(long_s * FILE_SR)]
-        long_file = write_stereo(tmp / "audio" / "long.flac", long_audio)
-        del long_audio
         out["render_s"] = time.perf_counter() - t0
-
-        ex = _in_child({"kind": "extract", "warmup": str(warm),
-                        "tracks": [[str(f), lyr] for f, lyr in zip(files, lyrics)]})
-        out["extract"] = {**_summary(ex["tracks"]), "peak_rss_mb": ex["peak_rss_mb"],
-                          "warmup_wall_s": ex["warmup"]["wall_s"]}
-
-        growth = []
-        for label, path, seconds in (("short", short, short_s), ("song", None, song_s), ("long", long_file, long_s)):
-            if path is None:  # the 4-minute point is the first song of the run above
-                row = {**_summary(ex["tracks"][:1]), "peak_rss_mb": ex["peak_rss_mb"]}
-            else:
-                res = _in_child({"kind": "extract", "warmup": str(warm), "tracks": [[str(path), lyrics[0]]]})
-                row = {**_summary(res["tracks"]), "peak_rss_mb": res["peak_rss_mb"]}
-            growth.append({"audio_s": seconds, "cpu_s": row["cpu_s"], "x_realtime_per_core": row["x_realtime_per_core"],
-                           "peak_rss_mb": row["peak_rss_mb"]})
-        out["growth"] = growth
-
         corpus = write_corpus(tmp / "corpus", files)
-        index: dict = {}
-        for workers in (1, 2):
-            work = tmp / f"index_w{workers}"
-            work.mkdir()
-            index[f"workers_{workers}"] = _in_child({"kind": "index", "corpus": str(corpus), "out": str(work),
-                                                     "workers": workers, "extras": workers == 1})
-        audio_total = n_songs * song_s
-        for row in index.values():
-            row["x_realtime_wall"] = audio_total / row["wall_s"]
-        extras = index["workers_1"].get("extras")
-        if extras:
-            extras["x_realtime_per_core"] = audio_total / extras["cpu_s"]
-        index["speedup_2_vs_1"] = index["workers_1"]["wall_s"] / index["workers_2"]["wall_s"]
-        index["ideal_speedup"] = float(min(2, cpus, n_songs))
-        out["index"] = index
-
-        if two_hours:
+        if "default" in sections:
+            out.update(_default_set(tmp, songs, files, lyrics, warm, corpus, short_s, long_s, cpus))
+        if "base" in sections:
+            out["base_model"] = _base_model(tmp, files, lyrics, warm, cpus)
+        if "two_hours" in sections:
             n = int(np.ceil(7200 / (song_s * n_songs)))
             path = write_stereo(tmp / "audio" / "two_hours.flac", np.concatenate(songs * n)[: 7200 * FILE_SR])
-            res = _in_child({"kind": "extract", "warmup": str(warm), "tracks": [[str(path), lyrics[0]]]}, timeout=7200)
-            out["two_hours"] = {"extract_peak_rss_mb": res["peak_rss_mb"], **_summary(res["tracks"])}
+            work = tmp / "two_hours"
+            res = _in_child({"kind": "base_index", "corpus": str(write_corpus(work / "corpus", [path])),
+                             "out": str(work)}, timeout=7200, env=SHIPPED_PLUGINS)
+            out["two_hours"] = {"what": "build_index, base model and its extras, one 2-hour FLAC",
+                                "index_peak_rss_mb": res["peak_rss_mb"], "cpu_s": res["cpu_s"],
+                                "wall_s": res["wall_s"], "x_realtime_per_core": 7200 / res["cpu_s"],
+                                "target_peak_mb": 1536, "meets_target": bool(res["peak_rss_mb"] <= 1536)}
+    out["load_average_end"] = os.getloadavg()[0]
+    return out
+
+
+def _base_model(tmp: Path, files: list[Path], lyrics: list[str], warm: Path, cpus: int) -> dict:
+    """The ``base_model`` figures (see the module docstring)."""
+    work = tmp / "base"
+    work.mkdir()
+    parts = _in_child({"kind": "base", "warmup": str(warm), "out": str(work / "parts"),
+                       "tracks": [[str(f), lyr] for f, lyr in zip(files, lyrics)]}, env=SHIPPED_PLUGINS)
+    summary = _summary(parts["tracks"])
+    summary["per_part"] = summary.pop("per_extractor")
+    audio_total = summary["audio_s"]
+    whole = _in_child({"kind": "base_index", "corpus": str(write_corpus(work / "corpus", files)),
+                       "warmup_corpus": str(write_corpus(work / "warm_corpus", [warm])), "out": str(work / "run")},
+                      env=SHIPPED_PLUGINS)
+    rate = audio_total / whole["cpu_s"]
+    library_s = 10_000 * 240.0
+    return {
+        "model": "sapphire_core/models/base.ckpt (configs/base.yaml)", "extras": parts["extras"],
+        "parts": {**summary, "peak_rss_mb": parts["peak_rss_mb"]},
+        "index": {**whole, "x_realtime_per_core": rate, "x_realtime_wall": audio_total / whole["wall_s"]},
+        "target_x_realtime_per_core": 100.0, "meets_target": bool(rate >= 100.0),
+        "library_10k_line": (f"10,000 songs of 4 min with `sapphire index` (base model, extras) at {rate:.0f}x "
+                             f"realtime per core: {library_s / rate / 3600:.1f} h on one core, "
+                             f"{library_s / rate / 3600 / cpus:.1f} h on {cpus} cores"),
+    }
+
+
+def _default_set(tmp: Path, songs: list[np.ndarray], files: list[Path], lyrics: list[str], warm: Path,
+                 corpus: Path, short_s: float, long_s: float, cpus: int) -> dict:
+    """The default modality set's figures: ``extract``, ``growth``, ``index``, ``library_10k``, ``scaling``."""
+    out: dict = {}
+    n_songs, song_s = len(songs), len(songs[0]) / FILE_SR
+    short = write_stereo(tmp / "audio" / "short.flac", songs[-1][: int(short_s * FILE_SR)])
+    reps = int(np.ceil(long_s / (song_s * n_songs)))
+    long_audio = np.concatenate(songs * reps)[: int(long_s * FILE_SR)]
+    long_file = write_stereo(tmp / "audio" / "long.flac", long_audio)
+    del long_audio
+
+    ex = _in_child({"kind": "extract", "warmup": str(warm),
+                    "tracks": [[str(f), lyr] for f, lyr in zip(files, lyrics)]})
+    out["extract"] = {**_summary(ex["tracks"]), "peak_rss_mb": ex["peak_rss_mb"],
+                      "warmup_wall_s": ex["warmup"]["wall_s"]}
+
+    growth = []
+    for label, path, seconds in (("short", short, short_s), ("song", None, song_s), ("long", long_file, long_s)):
+        if path is None:  # the 4-minute point is the first song of the run above
+            row = {**_summary(ex["tracks"][:1]), "peak_rss_mb": ex["peak_rss_mb"]}
+        else:
+            res = _in_child({"kind": "extract", "warmup": str(warm), "tracks": [[str(path), lyrics[0]]]})
+            row = {**_summary(res["tracks"]), "peak_rss_mb": res["peak_rss_mb"]}
+        growth.append({"audio_s": seconds, "cpu_s": row["cpu_s"], "x_realtime_per_core": row["x_realtime_per_core"],
+                       "peak_rss_mb": row["peak_rss_mb"]})
+    out["growth"] = growth
+
+    index: dict = {}
+    for workers in (1, 2):
+        work = tmp / f"index_w{workers}"
+        work.mkdir()
+        index[f"workers_{workers}"] = _in_child({"kind": "index", "corpus": str(corpus), "out": str(work),
+                                                 "workers": workers, "extras": workers == 1})
+    audio_total = n_songs * song_s
+    for row in index.values():
+        row["x_realtime_wall"] = audio_total / row["wall_s"]
+    extras = index["workers_1"].get("extras")
+    if extras:
+        extras["x_realtime_per_core"] = audio_total / extras["cpu_s"]
+    index["speedup_2_vs_1"] = index["workers_1"]["wall_s"] / index["workers_2"]["wall_s"]
+    index["ideal_speedup"] = float(min(2, cpus, n_songs))
+    out["index"] = index
 
     rate = out["extract"]["x_realtime_per_core"]
     library_s = 10_000 * 240.0

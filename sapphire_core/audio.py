@@ -1,8 +1,9 @@
 """Audio input: decode wav/flac/ogg/mp3 to mono float32 at a target rate, in bounded memory.
 
-Files are read in blocks and resampled with a streaming resampler (soxr), so peak memory is
-the mono output plus one block: a 60-minute stereo 44.1 kHz file decodes to 22.05 kHz
-mono in about 320 MB rather than the ~2.5 GB a whole-file float64 read needs.
+Files are read in blocks and resampled with a streaming resampler (soxr) into one array sized
+from the header, and the sample checks run block by block, so peak memory is the mono output plus
+one block: a 60-minute stereo 44.1 kHz file decodes to 22.05 kHz mono in about 330 MB rather
+than the ~2.5 GB a whole-file float64 read needs (or the 2x of joining blocks at the end).
 """
 
 from __future__ import annotations
@@ -270,8 +271,8 @@ def sample_warnings(y: np.ndarray, *, sr: int, declared_seconds: float | None = 
     if declared_seconds and seconds < TRUNCATED_RATIO * declared_seconds - 0.05:
         out.append(f"truncated: decodes to {seconds:.2f} s of the {declared_seconds:.2f} s its header declares")
     if y.size:
-        peak = float(np.max(np.abs(y)))
-        clipped = float(np.mean(np.abs(y) >= CLIP_LEVEL))
+        peak = _peak(y)
+        clipped = sum(int(np.count_nonzero(np.abs(b) >= CLIP_LEVEL)) for b in _blocks(y)) / y.size
         if clipped > CLIP_FRACTION:
             out.append(f"clipped: {clipped:.1%} of samples at full scale (over {CLIP_FRACTION:.1%})")
         if SILENCE_PEAK <= peak < QUIET_PEAK:
@@ -324,16 +325,17 @@ def load_audio(
     import soxr
 
     path = Path(path)
-    native_sr, _ = audio_info(path)
+    native_sr, seconds = audio_info(path)
     if not MIN_SAMPLE_RATE <= native_sr <= MAX_SAMPLE_RATE:
         raise SampleRateError(
             path, f"declares a sample rate of {native_sr} Hz; expected {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz"
         )
-    chunks: list[np.ndarray] = []
     resampler = None if native_sr == sr else soxr.ResampleStream(native_sr, sr, 1, dtype="float32")
     block = int(BLOCK_SECONDS * native_sr)
     start = int(round(offset * native_sr))
     frames = -1 if duration is None else int(round(duration * native_sr))
+    expected = max(0.0, seconds - offset) if duration is None else min(duration, max(0.0, seconds - offset))
+    samples = _Samples(int(np.ceil(expected * sr)) + 64)
     failed: Exception | None = None
     try:
         with _decoder_stderr.quiet(path), sf.SoundFile(str(path)) as fh:
@@ -354,17 +356,17 @@ def load_audio(
                 mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0].copy()
                 if resampler is not None:
                     mono = resampler.resample_chunk(mono, last=False)
-                chunks.append(mono)
+                samples.append(mono)
                 if remaining > 0:
                     remaining -= data.shape[0]
             if resampler is not None:
-                chunks.append(resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+                samples.append(resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
     except (RuntimeError, sf.LibsndfileError) as exc:
-        failed, chunks = exc, []
-    if failed is not None and sum(c.size for c in chunks) == 0:
+        failed, samples = exc, _Samples(0)
+    if failed is not None and samples.size == 0:
         detail = str(failed).replace("Error : ", "").strip() or type(failed).__name__
         raise AudioDecodeError(path, f"decoding failed, the file may be truncated or corrupt ({detail})")
-    y = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+    y = samples.result()
     validate_samples(y, path=path, allow_silent=allow_silent)
     return y.astype(np.float32, copy=False)
 
@@ -378,6 +380,43 @@ def query_audio(query, *, sr: int) -> tuple[np.ndarray, int]:
         samples, rate = query
         return np.asarray(samples, np.float32), int(rate)
     return load_audio(query, sr=sr), sr
+
+
+#: Samples per block of the whole-signal checks (4 MB of float32): a check's temporaries stay that small.
+CHECK_BLOCK = 2**20
+
+
+def _blocks(y: np.ndarray):
+    for i in range(0, y.size, CHECK_BLOCK):
+        yield y[i:i + CHECK_BLOCK]
+
+
+def _peak(y: np.ndarray) -> float:
+    """``max(|y|)`` without a full-size temporary."""
+    return max(float(y.max()), -float(y.min())) if y.size else 0.0
+
+
+class _Samples:
+    """A growable float32 buffer, allocated once from the expected length (decoding never holds two copies)."""
+
+    def __init__(self, expected: int) -> None:
+        self.data = np.empty(max(0, expected), dtype=np.float32)
+        self.size = 0
+
+    def append(self, block: np.ndarray) -> None:
+        end = self.size + block.size
+        if end > self.data.size:  # the header under-declared (rare): grow geometrically
+            grown = np.empty(max(end, int(self.data.size * 1.25) + 1), dtype=np.float32)
+            grown[: self.size] = self.data[: self.size]
+            self.data = grown
+        self.data[self.size:end] = block
+        self.size = end
+
+    def result(self) -> np.ndarray:
+        out = self.data
+        if out.size != self.size:
+            out.resize(self.size, refcheck=False)  # shrinks in place (no copy)
+        return out
 
 
 def _read_until_error(fh, at: int, n: int) -> np.ndarray:
@@ -409,7 +448,7 @@ def validate_samples(y: np.ndarray, *, path: str | Path | None = None, allow_sil
     """
     if y.size == 0:
         raise EmptyAudioError(path, "holds no audio samples (zero length)")
-    if not np.all(np.isfinite(y)):
+    if not all(np.isfinite(b).all() for b in _blocks(y)):
         raise AudioDecodeError(path, "decodes to NaN or infinite samples; re-export the file")
-    if not allow_silent and float(np.max(np.abs(y))) < SILENCE_PEAK:
+    if not allow_silent and _peak(y) < SILENCE_PEAK:
         raise SilentAudioError(path, "is digital silence (peak below -120 dBFS); nothing to analyse")

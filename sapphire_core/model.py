@@ -72,18 +72,23 @@ class SapphireModel(nn.Module):
     def subspaces(self) -> dict[str, slice]:
         return self.fusion.subspaces
 
+    def encode_modality(self, modality: str, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """One modality's raw encoder embedding of its collated ``features``, scaled by its YAML weight."""
+        return self.encoders[modality](features) * self.modality_weights[modality]
+
     def encode_modalities(self, batch: dict[str, dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         """Each modality's raw encoder embedding, scaled by its YAML weight."""
-        out = {}
-        for modality, encoder in self.encoders.items():
-            out[modality] = encoder(batch[modality]) * self.modality_weights[modality]
-        return out
+        return {modality: self.encode_modality(modality, batch[modality]) for modality in self.encoders}
+
+    def fuse(self, raw: dict[str, torch.Tensor], present: dict[str, torch.Tensor] | None = None) -> FusionOutput:
+        """Fuse raw modality embeddings (:meth:`encode_modalities`) and L2-normalise."""
+        fused = self.fusion(raw, present)
+        return FusionOutput(F.normalize(fused.embedding, dim=-1), fused.subspaces)
 
     def embed_audio(self, batch: dict[str, dict[str, torch.Tensor]],
                     present: dict[str, torch.Tensor] | None = None) -> FusionOutput:
         """Fuse and L2-normalise: ``batch[modality]`` is that modality's collated features."""
-        fused = self.fusion(self.encode_modalities(batch), present)
-        return FusionOutput(F.normalize(fused.embedding, dim=-1), fused.subspaces)
+        return self.fuse(self.encode_modalities(batch), present)
 
     def embed_text(self, texts: list[str]) -> torch.Tensor:
         """Project texts into the shared space, L2-normalised.

@@ -64,13 +64,12 @@ def embed_query_track(model, extractors, track: Track, cache, *, device: str = "
     """``(fused vector, raw per-modality embeddings, presence)`` of one track."""
     import torch
 
-    from sapphire_core.embedding import collate_tracks, track_features
+    from sapphire_core.embedding import encode_features, track_features
 
     feats = track_features(track, extractors, cache)
-    with torch.no_grad():
-        batch, pres = collate_tracks([feats], device)
-        raw = model.encode_modalities(batch)
-        fused = model.embed_audio(batch, pres).embedding[0].float().cpu().numpy()
+    with torch.no_grad():  # as the index embeds a track: long ones block-wise
+        raw, pres = encode_features(model, [feats], device=device)
+        fused = model.fuse(raw, pres).embedding[0].float().cpu().numpy()
     return fused, {m: v[0].float().cpu().numpy() for m, v in raw.items()}, {m: bool(v[0]) for m, v in pres.items()}
 
 

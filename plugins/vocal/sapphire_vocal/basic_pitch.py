@@ -101,8 +101,13 @@ def session(threads: int = 0):
         return _session(int(threads))
 
 
-def posteriorgrams(audio: np.ndarray, sr: int, *, threads: int = 0,
-                   batch_windows: int = 16) -> dict[str, np.ndarray]:
+#: The network's output names for each posteriorgram.
+OUTPUT_NAMES = {"note": "StatefulPartitionedCall:1", "onset": "StatefulPartitionedCall:2",
+                "contour": "StatefulPartitionedCall:0"}
+
+
+def posteriorgrams(audio: np.ndarray, sr: int, *, threads: int = 0, batch_windows: int = 16,
+                   outputs: tuple[str, ...] = ("note", "onset", "contour")) -> dict[str, np.ndarray]:
     """Run basic-pitch over a whole recording.
 
     Parameters
@@ -113,13 +118,15 @@ def posteriorgrams(audio: np.ndarray, sr: int, *, threads: int = 0,
         onnxruntime intra-op threads (0: its default, every core).
     batch_windows : int
         2-second windows per network call (bounds memory).
+    outputs : tuple of str
+        The posteriorgrams to return (the others are not kept: the three of a 2-hour file take 1.1 GB).
 
     Returns
     -------
     dict
-        ``note`` ``(T, 88)``, ``onset`` ``(T, 88)``, ``contour`` ``(T, 264)`` float32 in [0, 1];
-        frame ``k`` is centred at ``k * FRAME_SECONDS``; ``T = floor(duration * 86)`` as in the
-        reference (the last partial hop is dropped).
+        ``note`` ``(T, 88)``, ``onset`` ``(T, 88)``, ``contour`` ``(T, 264)`` float32 in [0, 1] (those
+        asked for); frame ``k`` is centred at ``k * FRAME_SECONDS``; ``T = floor(duration * 86)`` as in
+        the reference (the last partial hop is dropped).
 
     Examples
     --------
@@ -128,30 +135,45 @@ def posteriorgrams(audio: np.ndarray, sr: int, *, threads: int = 0,
     >>> int(post["note"][40:60].mean(axis=0).argmax()) + MIDI_OFFSET
     69
     """
+    unknown = set(outputs) - set(OUTPUT_NAMES)
+    if unknown:
+        raise ValueError(f"unknown basic-pitch outputs {sorted(unknown)}; choose among {', '.join(OUTPUT_NAMES)}")
     y = np.asarray(audio, dtype=np.float32).reshape(-1)
     if sr != SAMPLE_RATE:
         import soxr
 
         y = soxr.resample(y, sr, SAMPLE_RATE).astype(np.float32)
     n_out = int(np.floor(len(y) * (SAMPLE_RATE // FFT_HOP) / SAMPLE_RATE))
+    widths = {"note": N_NOTES, "onset": N_NOTES, "contour": N_NOTES * CONTOUR_BINS_PER_SEMITONE}
+    out = {k: np.zeros((n_out, widths[k]), np.float32) for k in outputs}
     if n_out == 0:
-        return {"note": np.zeros((0, N_NOTES), np.float32), "onset": np.zeros((0, N_NOTES), np.float32),
-                "contour": np.zeros((0, N_NOTES * CONTOUR_BINS_PER_SEMITONE), np.float32)}
+        return out
     pad = OVERLAP_FRAMES // 2 * FFT_HOP
     hop = KEPT_FRAMES * FFT_HOP
     n_windows = int(np.ceil(n_out / KEPT_FRAMES))
-    padded = np.zeros(pad + n_windows * hop + WINDOW_SAMPLES, dtype=np.float32)
-    padded[pad : pad + len(y)] = y
     sess = session(threads)
-    names = ["StatefulPartitionedCall:1", "StatefulPartitionedCall:2", "StatefulPartitionedCall:0"]
-    outs: dict[str, list[np.ndarray]] = {"note": [], "onset": [], "contour": []}
+    names = [OUTPUT_NAMES[k] for k in outputs]
     lo, hi = OVERLAP_FRAMES // 2, WINDOW_FRAMES - OVERLAP_FRAMES // 2
     for first in range(0, n_windows, batch_windows):
         idx = range(first, min(n_windows, first + batch_windows))
-        batch = np.stack([padded[w * hop : w * hop + WINDOW_SAMPLES] for w in idx])[:, :, None]
-        for key, val in zip(outs, sess.run(names, {"serving_default_input_2:0": batch})):
-            outs[key].append(val[:, lo:hi].reshape(-1, val.shape[-1]))
-    return {k: np.concatenate(v)[:n_out].astype(np.float32) for k, v in outs.items()}
+        # Windows cut from the samples as if zero-padded by ``pad`` in front (no padded copy of the track).
+        batch = np.stack([_window(y, w * hop - pad, WINDOW_SAMPLES) for w in idx])[:, :, None]
+        row = first * KEPT_FRAMES
+        for key, val in zip(outputs, sess.run(names, {"serving_default_input_2:0": batch})):
+            kept = val[:, lo:hi].reshape(-1, val.shape[-1])[: n_out - row]
+            out[key][row : row + len(kept)] = kept
+    return out
+
+
+def _window(y: np.ndarray, start: int, length: int) -> np.ndarray:
+    """``y[start:start + length]`` with zeros where that runs past either end."""
+    if start >= 0 and start + length <= len(y):
+        return y[start : start + length]
+    w = np.zeros(length, np.float32)
+    a, b = max(start, 0), min(start + length, len(y))
+    if b > a:
+        w[a - start : b - start] = y[a:b]
+    return w
 
 
 def _inferred_onsets(onsets: np.ndarray, frames: np.ndarray, n_diff: int = 2) -> np.ndarray:

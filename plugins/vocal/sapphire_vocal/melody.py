@@ -157,7 +157,7 @@ def track_melody(audio: np.ndarray, sr: int, *, method: str = "basic_pitch", thr
     if method == "basic_pitch":
         from sapphire_vocal import basic_pitch
 
-        note = basic_pitch.posteriorgrams(audio, sr, threads=threads)["note"]
+        note = basic_pitch.posteriorgrams(audio, sr, threads=threads, outputs=("note",))["note"]
         return melody_from_posteriorgram(pool_posteriorgram(note, basic_pitch.FRAME_SECONDS))
     if method == "salience":
         melody = polyphonic_melody(audio, sr)

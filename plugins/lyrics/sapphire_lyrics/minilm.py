@@ -137,6 +137,24 @@ def load_minilm(path: str | Path | None = None):
         return _MODELS[key]
 
 
+def hidden_size(path: str | Path | None = None) -> int:
+    """The width of the model's token vectors, from its ``config.json`` (without loading the model).
+
+    Raises
+    ------
+    ConfigError
+        When the folder holds no readable ``config.json`` with ``hidden_size``.
+    """
+    import json
+
+    folder = resolve_model_path(path)
+    try:
+        return int(json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))["hidden_size"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{folder}: cannot load the text model offline (no readable config.json with "
+                          f"hidden_size: {exc!r})") from None
+
+
 def mean_pool(token_vectors, attention_mask):
     """Mean of token vectors over the mask (torch), as sentence-transformers' Pooling does."""
     mask = attention_mask.unsqueeze(-1).to(token_vectors.dtype)

@@ -30,7 +30,7 @@ from torch import nn
 from sapphire_core.encoder import EncoderConfig, TextEncoder
 from sapphire_core.errors import ConfigError
 
-from sapphire_lyrics.minilm import EMBED_DIM, load_minilm, mean_pool, resolve_model_path
+from sapphire_lyrics.minilm import EMBED_DIM, hidden_size, load_minilm, mean_pool, resolve_model_path
 
 SENTENCE_KEY = "sentence_embedding"
 
@@ -66,10 +66,12 @@ class MiniLMTextTower(TextEncoder):
         super().__init__(config, **settings)
         cfg = self.config
         self._path = str(resolve_model_path(cfg.model_path))
-        self._tokenizer, shared = load_minilm(self._path)
-        hidden = int(shared.config.hidden_size)
         self.fine_tuned = (not cfg.freeze) or cfg.trainable_layers > 0
+        # A frozen tower loads the transformer (~200 MB with transformers) on its first text, not here:
+        # indexing and audio search build the whole model but never embed text.
+        hidden = hidden_size(self._path)
         if self.fine_tuned:
+            shared = load_minilm(self._path)[1]
             self.backbone = copy.deepcopy(shared)
             layers = self._layers(self.backbone)
             if cfg.trainable_layers > len(layers):
@@ -101,7 +103,7 @@ class MiniLMTextTower(TextEncoder):
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         """Word pieces of ``texts``: ``{"input_ids", "attention_mask"}`` (B, T) long tensors."""
-        enc = self._tokenizer([str(t) for t in texts], padding=True, truncation=True,
+        enc = load_minilm(self._path)[0]([str(t) for t in texts], padding=True, truncation=True,
                               max_length=self.config.max_length, return_tensors="pt")
         return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
 

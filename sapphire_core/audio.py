@@ -321,11 +321,50 @@ def load_audio(
     --------
     >>> y = load_audio("song.flac", sr=22050)  # doctest: +SKIP
     """
+    path = Path(path)
+    seconds = audio_info(path)[1]
+    expected = max(0.0, seconds - offset) if duration is None else min(duration, max(0.0, seconds - offset))
+    samples = _Samples(int(np.ceil(expected * sr)) + 64)
+    for block in _decoded_blocks(path, sr=sr, offset=offset, duration=duration):
+        samples.append(block)
+    y = samples.result()
+    validate_samples(y, path=path, allow_silent=allow_silent)
+    return y.astype(np.float32, copy=False)
+
+
+def audio_blocks(path: str | Path, *, sr: int, allow_silent: bool = False) -> Iterator[np.ndarray]:
+    """Decode an audio file to mono float32 at ``sr`` one block (about :data:`BLOCK_SECONDS`) at a time.
+
+    For whole-track analyses that work on a stream (e.g. windowed networks): memory is one block
+    whatever the file's length, where :func:`load_audio` holds the whole track. The blocks joined are
+    exactly what :func:`load_audio` returns, and the same checks run (block by block; silence once the
+    stream ends).
+
+    Raises
+    ------
+    AudioDecodeError, EmptyAudioError, SampleRateError, SilentAudioError
+        As :func:`load_audio` (silence and emptiness are known, and raised, after the last block).
+    """
+    path = Path(path)
+    peak, size = 0.0, 0
+    for block in _decoded_blocks(path, sr=sr):
+        if block.size:
+            validate_samples(block, path=path, allow_silent=True)
+            peak, size = max(peak, _peak(block)), size + block.size
+            yield block
+    if size == 0:
+        raise EmptyAudioError(path, "holds no audio samples (zero length)")
+    if not allow_silent and peak < SILENCE_PEAK:
+        raise SilentAudioError(path, "is digital silence (peak below -120 dBFS); nothing to analyse")
+
+
+def _decoded_blocks(path: Path, *, sr: int, offset: float = 0.0, duration: float | None = None
+                    ) -> Iterator[np.ndarray]:
+    """Mono float32 blocks at ``sr`` of ``path`` (no sample checks); raises AudioDecodeError when nothing decodes."""
     import soundfile as sf
     import soxr
 
-    path = Path(path)
-    native_sr, seconds = audio_info(path)
+    native_sr, _ = audio_info(path)
     if not MIN_SAMPLE_RATE <= native_sr <= MAX_SAMPLE_RATE:
         raise SampleRateError(
             path, f"declares a sample rate of {native_sr} Hz; expected {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz"
@@ -334,41 +373,44 @@ def load_audio(
     block = int(BLOCK_SECONDS * native_sr)
     start = int(round(offset * native_sr))
     frames = -1 if duration is None else int(round(duration * native_sr))
-    expected = max(0.0, seconds - offset) if duration is None else min(duration, max(0.0, seconds - offset))
-    samples = _Samples(int(np.ceil(expected * sr)) + 64)
     failed: Exception | None = None
+    produced = 0
     try:
-        with _decoder_stderr.quiet(path), sf.SoundFile(str(path)) as fh:
+        # stderr is quieted only while the decoder runs, never across a ``yield`` (the consumer's own output).
+        with _decoder_stderr.quiet(path):
+            fh = sf.SoundFile(str(path))
             if start:
                 fh.seek(min(start, fh.frames))
+        with fh:
             remaining = frames
             while remaining != 0 and failed is None:
                 n = block if remaining < 0 else min(block, remaining)
-                at = fh.tell()
-                try:
-                    data = fh.read(n, dtype="float32", always_2d=True)
-                except (RuntimeError, sf.LibsndfileError) as exc:
-                    # A cut-off or damaged body: keep what decodes before the damage (the caller's
-                    # length check then reports it as truncated) instead of losing the whole file.
-                    failed, data = exc, _read_until_error(fh, at, n)
+                with _decoder_stderr.quiet(path):
+                    at = fh.tell()
+                    try:
+                        data = fh.read(n, dtype="float32", always_2d=True)
+                    except (RuntimeError, sf.LibsndfileError) as exc:
+                        # A cut-off or damaged body: keep what decodes before the damage (the caller's
+                        # length check then reports it as truncated) instead of losing the whole file.
+                        failed, data = exc, _read_until_error(fh, at, n)
                 if data.shape[0] == 0:
                     break
                 mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0].copy()
                 if resampler is not None:
                     mono = resampler.resample_chunk(mono, last=False)
-                samples.append(mono)
+                produced += mono.size
+                yield mono
                 if remaining > 0:
                     remaining -= data.shape[0]
             if resampler is not None:
-                samples.append(resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
-    except (RuntimeError, sf.LibsndfileError) as exc:
-        failed, samples = exc, _Samples(0)
-    if failed is not None and samples.size == 0:
+                tail = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+                produced += tail.size
+                yield tail
+    except (RuntimeError, sf.LibsndfileError) as exc:  # the file could not be opened or read at all
+        failed, produced = exc, 0
+    if failed is not None and produced == 0:
         detail = str(failed).replace("Error : ", "").strip() or type(failed).__name__
         raise AudioDecodeError(path, f"decoding failed, the file may be truncated or corrupt ({detail})")
-    y = samples.result()
-    validate_samples(y, path=path, allow_silent=allow_silent)
-    return y.astype(np.float32, copy=False)
 
 
 def query_audio(query, *, sr: int) -> tuple[np.ndarray, int]:

@@ -224,3 +224,31 @@ def test_unusable_files_get_one_clear_reason(tmp_path, make, message):
     make(path)
     with pytest.raises(AudioError, match=rf"x\.mp3: {message}"):
         load_audio(path, sr=16000)
+
+
+def test_blocks_join_to_the_decoded_file_and_check_it_as_a_whole(tmp_path, monkeypatch):
+    """``audio_blocks`` streams what ``load_audio`` returns; silence is known (and raised) at the end."""
+    from sapphire_core import audio
+
+    path = tmp_path / "tone.flac"
+    y = np.concatenate([sine(220.0, sr=44100, seconds=3.0), sine(330.0, sr=44100, seconds=2.5)])
+    sf.write(path, np.stack([y, 0.5 * y], axis=1), 44100)
+    monkeypatch.setattr(audio, "BLOCK_SECONDS", 1.0)
+    blocks = list(audio.audio_blocks(path, sr=22050))
+    assert len(blocks) >= 5 and max(b.size for b in blocks) <= 1.1 * 22050  # about a second each
+    assert np.array_equal(np.concatenate(blocks), load_audio(path, sr=22050))
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(44100, np.float32), 44100)
+    with pytest.raises(SilentAudioError, match="digital silence"):
+        list(audio.audio_blocks(silent, sr=22050))
+
+
+def test_decode_fills_one_buffer_and_grows_it_when_the_header_says_less(tmp_path, monkeypatch):
+    from sapphire_core import audio
+
+    path = tmp_path / "tone.wav"
+    sf.write(path, sine(440.0, sr=22050, seconds=2.0), 22050)
+    whole = load_audio(path, sr=22050)
+    assert whole.base is None and whole.size == 44100  # one array of its own size, not a view of a join
+    monkeypatch.setattr(audio, "audio_info", lambda p: (22050, 0.3))  # an under-declared length (e.g. VBR MP3)
+    assert np.array_equal(load_audio(path, sr=22050), whole)

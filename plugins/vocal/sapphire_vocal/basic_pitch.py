@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,34 +136,96 @@ def posteriorgrams(audio: np.ndarray, sr: int, *, threads: int = 0, batch_window
     >>> int(post["note"][40:60].mean(axis=0).argmax()) + MIDI_OFFSET
     69
     """
-    unknown = set(outputs) - set(OUTPUT_NAMES)
-    if unknown:
-        raise ValueError(f"unknown basic-pitch outputs {sorted(unknown)}; choose among {', '.join(OUTPUT_NAMES)}")
     y = np.asarray(audio, dtype=np.float32).reshape(-1)
     if sr != SAMPLE_RATE:
         import soxr
 
         y = soxr.resample(y, sr, SAMPLE_RATE).astype(np.float32)
     n_out = int(np.floor(len(y) * (SAMPLE_RATE // FFT_HOP) / SAMPLE_RATE))
-    widths = {"note": N_NOTES, "onset": N_NOTES, "contour": N_NOTES * CONTOUR_BINS_PER_SEMITONE}
-    out = {k: np.zeros((n_out, widths[k]), np.float32) for k in outputs}
-    if n_out == 0:
-        return out
-    pad = OVERLAP_FRAMES // 2 * FFT_HOP
-    hop = KEPT_FRAMES * FFT_HOP
-    n_windows = int(np.ceil(n_out / KEPT_FRAMES))
+    out = {k: np.zeros((n_out, OUTPUT_WIDTHS[k]), np.float32) for k in _checked(outputs)}
+    for row, part in stream_posteriorgrams([y], threads=threads, batch_windows=batch_windows, outputs=outputs):
+        for k, v in part.items():
+            out[k][row : row + len(v)] = v
+    return out
+
+
+#: Bins of each posteriorgram.
+OUTPUT_WIDTHS = {"note": N_NOTES, "onset": N_NOTES, "contour": N_NOTES * CONTOUR_BINS_PER_SEMITONE}
+
+
+def _checked(outputs: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = set(outputs) - set(OUTPUT_NAMES)
+    if unknown:
+        raise ValueError(f"unknown basic-pitch outputs {sorted(unknown)}; choose among {', '.join(OUTPUT_NAMES)}")
+    return tuple(outputs)
+
+
+def stream_posteriorgrams(blocks: Iterable[np.ndarray], *, threads: int = 0, batch_windows: int = 16,
+                          outputs: tuple[str, ...] = ("note",)) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    """:func:`posteriorgrams` of 22.05 kHz samples that arrive in blocks (e.g.
+    :func:`sapphire_core.audio.audio_blocks`), holding one block and one batch of windows, not the track.
+
+    Yields
+    ------
+    (int, dict)
+        ``(first frame, {name: (n, bins)})`` in frame order; joined, the parts are what
+        :func:`posteriorgrams` returns for the joined samples (frames past the final length are only
+        known at the end, so the last window's frames come last).
+    """
+    outputs = _checked(outputs)
     sess = session(threads)
     names = [OUTPUT_NAMES[k] for k in outputs]
+    pad = OVERLAP_FRAMES // 2 * FFT_HOP
+    hop = KEPT_FRAMES * FFT_HOP
     lo, hi = OVERLAP_FRAMES // 2, WINDOW_FRAMES - OVERLAP_FRAMES // 2
-    for first in range(0, n_windows, batch_windows):
-        idx = range(first, min(n_windows, first + batch_windows))
-        # Windows cut from the samples as if zero-padded by ``pad`` in front (no padded copy of the track).
-        batch = np.stack([_window(y, w * hop - pad, WINDOW_SAMPLES) for w in idx])[:, :, None]
-        row = first * KEPT_FRAMES
-        for key, val in zip(outputs, sess.run(names, {"serving_default_input_2:0": batch})):
-            kept = val[:, lo:hi].reshape(-1, val.shape[-1])[: n_out - row]
-            out[key][row : row + len(kept)] = kept
-    return out
+    per_second = SAMPLE_RATE // FFT_HOP  # the reference's frame count: floor(samples * 86 / sr)
+    buf = np.zeros(pad, np.float32)  # samples from the next window's start (the first starts ``pad`` early)
+    total = 0
+    windows: list[np.ndarray] = []
+    held: dict[str, list[np.ndarray]] = {k: [] for k in outputs}  # computed frames not yet yielded
+    emitted = 0
+
+    def run() -> None:
+        for key, val in zip(outputs, sess.run(names, {"serving_default_input_2:0": np.stack(windows)[:, :, None]})):
+            held[key].append(val[:, lo:hi].reshape(-1, val.shape[-1]))
+        windows.clear()
+
+    def release(upto: int):
+        nonlocal emitted
+        joined = {k: np.concatenate(v) if len(v) > 1 else v[0] for k, v in held.items() if v}
+        if not joined or upto <= emitted:
+            return None
+        n = min(upto - emitted, len(next(iter(joined.values()))))
+        part = {k: v[:n] for k, v in joined.items()}
+        for k, v in joined.items():
+            held[k] = [v[n:]] if len(v) > n else []
+        row, emitted = emitted, emitted + n
+        return row, part
+
+    for block in blocks:
+        block = np.asarray(block, dtype=np.float32).reshape(-1)
+        total += block.size
+        buf = np.concatenate([buf, block])
+        while len(buf) >= WINDOW_SAMPLES:
+            windows.append(buf[:WINDOW_SAMPLES])
+            buf = buf[hop:]
+            if len(windows) == batch_windows:
+                run()
+                ready = release(int(np.floor(total * per_second / SAMPLE_RATE)))  # the final count is no less
+                if ready:
+                    yield ready
+    n_out = int(np.floor(total * per_second / SAMPLE_RATE))
+    have = emitted + sum(len(v) for v in next(iter(held.values()))) + len(windows) * KEPT_FRAMES
+    while have < n_out:  # the last windows run past the samples: zero-padded, as the reference pads
+        windows.append(_window(buf, 0, WINDOW_SAMPLES))
+        buf = buf[hop:]
+        have += KEPT_FRAMES
+        if len(windows) == batch_windows:
+            run()
+    if windows:
+        run()
+    while (ready := release(n_out)) is not None:
+        yield ready
 
 
 def _window(y: np.ndarray, start: int, length: int) -> np.ndarray:

@@ -12,13 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from sapphire_core.audio import load_audio, query_audio
+from sapphire_core.audio import query_audio
 from sapphire_core.index_extra import PerTrackExtra
 from sapphire_core.query_mode import QueryMode, transposition_in_words
 
-#: The hum is decoded at CREPE's rate; tracks at basic-pitch's.
+#: The hum is decoded at CREPE's rate (tracks are streamed at basic-pitch's, :meth:`QbhIndex.add_file`).
 HUM_SAMPLE_RATE = 16000
-TRACK_SAMPLE_RATE = 22050
 
 
 class MelodyExtra(PerTrackExtra):
@@ -37,8 +36,7 @@ class MelodyExtra(PerTrackExtra):
         return set(store.entries)
 
     def add(self, store, track) -> None:
-        store.add_audio(track.id, load_audio(track.audio, sr=TRACK_SAMPLE_RATE), TRACK_SAMPLE_RATE,
-                        work_id=track.work_id)
+        store.add_file(track.id, track.audio, work_id=track.work_id)  # streamed: any length in bounded memory
 
     def remove(self, store, track_ids: list[str]) -> None:
         store.remove(track_ids)

@@ -174,10 +174,36 @@ def pool_posteriorgram(post: np.ndarray, frame_seconds: float) -> np.ndarray:
     post = np.asarray(post, dtype=np.float32)
     if post.shape[0] == 0:
         return post
-    idx = np.floor(np.arange(post.shape[0]) * frame_seconds / FRAME_SECONDS + 1e-9).astype(int)
+    idx = _pooled_rows(0, post.shape[0], frame_seconds)
     out = np.zeros((int(idx[-1]) + 1, post.shape[1]), dtype=np.float32)
     np.maximum.at(out, idx, post)
     return out
+
+
+def _pooled_rows(first: int, n: int, frame_seconds: float) -> np.ndarray:
+    """The :data:`FRAME_SECONDS` frame of each of frames ``first .. first + n - 1`` at ``frame_seconds``."""
+    return np.floor(np.arange(first, first + n) * frame_seconds / FRAME_SECONDS + 1e-9).astype(int)
+
+
+def track_melody_blocks(blocks: Iterable[np.ndarray], *, threads: int = 0) -> TrackMelody:
+    """:func:`track_melody` (``basic_pitch``) of 22.05 kHz samples that arrive in blocks
+    (:func:`sapphire_core.audio.audio_blocks`): the same melody, holding the pooled posteriorgram
+    (about 50 MB for 2 hours) instead of the track's samples and its full-rate posteriorgram (~850 MB)."""
+    from sapphire_vocal import basic_pitch
+
+    pooled, rows = np.zeros((0, basic_pitch.N_NOTES), np.float32), 0
+    for first, part in basic_pitch.stream_posteriorgrams(blocks, threads=threads, outputs=("note",)):
+        note = part["note"]
+        if not len(note):
+            continue
+        idx = _pooled_rows(first, len(note), basic_pitch.FRAME_SECONDS)
+        rows = int(idx[-1]) + 1
+        if rows > len(pooled):  # grow geometrically: the length is known only at the end
+            grown = np.zeros((max(rows, 2 * len(pooled)), pooled.shape[1]), np.float32)
+            grown[: len(pooled)] = pooled
+            pooled = grown
+        np.maximum.at(pooled, idx, note)
+    return melody_from_posteriorgram(pooled[:rows])
 
 
 def melody_from_posteriorgram(note: np.ndarray, *, threshold: float = NOTE_THRESHOLD, others: float = OTHER_VOICES,

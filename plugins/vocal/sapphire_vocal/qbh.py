@@ -30,7 +30,7 @@ from sapphire_core.errors import ConfigError
 from sapphire_vocal import fingerprint
 from sapphire_vocal.matching import Alignment, align, dtw_costs
 from sapphire_vocal.melody import FRAME_SECONDS, METHODS, melody_affinity, melody_from_audio, melody_from_notes, \
-    track_melody
+    track_melody, track_melody_blocks
 
 #: Files of a saved index folder.
 MELODIES_FILE = "melodies.npz"
@@ -127,6 +127,25 @@ class QbhIndex:
     def add_audio(self, track_id: str, audio: np.ndarray, sr: int, *, work_id: str | None = None) -> None:
         """Index a track from its audio with this index's ``method``."""
         tm = track_melody(audio, sr, method=self.method)
+        self.add_melody(track_id, tm.melody, work_id=work_id, affinity=tm.affinity)
+
+    def add_file(self, track_id: str, path: str | Path, *, work_id: str | None = None) -> None:
+        """Index a track from its audio file: the same melody as :meth:`add_audio` of its decoded samples;
+        with ``basic_pitch`` the file is streamed (memory does not grow with its length).
+
+        Raises
+        ------
+        SapphireError
+            When the file is unusable (:func:`sapphire_core.audio.load_audio`'s errors).
+        """
+        from sapphire_core.audio import audio_blocks, load_audio
+
+        from sapphire_vocal.basic_pitch import SAMPLE_RATE
+
+        if self.method != "basic_pitch":
+            self.add_audio(track_id, load_audio(path, sr=SAMPLE_RATE), SAMPLE_RATE, work_id=work_id)
+            return
+        tm = track_melody_blocks(audio_blocks(path, sr=SAMPLE_RATE))
         self.add_melody(track_id, tm.melody, work_id=work_id, affinity=tm.affinity)
 
     def remove(self, track_ids) -> int:

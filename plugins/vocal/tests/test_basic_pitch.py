@@ -73,3 +73,18 @@ def test_missing_model_is_a_plugin_error(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(PluginError, match="pip install --no-deps basic-pitch==0.4.0"):
         basic_pitch.model_path()
+
+
+@pytest.mark.parametrize("block", [1000, 40_000, 10**7])
+def test_streamed_posteriorgrams_and_melody_equal_the_whole_track(piano, block):
+    """Blocks of any size give the same frames as one call, so the index streams long files."""
+    y = np.concatenate([piano, piano[:30_001]]).astype(np.float32)  # not a whole number of windows
+    whole = basic_pitch.posteriorgrams(y, basic_pitch.SAMPLE_RATE)
+    parts = list(basic_pitch.stream_posteriorgrams((y[i:i + block] for i in range(0, len(y), block)),
+                                                   outputs=("note", "onset")))
+    assert [first for first, _ in parts] == sorted(first for first, _ in parts)
+    for key in ("note", "onset"):
+        assert np.array_equal(np.concatenate([p[key] for _, p in parts]), whole[key])
+    streamed = melody.track_melody_blocks(y[i:i + block] for i in range(0, len(y), block))
+    direct = melody.track_melody(y, basic_pitch.SAMPLE_RATE)
+    assert np.array_equal(streamed.melody, direct.melody) and np.array_equal(streamed.affinity, direct.affinity)

@@ -88,3 +88,26 @@ def test_streamed_posteriorgrams_and_melody_equal_the_whole_track(piano, block):
     streamed = melody.track_melody_blocks(y[i:i + block] for i in range(0, len(y), block))
     direct = melody.track_melody(y, basic_pitch.SAMPLE_RATE)
     assert np.array_equal(streamed.melody, direct.melody) and np.array_equal(streamed.affinity, direct.affinity)
+
+
+class _FrameIndexSession:
+    """Stands in for the ONNX session: each output frame holds its window's sample offset (in hops), so a
+    test can check which samples every kept frame came from without running the network."""
+
+    def run(self, names, feeds):
+        batch = next(iter(feeds.values()))[:, :, 0]
+        # A window's first non-zero sample tells where it starts; frames step one hop from there.
+        first = np.array([float(np.argmax(w != 0)) for w in batch])
+        frames = first[:, None] + np.arange(basic_pitch.WINDOW_FRAMES)[None, :] * basic_pitch.FFT_HOP
+        widths = {"StatefulPartitionedCall:1": 88, "StatefulPartitionedCall:2": 88, "StatefulPartitionedCall:0": 264}
+        return [np.repeat(frames[:, :, None], widths[n], axis=2).astype(np.float32) for n in names]
+
+
+def test_posteriorgrams_of_a_recording_of_45_minutes(monkeypatch):
+    """The frame count (86 per second) is under the hop rate (86.13): an earlier padding sized from it
+    fell short of the samples of long tracks (45 minutes, an hour) and failed with a broadcast error."""
+    monkeypatch.setattr(basic_pitch, "session", lambda threads=0: _FrameIndexSession())
+    y = np.ones(basic_pitch.SAMPLE_RATE * 45 * 60, np.float32)  # 45 minutes
+    post = basic_pitch.posteriorgrams(y, basic_pitch.SAMPLE_RATE)["note"]
+    assert post.shape == (int(np.floor(len(y) * 86 / basic_pitch.SAMPLE_RATE)), 88)
+    assert np.isfinite(post).all()

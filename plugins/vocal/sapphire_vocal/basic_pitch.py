@@ -49,8 +49,8 @@ ONSET_THRESHOLD = 0.5
 FRAME_THRESHOLD = 0.3
 MIN_NOTE_FRAMES = int(np.round(127.70 / 1000 * (SAMPLE_RATE / FFT_HOP)))
 ENERGY_TOLERANCE = 11
-#: 2-second windows per network call: as fast as 16 on a CPU, with a quarter of onnxruntime's memory
-#: arena (+70 MB against +330 MB), which set the peak of ``sapphire index`` on long files.
+#: 2-second windows per network call: a quarter of onnxruntime's memory arena of 16 (+70 MB against
+#: +330 MB, which set the peak of ``sapphire index``) for 0-15 % more CPU (benchmarks/RESULTS.md).
 BATCH_WINDOWS = 4
 #: Pinned release whose weights the tests were checked against (``make install`` installs it).
 VERSION = "0.4.0"

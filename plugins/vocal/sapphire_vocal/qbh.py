@@ -4,11 +4,14 @@ A hum becomes a CREPE melody and a catalogue track a basic-pitch melody and pitc
 (:mod:`sapphire_vocal.melody`). Search is two-stage, as in most QbH systems (Dannenberg et al., "A
 comparative evaluation of search techniques for query-by-humming using the MUSART testbed", JASIST 2007):
 
-1. **Shortlist**: every track is indexed as overlapping windows of notes, each a fixed-length key-
-   and tempo-invariant vector (:mod:`sapphire_vocal.fingerprint`) in a vector store (FAISS: exact
-   while small, an inverted file above ``exact_threshold`` windows, so the cost grows about as the
-   square root of the catalogue). The query's vector retrieves the nearest ``candidates`` windows;
-   their tracks, best window first, are the shortlist.
+1. **Shortlist**: every track is indexed twice, as fixed-length key- and tempo-invariant window
+   vectors in two vector stores (FAISS: exact while small, an inverted file above
+   ``exact_threshold`` windows, so the cost grows about as the square root of the catalogue):
+   overlapping windows of notes as interval n-grams (:mod:`sapphire_vocal.fingerprint`) and a window
+   at every note start as a pitch contour over time (:mod:`sapphire_vocal.pitch_vectors`). Each view
+   ranks the tracks of its nearest windows; the shortlist is their reciprocal-rank fusion (Cormack
+   et al., SIGIR 2009). The two views fail on different hums: on the 1k-track benchmark the
+   n-grams alone keep 62% of sung queries' tracks in a 50-track shortlist, the fusion 82%.
 2. **Re-rank**: subsequence DTW of the hum inside each shortlisted track's affinity
    (:mod:`sapphire_vocal.matching`), only those ``shortlist`` tracks.
 
@@ -27,7 +30,7 @@ import numpy as np
 
 from sapphire_core.errors import ConfigError
 
-from sapphire_vocal import fingerprint
+from sapphire_vocal import fingerprint, pitch_vectors
 from sapphire_vocal.matching import Alignment, align, dtw_costs
 from sapphire_vocal.melody import FRAME_SECONDS, METHODS, melody_affinity, melody_from_audio, melody_from_notes, \
     track_melody, track_melody_blocks
@@ -35,9 +38,14 @@ from sapphire_vocal.melody import FRAME_SECONDS, METHODS, melody_affinity, melod
 #: Files of a saved index folder.
 MELODIES_FILE = "melodies.npz"
 STORE_DIR = "windows"
-INDEX_FORMAT = 2
+CONTOUR_DIR = "contours"
+INDEX_FORMAT = 3
 #: A window id in the vector store: ``<track id><SEP><window number>``.
 SEP = "\x1f"
+#: Reciprocal-rank fusion constant: a track ranked r-th (from 0) by a view scores ``1 / (RRF_K + r)``.
+RRF_K = 20
+#: Windows the contour view retrieves per query vector (a query has up to 3 x 13).
+CONTOUR_CANDIDATES = 200
 
 
 @dataclass
@@ -47,16 +55,19 @@ class _Entry:
     melody: np.ndarray  # (T,) float32 MIDI: the line the stage-1 windows come from
     affinity: np.ndarray | None  # (T, 12) what DTW matches against; None: the melody's own
     n_windows: int
+    n_contours: int
 
     def reference(self) -> np.ndarray:
         return melody_affinity(self.melody) if self.affinity is None else self.affinity
 
 
 def default_store(dim: int):
-    """The window store: FAISS, exact up to 20k windows, an inverted file (IVF) above."""
+    """A window store: FAISS, exact up to 20k windows, an inverted file (IVF) above, probing 128 cells
+    (with 16 the n-gram view kept the sung track in the shortlist for 0.20 of queries at 10k tracks,
+    against 0.37 for exact search)."""
     from sapphire_core.index.faiss_store import FaissStore
 
-    return FaissStore(dim, approximate="ivf", nprobe=16)
+    return FaissStore(dim, approximate="ivf", nprobe=128)
 
 
 class QbhIndex:
@@ -71,7 +82,8 @@ class QbhIndex:
         catalogue of at most ``shortlist`` tracks). On the 168 demo tracks (84 project hums): MRR 0.79
         with 50, 0.87 with 100, 0.89 with 120, 0.90 with every track (DTW ~0.7 ms per track).
     candidates : int
-        Windows the first stage retrieves to find the ``shortlist`` tracks.
+        Windows the first stage retrieves in the n-gram view (the contour view retrieves
+        :data:`CONTOUR_CANDIDATES` per query vector).
     store_factory : callable, optional
         ``dim -> VectorStore`` for the window vectors [default: :func:`default_store`].
 
@@ -92,7 +104,9 @@ class QbhIndex:
         if candidates < 1:
             raise ConfigError(f"QbhIndex candidates={candidates} must be >= 1")
         self.method, self.shortlist, self.candidates = method, int(shortlist), int(candidates)
-        self.store = (store_factory or default_store)(fingerprint.DIM)
+        factory = store_factory or default_store
+        self.store = factory(fingerprint.DIM)
+        self.contour_store = factory(pitch_vectors.DIM)
         self.entries: dict[str, _Entry] = {}
 
     def __len__(self) -> int:
@@ -109,20 +123,27 @@ class QbhIndex:
     def add_melodies(self, items) -> None:
         """:meth:`add_melody` for many ``(track_id, melody, work_id, affinity, pitches)`` at once
         (one store update: an approximate store then sizes its cells for the whole set)."""
-        ids, blocks = [], []
+        ids, blocks, contour_ids, contour_blocks = [], [], [], []
         self.remove([item[0] for item in items])
         for track_id, melody, work_id, affinity, pitches in items:
             melody = np.asarray(melody, dtype=np.float32).reshape(-1)
             aff = None if affinity is None else np.asarray(affinity, dtype=np.float32)
             if pitches is None:
-                pitches, _ = fingerprint.note_pitches(melody)
+                pitches, starts = fingerprint.note_pitches(melody)
+            else:  # given notes come from a score: the melody's pitch changes are its note starts
+                starts = pitch_vectors.change_points(melody)
             vectors = fingerprint.embed_windows(pitches, fingerprint.window_spans(len(pitches)))
             vectors = vectors[np.linalg.norm(vectors, axis=1) > 0]
             ids += [f"{track_id}{SEP}{i}" for i in range(len(vectors))]
             blocks.append(vectors)
-            self.entries[track_id] = _Entry(track_id, work_id, melody, aff, len(vectors))
+            contours = pitch_vectors.track_vectors(melody, starts, frame_seconds=FRAME_SECONDS)
+            contour_ids += [f"{track_id}{SEP}{i}" for i in range(len(contours))]
+            contour_blocks.append(contours)
+            self.entries[track_id] = _Entry(track_id, work_id, melody, aff, len(vectors), len(contours))
         if ids:
             self.store.add(ids, np.concatenate(blocks))
+        if contour_ids:
+            self.contour_store.add(contour_ids, np.concatenate(contour_blocks))
 
     def add_audio(self, track_id: str, audio: np.ndarray, sr: int, *, work_id: str | None = None) -> None:
         """Index a track from its audio with this index's ``method``."""
@@ -157,6 +178,8 @@ class QbhIndex:
                 continue
             if entry.n_windows:
                 self.store.remove([f"{tid}{SEP}{i}" for i in range(entry.n_windows)])
+            if entry.n_contours:
+                self.contour_store.remove([f"{tid}{SEP}{i}" for i in range(entry.n_contours)])
             removed += 1
         return removed
 
@@ -198,22 +221,36 @@ class QbhIndex:
 
     # ------------------------------------------------------------------ searching
     def first_stage(self, query: np.ndarray, n: int | None = None) -> list[tuple[str, float]]:
-        """Shortlist for a query melody: ``(track_id, best window score)``, best first, at most
-        ``n`` tracks [default: ``shortlist``], from the nearest ``candidates`` windows."""
+        """Shortlist for a query melody: ``(track_id, fused score)``, best first, at most ``n`` tracks
+        [default: ``shortlist``].
+
+        The n-gram view ranks the tracks of the nearest ``candidates`` windows by their best window;
+        the contour view ranks tracks, for each of the query's first note starts, by their nearest
+        window over all tempo hypotheses. A track's score is its reciprocal rank in the n-gram view
+        plus the mean of its reciprocal ranks over the contour view's starts (0 where unranked).
+        """
         n = self.shortlist if n is None else n
-        pitches, _ = fingerprint.note_pitches(np.asarray(query, dtype=np.float64))
+        query = np.asarray(query, dtype=np.float64)
+        pitches, starts = fingerprint.note_pitches(query)
+        fused: dict[str, float] = {}
         vec = fingerprint.embed_pitches(pitches)
-        if not len(self.store) or not np.any(vec):
-            return []
-        ids, scores = self.store.search(vec, k=max(self.candidates, n))
-        best: dict[str, float] = {}
-        for wid, s in zip(ids[0], scores[0]):
-            tid = wid.split(SEP, 1)[0]
-            if tid not in best:
-                best[tid] = float(s)
-                if len(best) == n:
-                    break
-        return list(best.items())
+        if len(self.store) and np.any(vec):
+            ids, scores = self.store.search(vec, k=max(self.candidates, n))
+            _add_reciprocal_ranks(fused, _best_per_track(ids[0], scores[0]), 1.0)
+        blocks = pitch_vectors.query_vectors(query, starts, frame_seconds=FRAME_SECONDS)
+        if len(self.contour_store) and blocks:
+            ids, scores = self.contour_store.search(np.concatenate(blocks), k=CONTOUR_CANDIDATES)
+            closeness = -pitch_vectors.distances(np.concatenate(blocks), scores)
+            row = 0
+            for block in blocks:  # one ranking per query start, over all its tempo hypotheses
+                best: dict[str, float] = {}
+                for r in range(row, row + len(block)):
+                    for tid, s in _best_per_track(ids[r], closeness[r]).items():
+                        best[tid] = max(s, best.get(tid, -np.inf))
+                _add_reciprocal_ranks(fused, best, 1.0 / len(blocks))
+                row += len(block)
+        ranked = sorted(fused.items(), key=lambda x: (-x[1], x[0]))
+        return ranked[:n]
 
     def rank_melody(self, query: np.ndarray, k: int = 10) -> list[tuple[str, float]]:
         """Rank tracks for a query melody (as from :func:`sapphire_vocal.melody.melody_from_audio`).
@@ -289,13 +326,15 @@ class QbhIndex:
         order = sorted(self.entries)
         meta = {"format": INDEX_FORMAT, "method": self.method, "shortlist": self.shortlist,
                 "candidates": self.candidates,
-                "tracks": [[t, self.entries[t].work_id, self.entries[t].n_windows] for t in order]}
+                "tracks": [[t, self.entries[t].work_id, self.entries[t].n_windows, self.entries[t].n_contours]
+                           for t in order]}
         arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
         for i, t in enumerate(order):
             arrays[f"m{i}"] = self.entries[t].melody
             if self.entries[t].affinity is not None:
                 arrays[f"a{i}"] = self.entries[t].affinity
         self.store.save(directory / STORE_DIR)
+        self.contour_store.save(directory / CONTOUR_DIR)
         atomic_write_bytes(directory / MELODIES_FILE, npz_bytes(arrays))
 
     @classmethod
@@ -317,15 +356,33 @@ class QbhIndex:
                 if meta.get("format") != INDEX_FORMAT:
                     raise ValueError(f"format {meta.get('format')}, expected {INDEX_FORMAT}")
                 arrays = {k: z[k] for k in z.files if k != "meta"}
-            store = open_store(directory / STORE_DIR)
+            stores = {pitch_vectors.DIM: open_store(directory / CONTOUR_DIR),
+                      fingerprint.DIM: open_store(directory / STORE_DIR)}
         except (OSError, KeyError, ValueError, SapphireError) as exc:
             raise ConfigError(f"{directory}: not a QbH index written by QbhIndex.save ({exc}); "
                               "rebuild it with 'sapphire index'") from None
         index = cls(method=meta["method"], shortlist=meta["shortlist"], candidates=meta["candidates"],
-                    store_factory=lambda dim: store)
-        for i, (tid, work_id, n_windows) in enumerate(meta["tracks"]):
-            index.entries[tid] = _Entry(tid, work_id, arrays[f"m{i}"], arrays.get(f"a{i}"), int(n_windows))
+                    store_factory=stores.__getitem__)
+        for i, (tid, work_id, n_windows, n_contours) in enumerate(meta["tracks"]):
+            index.entries[tid] = _Entry(tid, work_id, arrays[f"m{i}"], arrays.get(f"a{i}"), int(n_windows),
+                                        int(n_contours))
         return index
+
+
+def _best_per_track(window_ids, scores) -> dict[str, float]:
+    """Each track's best score among retrieved windows (``<track id><SEP><n>``), in retrieval order."""
+    best: dict[str, float] = {}
+    for wid, s in zip(window_ids, scores):
+        tid = wid.split(SEP, 1)[0]
+        if tid not in best or s > best[tid]:
+            best[tid] = float(s)
+    return best
+
+
+def _add_reciprocal_ranks(fused: dict[str, float], scores: dict[str, float], weight: float) -> None:
+    """Add ``weight / (RRF_K + rank)`` for every track of ``scores`` (rank 0 = highest score) into ``fused``."""
+    for r, tid in enumerate(sorted(scores, key=lambda t: (-scores[t], t))):
+        fused[tid] = fused.get(tid, 0.0) + weight / (RRF_K + r)
 
 
 # --------------------------------------------------------------------------- evaluation

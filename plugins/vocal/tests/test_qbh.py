@@ -209,3 +209,53 @@ def test_demo_corpus_hums_mrr_from_audio(demo_corpus):
     print(f"QbH MRR over {len(hums)} demo works: project hums {own['mrr']:.3f}, sung queries {other['mrr']:.3f}")
     assert own["mrr"] >= 0.8
     assert other["mrr"] >= 0.6
+
+
+# --------------------------------------------------------------------------- stage 1 at scale
+def _random_tune(rng, seconds=30.0):
+    """``[[onset_s, duration_s, midi], ...]``: a diatonic walk at 70-150 bpm, as bench_qbh's catalogue."""
+    beat, scale, notes, degree, t = 60.0 / rng.uniform(70, 150), [0, 2, 4, 5, 7, 9, 11], [], 7, 0.0
+    tonic = int(rng.integers(55, 67))
+    while t < seconds:
+        degree = int(np.clip(degree + rng.choice([-4, -2, -1, -1, 0, 1, 1, 2, 3, 4]), 0, 14))
+        dur = beat * float(rng.choice([0.5, 1, 1, 1.5, 2]))
+        notes.append([t, 0.9 * dur, tonic + 12 * (degree // 7) + scale[degree % 7] - 12])
+        t += dur
+    return notes
+
+
+def _sung(notes, rng, seconds=8.0):
+    """A hum of ``notes`` as frames: from a random note, ``seconds`` long as sung, transposed by a
+    non-integer amount, tempo x0.8-1.25, each note 25-50 cents off, 6 Hz vibrato."""
+    start = int(rng.integers(0, len(notes) // 2))
+    tempo, shift = rng.uniform(0.8, 1.25), rng.uniform(-7, 7)
+    t0, sung = notes[start][0], []
+    for o, d, p in notes[start:]:
+        if (o - t0) / tempo > seconds:
+            break
+        sung.append([(o - t0) / tempo, d / tempo, p + shift + rng.choice([-1, 1]) * rng.uniform(0.25, 0.5)])
+    frames = melody.melody_from_notes(sung)
+    return frames + 0.3 * np.sin(2 * np.pi * 6.0 * melody.FRAME_SECONDS * np.arange(frames.size))
+
+
+def test_first_stage_finds_sung_excerpts_better_than_the_ngrams_alone():
+    """Hums from a random note, transposed, tempo-scaled and out of tune, among 300 random tunes:
+    the fused first stage puts the source first clearly more often than the interval n-grams
+    alone (the first stage before the contour view; measured 13/20 vs 4/20 with these seeds)."""
+    from sapphire_vocal import pitch_vectors
+
+    rng = np.random.default_rng(5)
+    tunes = [_random_tune(rng) for _ in range(300)]
+    fused = qbh.QbhIndex(shortlist=10)
+    fused.add_melodies([(f"t{i}", melody.melody_from_notes(n), None, None, None) for i, n in enumerate(tunes)])
+    ngrams = qbh.QbhIndex(shortlist=10)
+    ngrams.store = fused.store  # the same n-gram windows, no contour view
+    ngrams.entries = fused.entries
+    assert len(ngrams.contour_store) == 0 and len(fused.contour_store) > len(fused.store)
+    hits = {"fused": 0, "ngrams": 0}
+    for i in rng.choice(len(tunes), 20, replace=False):
+        hum = _sung(tunes[i], rng)
+        assert pitch_vectors.query_vectors(hum, fingerprint.note_pitches(hum)[1])  # long enough for the view
+        for name, index in (("fused", fused), ("ngrams", ngrams)):
+            hits[name] += index.first_stage(hum)[0][0] == f"t{i}"
+    assert hits["fused"] >= 10 and hits["fused"] >= hits["ngrams"] + 5, hits

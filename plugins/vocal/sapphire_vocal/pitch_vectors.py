@@ -31,8 +31,9 @@ import numpy as np
 SECONDS = 4.5
 #: Pitch samples per window.
 POINTS = 24
-#: Tempo ratios (hum / track) a query is tried at: a geometric grid over x0.75-1.33, ~5% apart (with 9
-#: steps, ~7% apart, the sung track was in the 50-track shortlist for 0.72 of queries at 10k tracks; 0.82 with 13).
+#: Tempo ratios (hum / track) a query is tried at: a geometric grid over x0.75-1.33, ~5% apart (with
+#: 9 steps, ~7% apart, the sung track was in the 50-track shortlist for 0.72 of bench_qbh's queries
+#: at 10k tracks; 0.82 with 13).
 TEMPOS = tuple(float(t) for t in np.geomspace(0.75, 1.33, 13))
 #: A query is read from each of its first few note starts.
 QUERY_STARTS = 3
@@ -40,7 +41,8 @@ QUERY_STARTS = 3
 FOLD = 9.0
 DIM = POINTS + 2
 #: Squared norm of every stored vector: above the largest ``|x|^2 + |x|^4 / 4`` (``|x_i| <= 2 FOLD``).
-_R2 = (lambda m: 1.01 * (m + m * m / 4))(POINTS * (2 * FOLD) ** 2)
+_MAX_X2 = POINTS * (2 * FOLD) ** 2
+_R2 = 1.01 * (_MAX_X2 + _MAX_X2 ** 2 / 4)
 
 
 def contours(melody: np.ndarray, starts, spans) -> np.ndarray:

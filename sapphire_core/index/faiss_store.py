@@ -89,6 +89,7 @@ class FaissStore(VectorStore):
         self._meta: dict[str, dict[str, Any]] = {}
         self._tombstones: set[int] = set()
         self._next_label = 0
+        self._table: np.ndarray | None = None  # label -> id (None where removed), built on first search
 
     # ------------------------------------------------------------------ layouts
     def _new_flat(self):
@@ -150,6 +151,7 @@ class FaissStore(VectorStore):
         if not ids:
             return
         self.remove([i for i in ids if i in self._id_to_label])  # upsert
+        self._table = None
         labels = np.arange(self._next_label, self._next_label + len(ids), dtype=np.int64)
         self._next_label += len(ids)
         for i, label, meta in zip(ids, labels, metadata):
@@ -167,6 +169,7 @@ class FaissStore(VectorStore):
 
     def remove(self, ids) -> int:
         labels = [self._id_to_label.pop(str(i)) for i in ids if str(i) in self._id_to_label]
+        self._table = None
         for label in labels:
             track_id = self._label_to_id.pop(label)
             self._meta.pop(track_id, None)
@@ -196,19 +199,28 @@ class FaissStore(VectorStore):
         if self.layout == "hnsw":
             _faiss().downcast_index(self._index.index).hnsw.efSearch = max(self.settings["ef_search"], fetch)
         scores, labels = self._index.search(q, fetch)
+        # Labels to ids with array lookups, not a Python loop over every hit: large-k searches
+        # (a query-by-humming first stage asks for thousands) spent half their time there.
+        table = self._id_table()
+        hits = table[np.clip(labels, 0, len(table) - 1)]
+        hits[labels < 0] = None  # empty slots; removed and tombstoned labels are None in the table
+        keep = hits != None  # noqa: E711 (element-wise on an object array)
         out_ids: list[list[str]] = []
         out_scores = np.full((len(q), k), -np.inf, np.float32)
         for row in range(len(q)):
-            got = []
-            for label, score in zip(labels[row], scores[row]):
-                if label < 0 or int(label) in self._tombstones:
-                    continue
-                got.append((self._label_to_id[int(label)], float(score)))
-                if len(got) == k:
-                    break
-            out_ids.append([g[0] for g in got])
-            out_scores[row, : len(got)] = [g[1] for g in got]
+            cols = np.flatnonzero(keep[row])[:k]
+            out_ids.append(hits[row, cols].tolist())
+            out_scores[row, : len(cols)] = scores[row, cols]
         return out_ids, out_scores
+
+    def _id_table(self) -> np.ndarray:
+        """``(next_label,)`` object array: the id of each live label, None for removed ones."""
+        if self._table is None or len(self._table) != max(1, self._next_label):
+            table = np.full(max(1, self._next_label), None, dtype=object)
+            for label, track_id in self._label_to_id.items():
+                table[label] = track_id
+            self._table = table
+        return self._table
 
     def __len__(self) -> int:
         return len(self._id_to_label)

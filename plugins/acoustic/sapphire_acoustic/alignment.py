@@ -47,6 +47,18 @@ def chroma_sequence(audio: np.ndarray, sr: int) -> np.ndarray:
     return unit_frames(cens[:, ::FRAME_STEP].T)
 
 
+def file_chroma_sequence(path) -> np.ndarray:
+    """:func:`chroma_sequence` of an audio file, decoded block by block: memory is a few minutes of audio,
+    not the track (:func:`sapphire_acoustic.tonal.stream_chroma_and_cens`; the same sequence for tracks
+    up to one minute, within rounding beyond)."""
+    from sapphire_core.audio import audio_blocks
+
+    from sapphire_acoustic.tonal import SAMPLE_RATE, stream_chroma_and_cens
+
+    _, cens = stream_chroma_and_cens(audio_blocks(path, sr=SAMPLE_RATE), sr=SAMPLE_RATE, backend="torch")
+    return unit_frames(cens[:, ::FRAME_STEP].T)
+
+
 def unit_frames(seq: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (silent rows stay zero)."""
     seq = np.asarray(seq, np.float32)

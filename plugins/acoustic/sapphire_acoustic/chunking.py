@@ -13,7 +13,7 @@ file's own edge, so edge frames equal the whole-file result too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -71,6 +71,59 @@ def chunked_frames(audio: np.ndarray, fn: Callable[[np.ndarray], np.ndarray | tu
             joined = tuple(np.empty((*o.shape[:-1], total), dtype=o.dtype) for o in out)
         for whole, o in zip(joined, out):
             whole[..., start:stop] = o[..., start - lo : stop - lo]
+    return joined[0] if single else joined
+
+
+def streamed_frames(blocks: Iterable[np.ndarray], make_fn: Callable[[np.ndarray], Callable], *, hop: int,
+                    margin: int, sr: int = 22050,
+                    chunk_seconds: float = DEFAULT_CHUNK_SECONDS) -> np.ndarray | tuple[np.ndarray, ...]:
+    """:func:`chunked_frames` over a stream of sample blocks (e.g. :func:`sapphire_core.audio.audio_blocks`).
+
+    Memory is about two segments whatever the stream's length, where :func:`chunked_frames` needs the
+    whole track. ``make_fn(head)`` builds the frame function once, from the samples buffered when the
+    first segment is due (the track's first ``2 * chunk_seconds`` or more, or the whole of a shorter
+    track): room for per-track settings taken from its start, such as the tuning.
+
+    A stream no longer than two segments is passed to the frame function in one call, as
+    :func:`chunked_frames` does with audio of up to one segment, so the two agree bit for bit up to
+    one segment. Longer streams are cut into segments of exactly ``chunk_seconds`` (and a last one of one to
+    two segments) instead of equal ones, as the length is not known in advance: exact at the edges for
+    the functions :func:`chunked_frames` is exact for, up to floating-point rounding.
+
+    Returns
+    -------
+    np.ndarray or tuple of np.ndarray
+        As :func:`chunked_frames` for the blocks joined.
+    """
+    margin_hops = -(-int(margin) // hop)
+    chunk_hops = max(1, int(chunk_seconds * sr) // hop)
+    buffer, offset, start = np.zeros(0, np.float32), 0, 0  # offset: stream index of buffer[0]; start: next frame
+    fn = None
+    pieces: list[tuple[np.ndarray, ...]] = []
+    single = False
+
+    def keep(out, lo, stop):
+        nonlocal single
+        if not isinstance(out, tuple):
+            single, out = True, (out,)
+        pieces.append(tuple(np.array(o[..., start - lo: stop - lo]) for o in out))
+
+    for block in blocks:
+        buffer = np.concatenate([buffer, np.asarray(block, np.float32)])
+        # A segment is cut only once a whole one follows it, so the last segment is never a short sliver.
+        while offset + len(buffer) > (start + 2 * chunk_hops + margin_hops) * hop:
+            fn = fn or make_fn(buffer)
+            lo, hi = max(0, start - margin_hops), start + chunk_hops + margin_hops
+            keep(fn(buffer[lo * hop - offset: (hi - 1) * hop + 1 - offset]), lo, start + chunk_hops)
+            start += chunk_hops
+            drop = max(0, start - margin_hops) * hop - offset
+            buffer, offset = buffer[drop:], offset + drop
+    fn = fn or make_fn(buffer)
+    if start == 0:
+        return fn(buffer)
+    lo = max(0, start - margin_hops)
+    keep(fn(buffer[lo * hop - offset:]), lo, n_frames(offset + len(buffer), hop))
+    joined = tuple(np.concatenate(parts, axis=-1) for parts in zip(*pieces))
     return joined[0] if single else joined
 
 

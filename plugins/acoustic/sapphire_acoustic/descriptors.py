@@ -62,19 +62,55 @@ def descriptor_blocks(audio: np.ndarray, sr: int) -> dict[str, np.ndarray]:
     """
     from sapphire_core.context import TrackContext, track_context
 
-    from sapphire_acoustic.common import HOP_LENGTH, SAMPLE_RATE
     from sapphire_acoustic.perceptual import perceptual_spectrum
     from sapphire_acoustic.rhythm import onset_envelope
     from sapphire_acoustic.tonal import _to_rate, chroma_and_cens
-    from sapphire_core.summaries import CENS_STEP, two_d_ftm
 
     audio = _to_rate(audio, sr)
-    fps = SAMPLE_RATE / HOP_LENGTH
     with track_context(TrackContext()):  # one STFT per chunk, shared by the spectrum and the onsets
         spectrum = perceptual_spectrum(audio, backend="torch")
         envelope = onset_envelope(audio, backend="torch")
         # Constant-Q chroma: the STFT's is coarse below ~100 Hz and found 0.07 fewer versions (training works).
         chroma, cens = chroma_and_cens(audio, backend="librosa")
+    return _blocks_of(spectrum, envelope, chroma, cens)
+
+
+def file_descriptor_blocks(path) -> dict[str, np.ndarray]:
+    """:func:`descriptor_blocks` of an audio file, decoded block by block: memory is a few minutes of audio
+    plus the frame-wise features, not the track (:func:`sapphire_acoustic.chunking.streamed_frames`).
+    The same blocks for tracks up to one chunk (60 s), within floating-point rounding beyond.
+    """
+    from sapphire_core.audio import audio_blocks
+    from sapphire_core.context import TrackContext, track_context
+
+    from sapphire_acoustic.chunking import streamed_frames
+    from sapphire_acoustic.common import CONTEXT, HOP_LENGTH, SAMPLE_RATE
+    from sapphire_acoustic.perceptual import perceptual_frames
+    from sapphire_acoustic.rhythm import onset_frames
+    from sapphire_acoustic.tonal import chroma_cens_frames, tuning_of_start
+
+    spectrum_fn, finish_spectrum = perceptual_frames(backend="torch")
+    onset_fn = onset_frames(backend="torch")
+
+    def make_fn(head):
+        # The same three analyses (and chroma settings) as descriptor_blocks, on each segment in turn.
+        chroma_fn = chroma_cens_frames(sr=SAMPLE_RATE, hop_length=HOP_LENGTH, cens_window=41, backend="librosa",
+                                       device="cpu", tuning=tuning_of_start(head, SAMPLE_RATE))
+        return lambda seg: (*spectrum_fn(seg), onset_fn(seg), *chroma_fn(seg))
+
+    with track_context(TrackContext()):  # one STFT per segment, shared by the spectrum and the onsets
+        mel, power, envelope, chroma, cens = streamed_frames(audio_blocks(path, sr=SAMPLE_RATE), make_fn,
+                                                             hop=HOP_LENGTH, margin=CONTEXT, sr=SAMPLE_RATE)
+    return _blocks_of(finish_spectrum(mel, power), envelope, chroma, cens)
+
+
+def _blocks_of(spectrum: dict[str, np.ndarray], envelope: np.ndarray, chroma: np.ndarray,
+               cens: np.ndarray) -> dict[str, np.ndarray]:
+    """The :data:`BLOCKS` from a track's frame-wise features."""
+    from sapphire_acoustic.common import HOP_LENGTH, SAMPLE_RATE
+    from sapphire_core.summaries import CENS_STEP, two_d_ftm
+
+    fps = SAMPLE_RATE / HOP_LENGTH
     blocks = {
         "timbre": timbre_profile(spectrum["mfcc"], spectrum["loudness"][0]),
         "tonality": two_d_ftm(cens[:, ::CENS_STEP]),

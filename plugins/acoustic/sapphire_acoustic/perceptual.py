@@ -68,6 +68,19 @@ def perceptual_spectrum(audio: np.ndarray, *, sr: int = SAMPLE_RATE, n_fft: int 
     dict
         ``logmel (n_mels, T)``, ``mfcc (n_mfcc, T)``, ``loudness (1, T)``, float32.
     """
+    frame_fn, finish = perceptual_frames(sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, fmin=fmin,
+                                         fmax=fmax, n_mfcc=n_mfcc, weighting_phon=weighting_phon,
+                                         full_scale_spl=full_scale_spl, backend=backend, device=device)
+    return finish(*chunked_frames(np.asarray(audio, dtype=np.float32), frame_fn, hop=hop_length, margin=CONTEXT,
+                                  sr=sr, chunk_seconds=chunk_seconds))
+
+
+def perceptual_frames(*, sr: int = SAMPLE_RATE, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH, n_mels: int = 64,
+                      fmin: float = 20.0, fmax: float | None = None, n_mfcc: int = 20, weighting_phon: float = 60.0,
+                      full_scale_spl: float = 100.0, backend: str = "torch", device: str = "cpu"):
+    """:func:`perceptual_spectrum` in two steps, for whole tracks and streams alike: ``(frame_fn, finish)``,
+    where ``frame_fn`` maps a segment to ``(mel, weighted power)`` (a chunk function for
+    :mod:`sapphire_acoustic.chunking`) and ``finish(mel, power)`` turns the joined frames into the result."""
     fmax = float(fmax or sr / 2)
     mel_w_db, lin_w = _weights(sr, n_fft, n_mels, float(fmin), fmax, float(weighting_phon))
     if backend == "torch":
@@ -91,19 +104,20 @@ def perceptual_spectrum(audio: np.ndarray, *, sr: int = SAMPLE_RATE, n_fft: int 
             power = np.abs(librosa.stft(seg, n_fft=n_fft, hop_length=hop_length)) ** 2
             return basis @ power, lin_w @ power
 
-    mel, ms = chunked_frames(np.asarray(audio, dtype=np.float32), frame_fn, hop=hop_length, margin=CONTEXT,
-                             sr=sr, chunk_seconds=chunk_seconds)
-    # In place, the same float32 operations in the same order: a whole-track temporary per step would
-    # add ~80 MB each for 2 hours of audio.
-    logmel = np.asarray(mel, dtype=np.float32)
-    np.maximum(logmel, AMIN, out=logmel)
-    np.log10(logmel, out=logmel)
-    logmel *= 10.0
-    logmel += mel_w_db[:, None]
-    mfcc = _dct(n_mfcc, n_mels) @ logmel
-    phon = 10.0 * np.log10(np.maximum(ms, AMIN)) + full_scale_spl
-    loud = iso226.phon_to_sone(phon).astype(np.float32)[None, :]
-    return {"logmel": logmel, "mfcc": mfcc.astype(np.float32), "loudness": loud}
+    def finish(mel, ms):
+        # In place, the same float32 operations in the same order: a whole-track temporary per step would
+        # add ~80 MB each for 2 hours of audio.
+        logmel = np.asarray(mel, dtype=np.float32)
+        np.maximum(logmel, AMIN, out=logmel)
+        np.log10(logmel, out=logmel)
+        logmel *= 10.0
+        logmel += mel_w_db[:, None]
+        mfcc = _dct(n_mfcc, n_mels) @ logmel
+        phon = 10.0 * np.log10(np.maximum(ms, AMIN)) + full_scale_spl
+        loud = iso226.phon_to_sone(phon).astype(np.float32)[None, :]
+        return {"logmel": logmel, "mfcc": mfcc.astype(np.float32), "loudness": loud}
+
+    return frame_fn, finish
 
 
 @lru_cache(maxsize=8)

@@ -86,6 +86,14 @@ def onset_envelope(audio: np.ndarray, *, sr: int = SAMPLE_RATE, hop_length: int 
                    backend: str = "torch", device: str = "cpu", chunk_seconds: float = CHUNK_SECONDS) -> np.ndarray:
     """Spectral-flux onset strength ``(T,)`` (``librosa.onset.onset_strength`` on a 128-band dB mel), chunked."""
     audio = np.asarray(audio, dtype=np.float32)
+    frame_fn = onset_frames(sr=sr, hop_length=hop_length, n_mels=n_mels, backend=backend, device=device)
+    # Flux at frame k reads mel frames k-3 and k-4 (librosa's centring pad): CONTEXT covers that too.
+    return chunked_frames(audio, frame_fn, hop=hop_length, margin=CONTEXT, sr=sr, chunk_seconds=chunk_seconds)
+
+
+def onset_frames(*, sr: int = SAMPLE_RATE, hop_length: int = HOP_LENGTH, n_mels: int = 128, backend: str = "torch",
+                 device: str = "cpu"):
+    """The chunk function of :func:`onset_envelope` (segment -> ``(T,)`` onset strength), for streams too."""
     if backend == "torch":
         from sapphire_acoustic import torch_dsp
 
@@ -103,8 +111,7 @@ def onset_envelope(audio: np.ndarray, *, sr: int = SAMPLE_RATE, hop_length: int 
             return librosa.onset.onset_strength(S=librosa.power_to_db(mel, ref=1.0, top_db=None), sr=sr,
                                                 hop_length=hop_length).astype(np.float32)
 
-    # Flux at frame k reads mel frames k-3 and k-4 (librosa's centring pad): CONTEXT covers that too.
-    return chunked_frames(audio, frame_fn, hop=hop_length, margin=CONTEXT, sr=sr, chunk_seconds=chunk_seconds)
+    return frame_fn
 
 
 @lru_cache(maxsize=8)

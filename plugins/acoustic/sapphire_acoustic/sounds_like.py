@@ -37,16 +37,14 @@ from pathlib import Path
 
 import numpy as np
 
-from sapphire_core.audio import load_audio
 from sapphire_core.errors import ConfigError
 from sapphire_core.index_extra import PerTrackExtra
 from sapphire_core.query_mode import VectorQueryMode
 
-from sapphire_acoustic.descriptors import BLOCKS, descriptor_blocks
+from sapphire_acoustic.descriptors import BLOCKS, descriptor_blocks, file_descriptor_blocks
 
 DESCRIPTORS_FILE = "descriptors.npz"
 STORE_FORMAT = 1
-SAMPLE_RATE = 22050
 #: Relative weight of each block in the similarity (see the module docstring).
 BLOCK_WEIGHTS = {"timbre": 8.0, "tonality": 1.0, "key_mode": 0.5, "rhythm": 0.5, "dynamics": 0.5}
 #: Blocks scaled to unit length and centred rather than z-scored.
@@ -246,7 +244,8 @@ class DescriptorExtra(PerTrackExtra):
     def add(self, store: DescriptorStore, track) -> None:
         from sapphire_core.cache import file_hash
 
-        blocks = descriptor_blocks(load_audio(track.audio, sr=SAMPLE_RATE), SAMPLE_RATE)
+        # Streamed: the extra holds a few minutes of audio, never a second copy of a long track.
+        blocks = file_descriptor_blocks(track.audio)
         store.add(track.id, blocks, audio_hash=file_hash(track.audio))
 
 
@@ -277,7 +276,7 @@ class SoundsLikeMode(VectorQueryMode):
         known = data.track_of(file_hash(query))
         if known is not None:
             return data.blocks(known)
-        return descriptor_blocks(load_audio(query, sr=SAMPLE_RATE), SAMPLE_RATE)
+        return file_descriptor_blocks(query)  # as indexing analyses a file
 
     def rank(self, query, data: DescriptorStore, *, k: int) -> list[tuple[str, float]]:
         return data.rank_blocks(self._blocks(query, data), k)

@@ -93,15 +93,17 @@ def key_correlations(chroma_mean: np.ndarray, *, profile: str = DEFAULT_PROFILE)
 def estimate_tuning(audio: np.ndarray, sr: int) -> float:
     """Deviation from A440 in fractions of a semitone (``librosa.estimate_tuning``) from at most the first
     :data:`TUNING_SECONDS`, once per track (shared through the track's context)."""
+    return shared(audio, ("tuning", sr), lambda: tuning_of_start(audio, sr))
+
+
+def tuning_of_start(audio: np.ndarray, sr: int) -> float:
+    """:func:`estimate_tuning` without the track's context: from the first :data:`TUNING_SECONDS` of ``audio``."""
     import librosa
 
-    def compute():
-        head = np.asarray(audio[: int(TUNING_SECONDS * sr)], dtype=np.float32)
-        if head.size < N_FFT or not np.any(head):
-            return 0.0
-        return float(librosa.estimate_tuning(y=head, sr=sr))
-
-    return shared(audio, ("tuning", sr), compute)
+    head = np.asarray(audio[: int(TUNING_SECONDS * sr)], dtype=np.float32)
+    if head.size < N_FFT or not np.any(head):
+        return 0.0
+    return float(librosa.estimate_tuning(y=head, sr=sr))
 
 
 def chroma_and_cens(audio: np.ndarray, *, sr: int = SAMPLE_RATE, hop_length: int = HOP_LENGTH,
@@ -120,7 +122,32 @@ def chroma_and_cens(audio: np.ndarray, *, sr: int = SAMPLE_RATE, hop_length: int
                                                         chunk_seconds=chunk_seconds))
 
 
+def stream_chroma_and_cens(blocks, *, sr: int = SAMPLE_RATE, hop_length: int = HOP_LENGTH, cens_window: int = 41,
+                           backend: str = "torch", device: str = "cpu",
+                           chunk_seconds: float = CHUNK_SECONDS) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`chroma_and_cens` of a stream of sample blocks at ``sr`` (e.g. :func:`sapphire_core.audio.audio_blocks`),
+    holding about two chunks instead of the track (:func:`sapphire_acoustic.chunking.streamed_frames`).
+
+    Bit-identical to :func:`chroma_and_cens` on the joined blocks for tracks up to one chunk long;
+    longer ones are chunked at other places, which moves values by floating-point rounding only.
+    """
+    from sapphire_acoustic.chunking import streamed_frames
+
+    def make_fn(head):
+        return chroma_cens_frames(sr=sr, hop_length=hop_length, cens_window=cens_window, backend=backend,
+                                     device=device, tuning=tuning_of_start(head, sr))
+
+    return streamed_frames(blocks, make_fn, hop=hop_length, margin=CONTEXT, sr=sr, chunk_seconds=chunk_seconds)
+
+
 def _chroma_and_cens(audio, *, sr, hop_length, cens_window, backend, device, tuning, chunk_seconds):
+    frame_fn = chroma_cens_frames(sr=sr, hop_length=hop_length, cens_window=cens_window, backend=backend,
+                                     device=device, tuning=tuning)
+    return chunked_frames(audio, frame_fn, hop=hop_length, margin=CONTEXT, sr=sr, chunk_seconds=chunk_seconds)
+
+
+def chroma_cens_frames(*, sr, hop_length, cens_window, backend, device, tuning):
+    """Segment -> ``(chroma, cens)``, the chunk function of both the whole-track and the streamed path."""
     if backend == "torch":
         from sapphire_acoustic import torch_dsp
 
@@ -143,7 +170,7 @@ def _chroma_and_cens(audio, *, sr, hop_length, cens_window, backend, device, tun
                                                win_len_smooth=cens_window)
             return chroma.astype(np.float32), cens.astype(np.float32)
 
-    return chunked_frames(audio, frame_fn, hop=hop_length, margin=CONTEXT, sr=sr, chunk_seconds=chunk_seconds)
+    return frame_fn
 
 
 def key_from_chroma(chroma: np.ndarray, *, profile: str = DEFAULT_PROFILE) -> tuple[str, np.ndarray]:

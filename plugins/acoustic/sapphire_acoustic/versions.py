@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from sapphire_core.audio import load_audio, query_audio
+from sapphire_core.audio import query_audio
 from sapphire_core.errors import ConfigError
 from sapphire_core.index_extra import PerTrackExtra
 from sapphire_core.query_mode import QueryMode, transposition_in_words
 
 from sapphire_acoustic.alignment import (FRAMES_PER_SECOND, ChromaAlignment, align_sequences, alignment_score,
-                                         chroma_sequence, unit_frames)
+                                         chroma_sequence, file_chroma_sequence, unit_frames)
 
 SEQUENCES_FILE = "sequences.npz"
 INDEX_FORMAT = 1
@@ -196,7 +196,8 @@ class ChromaSequenceExtra(PerTrackExtra):
     store_class = VersionIndex
 
     def add(self, store: VersionIndex, track) -> None:
-        store.add_audio(track.id, load_audio(track.audio, sr=SAMPLE_RATE), SAMPLE_RATE)
+        # Streamed: the extra holds a few minutes of audio, never a second copy of a long track.
+        store.add(track.id, file_chroma_sequence(track.audio))
 
 
 class VersionMode(QueryMode):

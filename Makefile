@@ -63,6 +63,7 @@ test: install
 quality: install
 	@$(MAKE) --no-print-directory system-deps SYSTEM_PACKAGES="$(MUSIC_PACKAGES)"
 	$(BIN)/sapphire corpus build --out $(EVAL_DIR) --size small --include-heldout --variants 3 --profile unseen
+	$(BIN)/sapphire describe --corpus $(EVAL_DIR)
 	$(BIN)/sapphire evaluate --corpus $(EVAL_DIR) $(if $(wildcard $(MODEL)),--model $(MODEL)) --report docs/quality.md
 	$(BIN)/sapphire corpus robustness $(addprefix --source ,$(MUSIC_SOURCES)) --out $(ROBUST_DIR)
 	$(BIN)/sapphire evaluate --corpus $(ROBUST_DIR) $(if $(wildcard $(MODEL)),--model $(MODEL)) --no-msssim \
@@ -73,6 +74,7 @@ model: install
 	$(BIN)/sapphire describe --corpus $(TRAIN_DIR)
 	$(BIN)/sapphire train configs/base.yaml --corpus $(TRAIN_DIR) --out $(BASE_RUN) --resume
 	$(BIN)/sapphire corpus build --out $(EVAL_DIR) --size small --include-heldout --variants 3 --profile unseen
+	$(BIN)/sapphire describe --corpus $(EVAL_DIR)
 	$(BIN)/sapphire evaluate --corpus $(EVAL_DIR) --model $(BASE_RUN)/model.ckpt --no-msssim --out $(BASE_RUN)/eval
 	$(BIN)/sapphire model publish $(BASE_RUN)/model.ckpt --corpus $(TRAIN_DIR) --evaluation $(BASE_RUN)/eval/ablation.json
 

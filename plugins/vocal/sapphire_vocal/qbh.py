@@ -316,7 +316,7 @@ class QbhIndex:
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> None:
-        """Write the index into a folder: ``melodies.npz`` and the window store (each file atomically).
+        """Write the index into a folder: the window stores, then ``melodies.npz`` (each file atomically).
 
         Tracks are written in id order and the archive carries no timestamps, so saving the same
         tracks twice gives byte-identical files.
@@ -334,6 +334,9 @@ class QbhIndex:
             arrays[f"m{i}"] = self.entries[t].melody
             if self.entries[t].affinity is not None:
                 arrays[f"a{i}"] = self.entries[t].affinity
+        # melodies.npz marks the folder complete: removed first and written last, a save killed in
+        # between leaves an unbuilt folder (rebuilt next time), never new windows beside old melodies.
+        (directory / MELODIES_FILE).unlink(missing_ok=True)
         self.store.save(directory / STORE_DIR)
         self.contour_store.save(directory / CONTOUR_DIR)
         atomic_write_bytes(directory / MELODIES_FILE, npz_bytes(arrays))

@@ -151,6 +151,35 @@ def test_save_and_load_round_trip_byte_identical(tmp_path):
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
 
 
+def test_a_save_killed_between_its_files_leaves_no_mismatched_pair(tmp_path, monkeypatch):
+    """``melodies.npz`` is removed before the window stores are written and written back last: a save
+    killed in between leaves a folder that reads as unbuilt (the melody extra is then rebuilt), never
+    the new windows beside the old melodies (windows of tracks the melodies do not know)."""
+    import sapphire_core.io as io
+
+    index = qbh.QbhIndex()
+    for name, tune in TUNES.items():
+        index.add_melody(name, _frames(tune * 2), work_id=name)
+    index.save(tmp_path)
+    index.remove(["ode"])
+    index.add_melody("new", _frames(TUNES["ode"][::-1] * 2), work_id="new")
+    write = io.atomic_write_bytes
+
+    def killed_before_the_melodies(path, data):
+        if path.name == qbh.MELODIES_FILE:
+            raise KeyboardInterrupt  # stands for SIGKILL: the window stores are already written
+        write(path, data)
+
+    monkeypatch.setattr(io, "atomic_write_bytes", killed_before_the_melodies)
+    with pytest.raises(KeyboardInterrupt):
+        index.save(tmp_path)
+    monkeypatch.undo()
+    with pytest.raises(ConfigError, match="not a QbH index"):
+        qbh.QbhIndex.load(tmp_path)
+    index.save(tmp_path)  # the rerun
+    assert set(qbh.QbhIndex.load(tmp_path).entries) == {"new", "twinkle", "scale", "arpeggio"}
+
+
 def test_add_and_remove_update_in_place():
     index = qbh.QbhIndex(shortlist=10)
     for name, tune in TUNES.items():

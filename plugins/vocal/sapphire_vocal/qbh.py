@@ -109,6 +109,7 @@ class QbhIndex:
         self.store = factory(fingerprint.DIM)
         self.contour_store = factory(pitch_vectors.DIM)
         self.entries: dict[str, _Entry] = {}
+        self._numbers: tuple[list[str], dict[str, int]] | None = None  # see _track_numbers
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -126,6 +127,7 @@ class QbhIndex:
         (one store update: an approximate store then sizes its cells for the whole set)."""
         ids, blocks, contour_ids, contour_blocks = [], [], [], []
         self.remove([item[0] for item in items])
+        self._numbers = None
         for track_id, melody, work_id, affinity, pitches in items:
             melody = np.asarray(melody, dtype=np.float32).reshape(-1)
             aff = None if affinity is None else np.asarray(affinity, dtype=np.float32)
@@ -173,6 +175,7 @@ class QbhIndex:
     def remove(self, track_ids) -> int:
         """Drop tracks (unknown ids are ignored); returns how many were removed."""
         removed = 0
+        self._numbers = None
         for tid in track_ids:
             entry = self.entries.pop(tid, None)
             if entry is None:
@@ -231,27 +234,55 @@ class QbhIndex:
         plus the mean of its reciprocal ranks over the contour view's starts (0 where unranked).
         """
         n = self.shortlist if n is None else n
-        query = np.asarray(query, dtype=np.float64)
+        return self._fuse(self._view_hits(np.asarray(query, dtype=np.float64), n), n)
+
+    def _view_hits(self, query: np.ndarray, n: int) -> list[tuple[float, list[tuple[list[str], np.ndarray]]]]:
+        """The first stage's rankings before fusion: ``(weight, rows)`` for the n-gram view (weight 1,
+        one row) and for each of the contour view's query starts (weight ``1 / starts``, a row per
+        tempo); a row is the retrieved window ids and their closeness (higher is nearer)."""
         pitches, starts = fingerprint.note_pitches(query)
-        fused: dict[str, float] = {}
+        rankings = []
         vec = fingerprint.embed_pitches(pitches)
         if len(self.store) and np.any(vec):
             ids, scores = self.store.search(vec, k=max(self.candidates, n))
-            _add_reciprocal_ranks(fused, _best_per_track(ids[0], scores[0]), 1.0)
+            rankings.append((1.0, [(ids[0], scores[0])]))
         blocks = pitch_vectors.query_vectors(query, starts, frame_seconds=FRAME_SECONDS)
         if len(self.contour_store) and blocks:
             ids, scores = self.contour_store.search(np.concatenate(blocks), k=CONTOUR_CANDIDATES)
             closeness = -pitch_vectors.distances(np.concatenate(blocks), scores)
-            row = 0
+            rows, row = list(zip(ids, closeness)), 0
             for block in blocks:  # one ranking per query start, over all its tempo hypotheses
-                best: dict[str, float] = {}
-                for r in range(row, row + len(block)):
-                    for tid, s in _best_per_track(ids[r], closeness[r]).items():
-                        best[tid] = max(s, best.get(tid, -np.inf))
-                _add_reciprocal_ranks(fused, best, 1.0 / len(blocks))
+                rankings.append((1.0 / len(blocks), rows[row:row + len(block)]))
                 row += len(block)
-        ranked = sorted(fused.items(), key=lambda x: (-x[1], x[0]))
-        return ranked[:n]
+        return rankings
+
+    def _fuse(self, rankings, n: int) -> list[tuple[str, float]]:
+        """Reciprocal-rank fusion of :meth:`_view_hits`' rankings, with arrays over track numbers (a
+        Python loop over the ~10k hits of a query cost more than the two vector searches at 100k
+        tracks). A ranking orders the tracks of its hits by their best closeness, ties by track id;
+        a track ranked r-th (from 0) gains ``weight / (RRF_K + r)``."""
+        names, number = self._track_numbers()
+        fused = np.zeros(len(names))
+        seen = np.zeros(len(names), dtype=bool)
+        for weight, rows in rankings:
+            tracks = np.concatenate([_track_numbers_of(ids, number) for ids, _ in rows])
+            closeness = np.concatenate([np.asarray(c[:len(ids)], dtype=np.float64) for ids, c in rows])
+            best = np.full(len(names), -np.inf)
+            np.maximum.at(best, tracks, closeness)
+            hit = np.unique(tracks)  # track numbers follow id order, so they break ties by id
+            order = hit[np.lexsort((hit, -best[hit]))]
+            fused[order] += weight / (RRF_K + np.arange(len(order)))
+            seen[order] = True
+        present = np.flatnonzero(seen)
+        ranked = present[np.lexsort((present, -fused[present]))][:n]
+        return [(names[i], float(fused[i])) for i in ranked]
+
+    def _track_numbers(self) -> tuple[list[str], dict[str, int]]:
+        """Indexed track ids in sorted order and each id's position there (cached until tracks change)."""
+        if self._numbers is None or len(self._numbers[0]) != len(self.entries):
+            names = sorted(self.entries)
+            self._numbers = (names, {t: i for i, t in enumerate(names)})
+        return self._numbers
 
     def rank_melody(self, query: np.ndarray, k: int = 10) -> list[tuple[str, float]]:
         """Rank tracks for a query melody (as from :func:`sapphire_vocal.melody.melody_from_audio`).
@@ -373,20 +404,10 @@ class QbhIndex:
         return index
 
 
-def _best_per_track(window_ids, scores) -> dict[str, float]:
-    """Each track's best score among retrieved windows (``<track id><SEP><n>``), in retrieval order."""
-    best: dict[str, float] = {}
-    for wid, s in zip(window_ids, scores):
-        tid = wid.split(SEP, 1)[0]
-        if tid not in best or s > best[tid]:
-            best[tid] = float(s)
-    return best
-
-
-def _add_reciprocal_ranks(fused: dict[str, float], scores: dict[str, float], weight: float) -> None:
-    """Add ``weight / (RRF_K + rank)`` for every track of ``scores`` (rank 0 = highest score) into ``fused``."""
-    for r, tid in enumerate(sorted(scores, key=lambda t: (-scores[t], t))):
-        fused[tid] = fused.get(tid, 0.0) + weight / (RRF_K + r)
+def _track_numbers_of(window_ids, number: dict[str, int]) -> np.ndarray:
+    """Track number of each window id (``<track id><SEP><n>``)."""
+    return np.fromiter(map(number.__getitem__, [w.split(SEP, 1)[0] for w in window_ids]), dtype=np.intp,
+                       count=len(window_ids))
 
 
 # --------------------------------------------------------------------------- evaluation

@@ -54,3 +54,31 @@ def test_errors_name_the_problem(tmp_path):
         open_store(tmp_path)
     with pytest.raises(VectorIndexError, match="k must be"):
         FaissStore(4).search(np.zeros(4, np.float32), k=0)
+
+
+def test_a_loaded_ivf_store_owns_its_index(tmp_path):
+    """An IVF store read back from disk must keep its FAISS index alive (it was freed at load:
+    searches read freed memory and crashed). Run in a child so a crash fails this test only."""
+    import subprocess
+    import sys
+    import textwrap
+
+    x = unit_vectors(3000, 16)
+    store = FaissStore(16, exact_threshold=1000, approximate="ivf", nprobe=64)
+    store.add([str(i) for i in range(3000)], x)
+    store.save(tmp_path / "s")
+    np.save(tmp_path / "x.npy", x)
+    child = textwrap.dedent(f"""
+        import gc, numpy as np
+        from sapphire_core.index.store import open_store
+        x = np.load({str(tmp_path / "x.npy")!r})
+        for trial in range(10):
+            store = open_store({str(tmp_path / "s")!r})
+            gc.collect()
+            junk = [np.full(1000 + i, 7.0, np.float32) for i in range(2000)]  # reuse freed memory
+            assert store.layout == "ivf" and store._index.d == 16, store._index.d
+            assert store.search(x[5], k=1)[0] == [["5"]]
+        print("ok")
+    """)
+    run = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", (run.returncode, run.stderr[-500:])

@@ -292,7 +292,12 @@ class FaissStore(VectorStore):
                                    f"{store.dim}{fix}")
         store.layout = info.get("layout", "flat")
         if store.layout == "ivf":
-            store._index = faiss.downcast_index(store._index)
+            # downcast_index returns a second proxy that does not own the C++ index: hand ownership
+            # over, or the index is freed with the first proxy and every search reads freed memory.
+            ivf = faiss.downcast_index(store._index)
+            store._index.this.disown()
+            ivf.this.own(True)
+            store._index = ivf
             store._index.nprobe = store.settings["nprobe"]
         meta_path = directory / META_FILE
         if meta_path.is_file():

@@ -116,6 +116,27 @@ def test_an_index_without_a_model_answers_audio_and_similar(tmp_path):
         engine.search(lyrics="la la")
 
 
+def test_a_rebuild_reports_what_changed_and_versions_the_vectors(tmp_path):
+    from sapphire_core.index.folder import IndexFolder
+    from sapphire_core.index.training_free import build_training_free_index
+    from sapphire_core.testing import signals
+
+    registry = _registry()
+    corpus = T.write_toy_corpus(tmp_path / "corpus")
+    first = build_training_free_index(corpus, tmp_path / "idx", registry=registry)
+    version = IndexFolder.open(tmp_path / "idx").manifest["index_version"]
+    again = build_training_free_index(corpus, tmp_path / "idx", registry=registry)
+    assert (first.added, again.added, again.removed, again.updated) == (12, 0, 0, 0)
+    assert IndexFolder.open(tmp_path / "idx").manifest["index_version"] == version
+    # One recording replaced under the same id, one track dropped from tracks.jsonl.
+    signals.write_wav(corpus / "audio/w1__v0.wav", signals.melody([40, 45, 50], durations=0.5, sr=16000), 16000)
+    lines = (corpus / "tracks.jsonl").read_text().splitlines()
+    (corpus / "tracks.jsonl").write_text("\n".join(ln for ln in lines if '"w2__v1"' not in ln) + "\n")
+    changed = build_training_free_index(corpus, tmp_path / "idx", registry=registry)
+    assert (changed.indexed, changed.added, changed.removed, changed.updated) == (11, 0, 1, 1)
+    assert IndexFolder.open(tmp_path / "idx").manifest["index_version"] != version
+
+
 def test_no_vector_mode_installed_says_how_to_fix(tmp_path):
     from sapphire_core.errors import ConfigError
     from sapphire_core.index.training_free import build_training_free_index

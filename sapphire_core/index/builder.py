@@ -329,7 +329,9 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
         "corpus": str(Path(corpus_dir).resolve()),
         "cache": str(cache_dir.resolve()),
         "count": len(store),
-        "index_version": hashlib.sha256((model_sha + "".join(ids)).encode()).hexdigest()[:12],
+        # The vectors, not only the ids: re-analysed audio under the same ids is another index.
+        "index_version": hashlib.sha256(json.dumps([model_sha, ids]).encode()
+                                        + np.ascontiguousarray(fused_all, np.float32).tobytes()).hexdigest()[:12],
         "val_ids": meta.get("val_ids"),
     }
     atomic_write_bytes(out / MANIFEST, json.dumps(manifest, indent=2).encode())

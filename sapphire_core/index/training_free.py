@@ -22,6 +22,7 @@ from sapphire_core.data import Corpus
 from sapphire_core.errors import ConfigError
 from sapphire_core.index.builder import INDEX_FORMAT, IndexBuildReport, write_failures, write_metadata
 from sapphire_core.index.extras import build_extras, selected_extras
+from sapphire_core.index.folder import reusable_store
 from sapphire_core.io import atomic_save_npz, atomic_write_bytes, remove_temp_files
 from sapphire_core.layout import EXPLANATIONS, MANIFEST, MODALITIES, STORE_DIR
 from sapphire_core.query_mode import VectorQueryMode
@@ -97,6 +98,7 @@ def build_training_free_index(corpus_dir: str | Path, out_dir: str | Path, *, mo
     X = np.asarray(X, np.float32)[[row[i] for i in ids]] if ids else np.zeros((0, X.shape[1]), np.float32)
     report.failures = {t.id: f"{vector_mode.name}: audio could not be analysed" for t in tracks if t.id not in have}
 
+    before = _previous_vectors(out, vector_mode.name)
     store = FaissStore(X.shape[1])
     if ids:
         store.add(ids, X)
@@ -122,10 +124,29 @@ def build_training_free_index(corpus_dir: str | Path, out_dir: str | Path, *, mo
         "corpus": str(Path(corpus_dir).resolve()),
         "cache": None,
         "count": len(store),
-        "index_version": hashlib.sha256((vector_mode.name + "".join(ids)).encode()).hexdigest()[:12],
+        # The vectors, not only the ids: re-analysed audio under the same ids is another index.
+        "index_version": hashlib.sha256(json.dumps([vector_mode.name, ids]).encode() + X.tobytes()).hexdigest()[:12],
         "val_ids": None,
     }
     atomic_write_bytes(out / MANIFEST, json.dumps(manifest, indent=2).encode())
-    report.indexed = report.added = len(store)
+    report.indexed = len(store)
+    report.added = sum(i not in before for i in ids)
+    report.removed = len(set(before) - set(ids))
+    report.updated = sum(i in before and not np.allclose(before[i], x, atol=1e-6) for i, x in zip(ids, X))
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _previous_vectors(out: Path, mode_name: str) -> dict[str, np.ndarray]:
+    """The vectors of an earlier build of ``out`` by the same mode, by track id (empty when there is none),
+    so a rebuild reports what it added, removed and changed. Standardised over the catalogue, every
+    vector may move a little when tracks come or go: those count as changed."""
+    try:
+        old = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    store = reusable_store(out, "") if isinstance(old, dict) and old.get(MANIFEST_KEY) == mode_name else None
+    if store is None or len(store) == 0:
+        return {}
+    ids = store.ids()
+    return dict(zip(ids, np.asarray(store.get_vectors(ids), np.float32)))

@@ -117,7 +117,8 @@ class _DecoderStderr:
     cannot catch them and they land in the user's terminal next to SAPPHIRE's one-line reason; neither
     library has a switch for them. The first decode in progress points fd 2 at a temporary file, the
     last one restores it and passes what was written to the debug log. Anything another thread prints
-    to stderr meanwhile goes there too (``SAPPHIRE`` debug logging shows it).
+    to stderr meanwhile goes there too (``SAPPHIRE`` debug logging shows it), so only files mpg123 may
+    decode are quieted (:func:`_decoder_may_print`).
     """
 
     def __init__(self) -> None:
@@ -128,6 +129,9 @@ class _DecoderStderr:
 
     @contextlib.contextmanager
     def quiet(self, path: Path) -> Iterator[None]:
+        if not _decoder_may_print(Path(path)):  # other threads' stderr stays theirs while a WAV/FLAC/OGG decodes
+            yield
+            return
         self._enter()
         try:
             yield
@@ -170,6 +174,19 @@ class _DecoderStderr:
 
 
 _decoder_stderr = _DecoderStderr()
+
+
+def _decoder_may_print(path: Path) -> bool:
+    """Whether libsndfile may hand ``path`` to mpg123, the one decoder here that prints to fd 2: an ``.mp3``
+    name, or content that starts like MPEG audio (an ID3 tag or a frame sync), whatever the name."""
+    if path.suffix.lower() == ".mp3":
+        return True
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(3)
+    except OSError:
+        return False
+    return head == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0)
 
 
 def audio_info(path: str | Path) -> tuple[int, float]:

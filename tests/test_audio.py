@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,6 +37,30 @@ def test_decodes_mp3(tmp_path):
     subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(wav), str(mp3)], check=True)
     out = load_audio(mp3, sr=16000)
     assert 15000 < out.size < 17500
+
+
+def test_only_files_mpg123_may_decode_take_fd_2(tmp_path, monkeypatch):
+    """While a decoder holds fd 2, another thread's stderr (a web server's log) lands in the debug log:
+    only MP3 content (by name or by its first bytes) is decoded that way; WAV and FLAC leave fd 2 alone."""
+    wav, flac, named_wav = tmp_path / "x.wav", tmp_path / "x.flac", tmp_path / "mp3-in-disguise.wav"
+    y = sine(330, sr=22050, seconds=1.0)
+    sf.write(wav, y, 22050)
+    sf.write(flac, y, 22050)
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(wav), "-f", "mp3", str(named_wav)], check=True)
+    original = os.readlink("/proc/self/fd/2")
+    seen = {}
+    real_read = sf.SoundFile.read
+
+    def spying_read(self, *args, **kwargs):
+        seen[Path(self.name).name] = os.readlink("/proc/self/fd/2")
+        return real_read(self, *args, **kwargs)
+
+    monkeypatch.setattr(sf.SoundFile, "read", spying_read)
+    for path in (wav, flac, named_wav):
+        load_audio(path, sr=22050)
+    assert seen["x.wav"] == seen["x.flac"] == original
+    assert seen["mp3-in-disguise.wav"] != original
+    assert os.readlink("/proc/self/fd/2") == original
 
 
 def test_mp3_decoder_notes_never_reach_the_terminal(tmp_path, capfd, caplog):

@@ -82,3 +82,20 @@ def test_a_loaded_ivf_store_owns_its_index(tmp_path):
     """)
     run = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0 and run.stdout.strip() == "ok", (run.returncode, run.stderr[-500:])
+
+
+@pytest.mark.parametrize("stale", ["faiss.index", "ids.json"])
+def test_a_save_killed_half_way_is_caught_at_load(tmp_path, stale):
+    """The files of two saves never pair up: new vectors with the labels of an earlier save (after a
+    compaction renumbered them) would answer every query with the wrong tracks."""
+    store = FaissStore(8, exact_threshold=4, approximate="hnsw", compact_ratio=0.2)
+    store.add([f"t{i}" for i in range(6)], unit_vectors(6, 8, seed=1))
+    store.save(tmp_path / "s")
+    earlier = (tmp_path / "s" / stale).read_bytes()
+    store.remove(["t0", "t1", "t2"])  # enough tombstones to compact: labels are renumbered
+    store.add(["t9"], unit_vectors(1, 8, seed=2))
+    store.save(tmp_path / "s")
+    assert FaissStore.load(tmp_path / "s").ids() == store.ids()
+    (tmp_path / "s" / stale).write_bytes(earlier)  # as if the kill came before this file was replaced
+    with pytest.raises(VectorIndexError, match=rf"{stale}: not the file store.json was saved with.*rebuild"):
+        FaissStore.load(tmp_path / "s")

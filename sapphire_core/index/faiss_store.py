@@ -13,6 +13,7 @@ A store starts exact and switches to ``approximate`` once it holds more than
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -244,16 +245,21 @@ class FaissStore(VectorStore):
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory) -> None:
+        """Write the store's files, then ``store.json`` with each file's SHA-256: the manifest, written last,
+        commits the set, so a save killed half-way is detected at load instead of pairing new vectors
+        with old labels."""
         faiss = _faiss()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(directory / INDEX_FILE, faiss.serialize_index(self._index).tobytes())
-        state = {"labels": self._label_to_id, "tombstones": sorted(self._tombstones), "next_label": self._next_label}
-        atomic_write_bytes(directory / IDS_FILE, json.dumps({**state, "labels": {str(k): v for k, v in
-                                                                                 state["labels"].items()}}).encode())
+        state = {"labels": {str(k): v for k, v in self._label_to_id.items()}, "tombstones": sorted(self._tombstones),
+                 "next_label": self._next_label}
         lines = "".join(json.dumps({"id": i, "metadata": m}, ensure_ascii=False) + "\n" for i, m in self._meta.items())
-        atomic_write_bytes(directory / META_FILE, lines.encode("utf-8"))
-        write_store_manifest(directory, self.kind, dim=self.dim, layout=self.layout, count=len(self), **self.settings)
+        files = {INDEX_FILE: faiss.serialize_index(self._index).tobytes(), IDS_FILE: json.dumps(state).encode(),
+                 META_FILE: lines.encode("utf-8")}
+        for name, payload in files.items():
+            atomic_write_bytes(directory / name, payload)
+        write_store_manifest(directory, self.kind, dim=self.dim, layout=self.layout, count=len(self), **self.settings,
+                             sha256={name: hashlib.sha256(payload).hexdigest() for name, payload in files.items()})
 
     @classmethod
     def load(cls, directory) -> FaissStore:
@@ -272,6 +278,7 @@ class FaissStore(VectorStore):
         for name in (INDEX_FILE, IDS_FILE):
             if not (directory / name).is_file():
                 raise VectorIndexError(f"{directory / name}: missing (the vectors are gone){fix}")
+        _check_set(directory, info.get("sha256") or {}, fix)  # stores saved before the checksums have none
         try:
             raw = np.frombuffer((directory / INDEX_FILE).read_bytes(), dtype=np.uint8)
             store._index = faiss.deserialize_index(raw)
@@ -309,3 +316,21 @@ class FaissStore(VectorStore):
                     except (json.JSONDecodeError, KeyError, TypeError) as exc:
                         raise VectorIndexError(f"{meta_path}:{n}: unreadable ({type(exc).__name__}: {exc}){fix}") from None
         return store
+
+
+def _check_set(directory: Path, sha256: dict, fix: str) -> None:
+    """Each file's SHA-256 against ``store.json``'s (see :meth:`FaissStore.save`).
+
+    Raises
+    ------
+    VectorIndexError
+        Naming the first file that is not the one the manifest committed.
+    """
+    for name, digest in sha256.items():
+        try:
+            got = hashlib.sha256((directory / name).read_bytes()).hexdigest()
+        except OSError:
+            got = None
+        if got != digest:
+            raise VectorIndexError(f"{directory / name}: not the file {STORE_FILE} was saved with (a save was "
+                                   f"interrupted, or it was changed){fix}")

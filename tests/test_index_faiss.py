@@ -93,9 +93,9 @@ def test_a_save_killed_half_way_is_caught_at_load(tmp_path, stale):
     store.save(tmp_path / "s")
     earlier = (tmp_path / "s" / stale).read_bytes()
     store.remove(["t0", "t1", "t2"])  # enough tombstones to compact: labels are renumbered
-    store.add(["t9"], unit_vectors(1, 8, seed=2))
+    store.add([f"n{i}" for i in range(4)], unit_vectors(4, 8, seed=2))  # more vectors than the earlier labels
     store.save(tmp_path / "s")
     assert FaissStore.load(tmp_path / "s").ids() == store.ids()
     (tmp_path / "s" / stale).write_bytes(earlier)  # as if the kill came before this file was replaced
-    with pytest.raises(VectorIndexError, match=rf"{stale}: not the file store.json was saved with.*rebuild"):
+    with pytest.raises(VectorIndexError, match=rf"{stale}.*rebuild"):
         FaissStore.load(tmp_path / "s")

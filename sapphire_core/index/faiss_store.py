@@ -278,7 +278,6 @@ class FaissStore(VectorStore):
         for name in (INDEX_FILE, IDS_FILE):
             if not (directory / name).is_file():
                 raise VectorIndexError(f"{directory / name}: missing (the vectors are gone){fix}")
-        _check_set(directory, info.get("sha256") or {}, fix)  # stores saved before the checksums have none
         try:
             raw = np.frombuffer((directory / INDEX_FILE).read_bytes(), dtype=np.uint8)
             store._index = faiss.deserialize_index(raw)
@@ -315,6 +314,8 @@ class FaissStore(VectorStore):
                         store._meta[rec["id"]] = rec["metadata"]
                     except (json.JSONDecodeError, KeyError, TypeError) as exc:
                         raise VectorIndexError(f"{meta_path}:{n}: unreadable ({type(exc).__name__}: {exc}){fix}") from None
+        # Last, so that damage each file shows on its own is named first (truncated, unreadable).
+        _check_set(directory, info.get("sha256") or {}, fix)  # stores saved before the checksums have none
         return store
 
 

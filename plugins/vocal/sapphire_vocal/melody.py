@@ -127,7 +127,8 @@ def _pool_frames(midi: np.ndarray, voiced: np.ndarray, hop_seconds: float) -> np
 
 
 # --------------------------------------------------------------------------- polyphonic (tracks)
-def track_melody(audio: np.ndarray, sr: int, *, method: str = "basic_pitch", threads: int = 0) -> TrackMelody:
+def track_melody(audio: np.ndarray, sr: int, *, method: str = "basic_pitch", threads: int = 0,
+                 backend: str | None = None) -> TrackMelody:
     """Melody and pitch-class affinity of a catalogue track (a full mix).
 
     Parameters
@@ -141,7 +142,9 @@ def track_melody(audio: np.ndarray, sr: int, *, method: str = "basic_pitch", thr
         ``salience``: harmonic summation (:func:`pitch_class_affinity`); ``crepe``: a monophonic
         track (the affinity of its single line).
     threads : int
-        onnxruntime threads for ``basic_pitch`` (0: its default).
+        Threads of basic-pitch's network (0: the default).
+    backend : str, optional
+        What runs basic-pitch (:data:`sapphire_vocal.basic_pitch.BACKENDS`; default torch).
 
     Returns
     -------
@@ -157,7 +160,8 @@ def track_melody(audio: np.ndarray, sr: int, *, method: str = "basic_pitch", thr
     if method == "basic_pitch":
         from sapphire_vocal import basic_pitch
 
-        note = basic_pitch.posteriorgrams(audio, sr, threads=threads, outputs=("note",))["note"]
+        note = basic_pitch.posteriorgrams(audio, sr, threads=threads, outputs=("note",),
+                                          backend=backend or basic_pitch.DEFAULT_BACKEND)["note"]
         return melody_from_posteriorgram(pool_posteriorgram(note, basic_pitch.FRAME_SECONDS))
     if method == "salience":
         melody = polyphonic_melody(audio, sr)
@@ -185,14 +189,15 @@ def _pooled_rows(first: int, n: int, frame_seconds: float) -> np.ndarray:
     return np.floor(np.arange(first, first + n) * frame_seconds / FRAME_SECONDS + 1e-9).astype(int)
 
 
-def track_melody_blocks(blocks: Iterable[np.ndarray], *, threads: int = 0) -> TrackMelody:
+def track_melody_blocks(blocks: Iterable[np.ndarray], *, threads: int = 0, backend: str | None = None) -> TrackMelody:
     """:func:`track_melody` (``basic_pitch``) of 22.05 kHz samples that arrive in blocks
     (:func:`sapphire_core.audio.audio_blocks`): the same melody, holding the pooled posteriorgram
     (about 50 MB for 2 hours) instead of the track's samples and its full-rate posteriorgram (~850 MB)."""
     from sapphire_vocal import basic_pitch
 
     pooled, rows = np.zeros((0, basic_pitch.N_NOTES), np.float32), 0
-    for first, part in basic_pitch.stream_posteriorgrams(blocks, threads=threads, outputs=("note",)):
+    for first, part in basic_pitch.stream_posteriorgrams(blocks, threads=threads, outputs=("note",),
+                                                         backend=backend or basic_pitch.DEFAULT_BACKEND):
         note = part["note"]
         if not len(note):
             continue

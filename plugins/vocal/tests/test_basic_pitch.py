@@ -108,6 +108,68 @@ def test_posteriorgrams_of_a_recording_of_45_minutes(monkeypatch):
     fell short of the samples of long tracks (45 minutes, an hour) and failed with a broadcast error."""
     monkeypatch.setattr(basic_pitch, "session", lambda threads=0: _FrameIndexSession())
     y = np.ones(basic_pitch.SAMPLE_RATE * 45 * 60, np.float32)  # 45 minutes
-    post = basic_pitch.posteriorgrams(y, basic_pitch.SAMPLE_RATE)["note"]
+    post = basic_pitch.posteriorgrams(y, basic_pitch.SAMPLE_RATE, backend="onnx")["note"]
     assert post.shape == (int(np.floor(len(y) * 86 / basic_pitch.SAMPLE_RATE)), 88)
     assert np.isfinite(post).all()
+
+
+# --------------------------------------------------------------------------- the torch port
+@pytest.fixture(scope="module")
+def quartet():
+    """8 s of two voices (violin over cello) and a held chord: a texture the melody is indexed from."""
+    notes = [render.Note(0.4 * i, 0.38, p) for i, p in enumerate(ODE)]
+    notes += [render.Note(0.8 * i, 0.75, p - 12, part=1) for i, p in enumerate(ODE[::2])]
+    notes += [render.Note(6.5, 1.5, p, part=2) for p in CHORD]
+    return render.synthesize(notes, [40, 42, 0])
+
+
+@pytest.mark.parametrize("texture", ["piano", "quartet"])
+def test_torch_port_agrees_with_onnxruntime(texture, request):
+    """The torch network (the default) against onnxruntime on nmp.onnx (the reference), on rendered
+    music: every posteriorgram within 1e-4 (float rounding: 2e-6 to 3e-5 measured), so the same notes
+    and the same melody."""
+    y = request.getfixturevalue(texture)
+    ref = basic_pitch.posteriorgrams(y, render.SAMPLE_RATE, backend="onnx")
+    fast = basic_pitch.posteriorgrams(y, render.SAMPLE_RATE, backend="torch")
+    for key in ("note", "onset", "contour"):
+        assert fast[key].shape == ref[key].shape
+        assert np.abs(fast[key] - ref[key]).max() < 1e-4, key
+    assert ref["note"].max() > 0.5  # the music is transcribed, not a silent comparison
+    got, want = basic_pitch.notes_from_posteriorgrams(fast), basic_pitch.notes_from_posteriorgrams(ref)
+    assert [(n.start, n.end, n.pitch) for n in got] == [(n.start, n.end, n.pitch) for n in want]
+    assert np.allclose([n.amplitude for n in got], [n.amplitude for n in want], atol=1e-4)
+    # The melody asks for the note posteriorgram alone: the onset branch is skipped, same frames.
+    note_only = basic_pitch.posteriorgrams(y, render.SAMPLE_RATE, outputs=("note",))["note"]
+    assert np.array_equal(note_only, fast["note"])
+    a = melody.track_melody(y, render.SAMPLE_RATE, backend="onnx")
+    b = melody.track_melody(y, render.SAMPLE_RATE)
+    assert np.array_equal(a.melody, b.melody)
+    assert np.abs(a.affinity - b.affinity).max() < 1e-3
+
+
+def test_torch_port_on_windows_of_silence_and_frames_asked_for():
+    """A silent window (the normalised log's 0/0 case) and a noise window; a frame range is the
+    same frames cut from the whole window's output."""
+    from sapphire_vocal.basic_pitch_torch import BasicPitchNet
+
+    rng = np.random.default_rng(0)
+    windows = np.stack([np.zeros(basic_pitch.WINDOW_SAMPLES, np.float32),
+                        0.1 * rng.standard_normal(basic_pitch.WINDOW_SAMPLES).astype(np.float32)])
+    names = [basic_pitch.OUTPUT_NAMES[k] for k in ("note", "contour")]
+    ref = basic_pitch.session(1).run(names, {"serving_default_input_2:0": windows[:, :, None]})
+    net = BasicPitchNet(basic_pitch.model_path())
+    whole = net(windows, ("note", "contour"))
+    for key, r in zip(("note", "contour"), ref):
+        assert np.abs(whole[key] - r).max() < 1e-4, key
+    part = net(windows, ("note", "contour"), frames=(15, 157))
+    for key in ("note", "contour"):
+        assert np.abs(part[key] - whole[key][:, 15:157]).max() < 1e-5, key
+
+
+def test_weights_of_another_model_are_a_plugin_error(tmp_path):
+    from sapphire_vocal.basic_pitch_torch import basic_pitch_weights
+
+    bad = tmp_path / "other.onnx"
+    bad.write_bytes(b"")
+    with pytest.raises(PluginError, match="not basic-pitch"):
+        basic_pitch_weights(str(bad))

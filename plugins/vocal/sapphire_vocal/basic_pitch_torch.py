@@ -222,6 +222,8 @@ class BasicPitchNet:
         for j in range(self._block):
             toeplitz[2 * j : 2 * j + 256, j] = lowpass
         self._toeplitz = toeplitz
+        shifts = torch.tensor(HARMONIC_SHIFTS) - min(HARMONIC_SHIFTS)
+        self._stack_index = (torch.arange(CONTOUR_BINS)[:, None] + shifts[None, :]).reshape(-1)
 
     def _lowpass_half(self, x):
         """``conv1d(pad(x, 127), lowpass, stride=2)`` of ``(B, N)`` samples as one matrix product: a 256-tap
@@ -257,11 +259,11 @@ class BasicPitchNet:
         top = db.amax(dim=(1, 2), keepdim=True)
         norm = torch.where(top == 0, torch.zeros_like(db), db / torch.where(top == 0, torch.ones_like(top), top))
         cqt = norm * w["bn"][0] + w["bn"][1]  # (B, T, 309)
-        channels = []
-        for s in HARMONIC_SHIFTS:
-            lo, hi = max(s, 0), min(s + CONTOUR_BINS, CQT_BINS)
-            channels.append(F.pad(cqt[:, :, lo:hi], (lo - s, CONTOUR_BINS - (hi - s))))
-        return torch.stack(channels, dim=3).permute(0, 3, 1, 2)  # a channels-last view: oneDNN's fast layout
+        # One gather from the zero-padded CQT builds the stack in (B, T, 264, 8) memory.
+        low = -min(HARMONIC_SHIFTS)
+        padded = F.pad(cqt, (low, max(HARMONIC_SHIFTS) + CONTOUR_BINS - CQT_BINS))
+        stack = padded.index_select(2, self._stack_index).view(*cqt.shape[:2], CONTOUR_BINS, len(HARMONIC_SHIFTS))
+        return stack.permute(0, 3, 1, 2)  # a channels-last view: oneDNN's fast layout
 
     def __call__(self, windows: np.ndarray, outputs: tuple[str, ...], frames: tuple[int, int] | None = None
                  ) -> dict[str, np.ndarray]:

@@ -97,7 +97,8 @@ def bench_size(n: int, queries: dict) -> dict:
 
 
 def bench_extraction(quick: bool) -> dict:
-    """basic-pitch (one onnxruntime thread) on a FluidSynth-rendered quartet texture; CREPE tiny on a hum."""
+    """The track melody by basic-pitch (one thread; the default torch port and onnxruntime, the
+    reference) on a FluidSynth-rendered quartet texture; CREPE tiny on a hum."""
     import torch
 
     from sapphire_core.corpus import render
@@ -109,10 +110,13 @@ def bench_extraction(quick: bool) -> dict:
     notes = [render.Note(o, d, p, part=0) for o, d, p in synthetic_melody(rng) if o < seconds]
     notes += [render.Note(o, d, p - 12, part=1) for o, d, p in synthetic_melody(rng) if o < seconds]
     y = render.synthesize(notes, [40, 42]) if render.fluidsynth_available() else np.zeros(int(seconds * 22050))
-    basic_pitch.posteriorgrams(y[:22050], 22050, threads=1)
-    c0 = time.process_time()
-    melody.track_melody(y, 22050, threads=1)
-    cpu = time.process_time() - c0
+    cpu = {}
+    for backend in basic_pitch.BACKENDS:  # warm both, then time each (the reference in the same run)
+        basic_pitch.posteriorgrams(y[:22050], 22050, threads=1, backend=backend)
+    for backend in basic_pitch.BACKENDS:
+        c0 = time.process_time()
+        melody.track_melody(y, 22050, threads=1, backend=backend)
+        cpu[backend] = time.process_time() - c0
     hum = sung_queries.sing(synthetic_melody(rng), seed=0, bpm=120.0)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -122,7 +126,10 @@ def bench_extraction(quick: bool) -> dict:
         crepe_cpu = time.process_time() - c0
     finally:
         torch.set_num_threads(threads)
-    return {"basic_pitch_audio_s": len(y) / 22050, "basic_pitch_x_realtime_per_core": len(y) / 22050 / cpu,
+    return {"basic_pitch_audio_s": len(y) / 22050,
+            "basic_pitch_x_realtime_per_core": len(y) / 22050 / cpu[basic_pitch.DEFAULT_BACKEND],
+            "basic_pitch_onnxruntime_x_realtime_per_core": len(y) / 22050 / cpu["onnx"],
+            "basic_pitch_speedup_over_onnxruntime": cpu["onnx"] / cpu[basic_pitch.DEFAULT_BACKEND],
             "crepe_tiny_hum_audio_s": len(hum.audio) / hum.sr,
             "crepe_tiny_x_realtime_per_core": len(hum.audio) / hum.sr / crepe_cpu}
 

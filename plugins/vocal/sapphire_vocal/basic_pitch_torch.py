@@ -1,12 +1,14 @@
 """basic-pitch's network in torch, with the weights read from the shipped ``nmp.onnx``.
 
 The same computation as the ONNX graph (:mod:`sapphire_vocal.basic_pitch`), window by window, so the
-posteriorgrams agree to float rounding (tested against onnxruntime on rendered music), but about
-twice as cheap on one CPU core: profiled per node with onnxruntime (4 windows, one thread), the
-8 -> 8 channel 3 x 39 contour convolution takes 41 % of the graph and runs in onnxruntime's NCHWc
-layout; torch's oneDNN convolution in channels-last memory does it ~1.5x faster. The two
-one-channel-output convolutions (13 % and 9 % in onnxruntime, which pads them to 8 output channels)
-and the onset branch (~13 %, not needed for a melody) are computed only as asked.
+posteriorgrams agree to float rounding (within 3e-5 of onnxruntime on rendered music, tested), at
+about half the CPU on one core. Profiled per node with onnxruntime (4 windows, one thread): the
+8 -> 8 channel 3 x 39 contour convolution takes 41 % of the graph, the CQT front end 18 %, the onset
+branch ~13 % and the two one-output-channel convolutions 17 % (onnxruntime pads them to 8 output
+channels). Here the big convolution runs in oneDNN on channels-last memory (~1.5x faster), the
+CQT's half-band low-pass is one matrix product (a 256-tap strided conv1d ran ~10x under peak), the
+onset branch is computed only when asked (a melody needs the note posteriorgram alone) and only the
+frames a caller keeps go through the convolutions (142 of 172 per window in the streamed path).
 
 The graph (basic-pitch 0.4.0, Bittner et al. ICASSP 2022; ``basic_pitch/models.py``):
 
@@ -98,7 +100,7 @@ def _tensor(buf: bytes) -> tuple[str, np.ndarray | None]:
         elif field == 2:
             dtype = value
         elif field == 4:
-            floats.append(np.frombuffer(value, "<f4") if wire == 2 else np.frombuffer(value, "<f4"))
+            floats.append(np.frombuffer(value, "<f4"))  # packed (wire 2) or one value (wire 5)
         elif field in (5, 7):
             if wire == 2:
                 j = 0

@@ -6,9 +6,15 @@ import pytest
 import torch
 
 from sapphire_core.errors import ConfigError
-from sapphire_core.fusion_heads import FUSION_HEADS, CrossAttentionFusion
+from sapphire_core.fusion_heads import FUSION_HEADS, CrossAttentionFusion, PassThroughFusion
 
 DIMS = {"acoustic": 8, "vocal": 4, "lyrics": 6}
+#: The pass-through head's width is the encoders' (it has no mapping to another width).
+WIDTH = sum(DIMS.values())
+
+
+def make(cls, output_dim, **settings):
+    return cls(DIMS, output_dim=WIDTH if cls is PassThroughFusion else output_dim, **settings)
 
 
 def batch(b=3, seed=0):
@@ -17,16 +23,18 @@ def batch(b=3, seed=0):
 
 
 def test_registered_names():
-    assert [h.name for h in FUSION_HEADS] == ["concat_mlp", "gated_sum", "cross_attention"]
+    assert [h.name for h in FUSION_HEADS] == ["concat_mlp", "gated_sum", "cross_attention", "concat"]
 
 
 @pytest.mark.parametrize("cls", FUSION_HEADS)
 def test_shape_subspaces_and_backward(cls):
     torch.manual_seed(0)
-    head = cls(DIMS, output_dim=32, subspaces={"era": 8, "mode": 4})
+    head = make(cls, 32, subspaces={"era": 8, "mode": 4})
     out = head(batch())
-    assert out.embedding.shape == (3, 32)
+    assert out.embedding.shape == (3, head.output_dim)
     assert out.subspaces == {"era": slice(0, 8), "mode": slice(8, 12)}
+    if not list(head.parameters()):  # the pass-through head learns nothing
+        return
     out.embedding.pow(2).sum().backward()
     assert all(p.grad is not None for p in head.parameters() if p.requires_grad)
 
@@ -34,7 +42,7 @@ def test_shape_subspaces_and_backward(cls):
 @pytest.mark.parametrize("cls", FUSION_HEADS)
 def test_absent_modality_is_ignored(cls):
     torch.manual_seed(0)
-    head = cls(DIMS, output_dim=16).eval()
+    head = make(cls, 16).eval()
     x = batch()
     present = {"acoustic": torch.tensor([True, True, True]), "vocal": torch.tensor([True, True, True]),
                "lyrics": torch.tensor([False, True, False])}
@@ -47,7 +55,7 @@ def test_absent_modality_is_ignored(cls):
 
 @pytest.mark.parametrize("cls", FUSION_HEADS)
 def test_all_absent_is_finite(cls):
-    head = cls(DIMS, output_dim=16).eval()
+    head = make(cls, 16).eval()
     present = {m: torch.zeros(2, dtype=torch.bool) for m in DIMS}
     assert torch.isfinite(head(batch(2), present).embedding).all()
 
@@ -71,3 +79,11 @@ def test_bad_configs_rejected():
         CrossAttentionFusion(DIMS, no_such_key=1)
     with pytest.raises(ConfigError, match="raise output_dim"):
         CrossAttentionFusion(DIMS, output_dim=8, subspaces={"era": 16})
+
+
+def test_pass_through_keeps_the_encoders_layout():
+    head = PassThroughFusion(DIMS, output_dim=WIDTH, subspaces={"era": 3})
+    x = batch()
+    torch.testing.assert_close(head(x).embedding, torch.cat([x["acoustic"], x["vocal"], x["lyrics"]], dim=1))
+    with pytest.raises(ConfigError, match="set fusion.output_dim: 18"):
+        PassThroughFusion(DIMS, output_dim=32)

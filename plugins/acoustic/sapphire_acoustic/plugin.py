@@ -6,6 +6,7 @@ from sapphire_core import hookimpl
 @hookimpl
 def register_components(registrar):
     from sapphire_acoustic.cnn14 import Cnn14
+    from sapphire_acoustic.descriptor_net import DescriptorNet
     from sapphire_acoustic.invariant_cnn import InvariantCNN
     from sapphire_acoustic.midlevel import MidLevel, MidLevelExplanation
     from sapphire_acoustic.midlevel_loss import MidLevelLoss
@@ -17,7 +18,8 @@ def register_components(registrar):
     from sapphire_acoustic.tonal import Tonal
     from sapphire_acoustic.versions import ChromaSequenceExtra, VersionMode
 
-    registrar.add(PerceptualSpectrum, Tonal, Rhythm, MidLevel, Cnn14, MultiInputCNN, MidLevelMLP, InvariantCNN, MidLevelLoss)
+    registrar.add(PerceptualSpectrum, Tonal, Rhythm, MidLevel, Cnn14, MultiInputCNN, MidLevelMLP, InvariantCNN, DescriptorNet,
+                  MidLevelLoss)
     # Mid-level values beside every search result (the extractor declares them interpretable).
     registrar.add(MidLevelExplanation)
     # Version search by chroma alignment (no training), against the indexed chroma sequences.

@@ -105,8 +105,9 @@ def test_plugin_registers_everything(registry_with):
 
     reg = registry_with(plugin)
     assert reg.names("extractor", modality="acoustic") == ["midlevel", "perceptual_spectrum", "rhythm", "tonal"]
-    assert reg.names("encoder", modality="acoustic") == ["cnn14", "invariant_cnn", "midlevel_mlp", "multi_input_cnn"]
-    for name in ("cnn14", "multi_input_cnn", "midlevel_mlp", "invariant_cnn"):
+    assert reg.names("encoder", modality="acoustic") == ["cnn14", "descriptor_net", "invariant_cnn", "midlevel_mlp",
+                                                         "multi_input_cnn"]
+    for name in ("cnn14", "multi_input_cnn", "midlevel_mlp", "invariant_cnn", "descriptor_net"):
         enc = reg.get("encoder", name)
         assert all(r in reg.names("extractor") for r in enc.requires)
 

@@ -283,18 +283,42 @@ def sample_warnings(y: np.ndarray, *, sr: int, declared_seconds: float | None = 
     >>> sample_warnings(np.ones(8000, np.float32), sr=8000)[0][:7]
     'clipped'
     """
-    out = []
-    seconds = y.size / sr
-    if declared_seconds and seconds < TRUNCATED_RATIO * declared_seconds - 0.05:
-        out.append(f"truncated: decodes to {seconds:.2f} s of the {declared_seconds:.2f} s its header declares")
-    if y.size:
-        peak = _peak(y)
-        clipped = sum(int(np.count_nonzero(np.abs(b) >= CLIP_LEVEL)) for b in _blocks(y)) / y.size
-        if clipped > CLIP_FRACTION:
-            out.append(f"clipped: {clipped:.1%} of samples at full scale (over {CLIP_FRACTION:.1%})")
-        if SILENCE_PEAK <= peak < QUIET_PEAK:
-            out.append(f"near silent: peak {20 * np.log10(peak):.0f} dBFS (under {20 * np.log10(QUIET_PEAK):.0f} dBFS)")
-    return out
+    stats = SampleStats()
+    for block in _blocks(y):
+        stats.add(block)
+    return stats.warnings(sr=sr, declared_seconds=declared_seconds)
+
+
+class SampleStats:
+    """What :func:`sample_warnings` needs (length, peak, clipped samples), gathered block by block, so a
+    track decoded in blocks (:func:`audio_blocks`) is checked without ever being held whole."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.peak = 0.0
+        self.clipped = 0
+
+    def add(self, block: np.ndarray) -> None:
+        """Count one block of mono samples in."""
+        if block.size:
+            self.size += block.size
+            self.peak = max(self.peak, _peak(block))
+            self.clipped += int(np.count_nonzero(np.abs(block) >= CLIP_LEVEL))
+
+    def warnings(self, *, sr: int, declared_seconds: float | None = None) -> list[str]:
+        """:func:`sample_warnings` of the samples added so far (the same numbers, block by block)."""
+        out = []
+        seconds = self.size / sr
+        if declared_seconds and seconds < TRUNCATED_RATIO * declared_seconds - 0.05:
+            out.append(f"truncated: decodes to {seconds:.2f} s of the {declared_seconds:.2f} s its header declares")
+        if self.size:
+            clipped = self.clipped / self.size
+            if clipped > CLIP_FRACTION:
+                out.append(f"clipped: {clipped:.1%} of samples at full scale (over {CLIP_FRACTION:.1%})")
+            if SILENCE_PEAK <= self.peak < QUIET_PEAK:
+                out.append(f"near silent: peak {20 * np.log10(self.peak):.0f} dBFS "
+                           f"(under {20 * np.log10(QUIET_PEAK):.0f} dBFS)")
+        return out
 
 
 def load_audio(

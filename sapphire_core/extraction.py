@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from sapphire_core.audio import file_warnings, sample_warnings
+from sapphire_core.audio import SampleStats, audio_blocks, file_warnings, sample_warnings
 from sapphire_core.cache import FeatureCache, content_hash
 from sapphire_core.collate import feature_key
 from sapphire_core.context import TrackContext, track_context
 from sapphire_core.data import LineProblem, Track, check_lyrics_file
 from sapphire_core.errors import AudioDecodeError, ExtractionError, SapphireError
-from sapphire_core.extractor import FeatureExtractor
+from sapphire_core.extractor import BlockConsumer, FeatureExtractor
 
 
 @dataclass
@@ -78,13 +78,27 @@ def unique_extractors(extractors: Iterable[FeatureExtractor]) -> list[FeatureExt
     return out
 
 
+#: Tracks whose header declares more seconds than this are decoded block by block for the extractors that
+#: can take blocks (:meth:`~sapphire_core.extractor.FeatureExtractor.block_consumer`). Below it the whole
+#: track (at most ~53 MB at 22.05 kHz) costs less than the fixed cost of a process and keeps every
+#: extractor on its whole-track path, bit for bit as before.
+BLOCK_FED_SECONDS = 600.0
+
+
 def extract_track(track: Track, extractors: list[FeatureExtractor], cache: FeatureCache | None = None, *,
-                  context: TrackContext | None = None) -> tuple[dict[str, dict[str, np.ndarray]], TrackResult]:
+                  context: TrackContext | None = None,
+                  block_fed_seconds: float | None = BLOCK_FED_SECONDS
+                  ) -> tuple[dict[str, dict[str, np.ndarray]], TrackResult]:
     """Features of one track from every extractor, from the cache or computed (and then cached).
 
     The extractors share one :class:`~sapphire_core.context.TrackContext` (given, or made for the
     track): audio is decoded once per sample rate, and intermediates several extractors need are
-    computed once. Returns ``({extractor name: features}, result)``.
+    computed once. A track longer than ``block_fed_seconds`` is decoded block by block instead, once
+    per rate, when every extractor to run at that rate takes blocks
+    (:meth:`~sapphire_core.extractor.FeatureExtractor.block_consumer`): memory is then a few
+    minutes of audio plus the frame-wise features, not the track. ``None`` never does (nor does a
+    caller's ``context``, which keeps its samples for the caller). Returns
+    ``({extractor name: features}, result)``.
 
     Raises
     ------
@@ -94,7 +108,7 @@ def extract_track(track: Track, extractors: list[FeatureExtractor], cache: Featu
     result = TrackResult(track.id, audio=None if track.audio is None else str(track.audio))
     own_context = context is None  # a caller's context keeps its samples for the caller
     context = context or TrackContext(track)
-    out: dict[str, dict[str, np.ndarray]] = {}
+    found: dict[str, dict[str, np.ndarray]] = {}
     # Input checks first, so a bad file fails with its reason (not an OSError from hashing it), and a
     # missing lyrics file is named even when the cache holds "no lyrics" under the same key.
     if track.lyrics_path is not None:
@@ -102,41 +116,54 @@ def extract_track(track: Track, extractors: list[FeatureExtractor], cache: Featu
     declared = decoded = None
     if track.audio is not None and any(ex.needs_audio for ex in extractors):
         declared, result.warnings = file_warnings(track.audio)
-    # The last extractor needing each rate: after it, the context drops that rate's samples.
-    last_at = {ex.sample_rate: i for i, ex in enumerate(extractors) if ex.needs_audio}
-    for i, ex in enumerate(extractors):
+    keys: dict[str, str] = {}
+    for ex in extractors:
         try:
-            key = content_hash(track, ex)
+            keys[ex.name] = content_hash(track, ex)
         except OSError as exc:
             raise AudioDecodeError(track.audio, f"cannot be read ({exc.strerror or exc})") from None
-        if cache is not None:
-            hit = cache.load(ex, key)
-            if hit is not None:
-                out[ex.name] = hit
-                result.cached += 1
-                continue
-        audio = context.audio(ex.sample_rate) if ex.needs_audio else None
-        if audio is not None and decoded is None:  # checked now: the samples may be released below
-            decoded = sample_warnings(audio, sr=ex.sample_rate, declared_seconds=declared)
-        try:
-            with track_context(context):
-                feats = ex.run(audio, track, context)
-        except SapphireError:
-            raise
-        except Exception as exc:
-            raise ExtractionError(f"{track.audio or track.id}: extractor {ex.name!r} failed: {exc!r}") from exc
-        finally:
-            del audio
-        if ex.needs_audio and last_at[ex.sample_rate] == i and own_context:
-            context.release(ex.sample_rate)
+        hit = cache.load(ex, keys[ex.name]) if cache is not None else None
+        if hit is not None:
+            found[ex.name] = hit
+            result.cached += 1
+    missing = [ex for ex in extractors if ex.name not in found]
+    computed: dict[str, dict[str, np.ndarray]] = {}
+    if own_context and declared is not None and block_fed_seconds is not None and declared > block_fed_seconds:
+        for sr, consumers in _block_consumers(missing, track, context, declared).items():
+            stats = _feed_blocks(track, sr, consumers, context)
+            for name, consumer in consumers.items():
+                computed[name] = _finished(track, name, consumer, context)
+            if decoded is None:
+                decoded = stats.warnings(sr=sr, declared_seconds=declared)
+    # The last extractor decoding each rate whole: after it, the context drops that rate's samples.
+    last_at = {ex.sample_rate: i for i, ex in enumerate(missing) if ex.needs_audio and ex.name not in computed}
+    for i, ex in enumerate(missing):
+        if ex.name in computed:
+            feats = computed.pop(ex.name)
+        else:
+            audio = context.audio(ex.sample_rate) if ex.needs_audio else None
+            if audio is not None and decoded is None:  # checked now: the samples may be released below
+                decoded = sample_warnings(audio, sr=ex.sample_rate, declared_seconds=declared)
+            try:
+                with track_context(context):
+                    feats = ex.run(audio, track, context)
+            except SapphireError:
+                raise
+            except Exception as exc:
+                raise ExtractionError(f"{track.audio or track.id}: extractor {ex.name!r} failed: {exc!r}") from exc
+            finally:
+                del audio
+            if ex.needs_audio and last_at[ex.sample_rate] == i and own_context:
+                context.release(ex.sample_rate)
         feats = {k: np.asarray(v) for k, v in feats.items()}
         bad = [k for k, v in feats.items() if v.dtype.kind == "f" and not np.all(np.isfinite(v))]
         if bad:
             raise ExtractionError(f"{track.audio or track.id}: extractor {ex.name!r} produced NaN/inf in {bad}")
         if cache is not None:
-            cache.save(ex, key, feats)
-        out[ex.name] = feats
+            cache.save(ex, keys[ex.name], feats)
+        found[ex.name] = feats
         result.computed += 1
+    out = {ex.name: found[ex.name] for ex in extractors}  # in the extractors' order, cached or not
     # Sample-level checks run only when the audio is decoded anyway; the cache keeps them for runs that do
     # not decode. The first record stays: another extractor's decode (another rate) could shift the numbers.
     stored = stored_warnings(cache, track) if cache is not None and declared is not None else None
@@ -147,6 +174,54 @@ def extract_track(track: Track, extractors: list[FeatureExtractor], cache: Featu
         if cache is not None and result.warnings:  # none recorded reads as none
             _save_warnings(cache, track, result.warnings)
     return out, result
+
+
+def _block_consumers(extractors: list[FeatureExtractor], track: Track, context: TrackContext,
+                     declared_seconds: float) -> dict[int, dict[str, BlockConsumer]]:
+    """``{rate: {extractor name: consumer}}`` for the rates at which every extractor in ``extractors`` takes
+    blocks (a rate that one of them needs whole is decoded whole for all: the samples are there anyway)."""
+    rates = sorted({ex.sample_rate for ex in extractors if ex.needs_audio})
+    out: dict[int, dict[str, BlockConsumer]] = {}
+    for sr in rates:
+        consumers = {}
+        for ex in (e for e in extractors if e.needs_audio and e.sample_rate == sr):
+            with track_context(context):
+                consumer = ex.block_consumer(track, context, expected_samples=int(declared_seconds * sr + 0.5))
+            if consumer is None:
+                break
+            consumers[ex.name] = consumer
+        else:
+            out[sr] = consumers
+    return out
+
+
+def _feed_blocks(track: Track, sr: int, consumers: dict[str, BlockConsumer], context: TrackContext) -> SampleStats:
+    """Decode ``track`` at ``sr`` block by block into every consumer in turn (one decode for all, and each
+    block's segment intermediates are shared through the context while it is fresh); returns the sample
+    statistics for the input checks."""
+    stats = SampleStats()
+    for block in audio_blocks(track.audio, sr=sr):
+        stats.add(block)
+        for name, consumer in consumers.items():
+            with _named_failure(track, name), track_context(context):
+                consumer.feed(block)
+    return stats
+
+
+def _finished(track: Track, name: str, consumer: BlockConsumer, context: TrackContext) -> dict[str, np.ndarray]:
+    with _named_failure(track, name), track_context(context):
+        return consumer.finish()
+
+
+@contextmanager
+def _named_failure(track: Track, name: str) -> Iterator[None]:
+    """Let SapphireErrors through; wrap anything else as an ExtractionError naming the file and extractor."""
+    try:
+        yield
+    except SapphireError:
+        raise
+    except Exception as exc:
+        raise ExtractionError(f"{track.audio or track.id}: extractor {name!r} failed: {exc!r}") from exc
 
 
 #: Input-check warnings of an audio file live in the feature cache under this name, keyed by the file's
@@ -218,6 +293,26 @@ def _thread_caps(threads: int) -> Iterator[None]:
             os.environ.pop(k, None)
 
 
+@contextmanager
+def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A pool of ``workers`` spawned processes, each capped to its share of the cores (torch and the
+    BLAS/OpenMP pools), that die with this process: the pool of ``extract --workers`` and of the index
+    extras."""
+    import multiprocessing as mp
+    import os
+
+    # A SIGKILLed parent must not leave its workers running forever (they die with it).
+    from sapphire_core.lifetime import guarded_initializer
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    # spawn, not fork: forked torch/numba thread pools can deadlock.
+    with _thread_caps(threads), ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                                    initializer=guarded_initializer,
+                                                    initargs=(os.getpid(), f"{__name__}:_init_worker",
+                                                              threads)) as pool:
+        yield pool
+
+
 def _run_one(track: Track, extractors: list[FeatureExtractor], cache_root: str | None) -> TrackResult:
     cache = FeatureCache(cache_root) if cache_root else None
     try:
@@ -264,19 +359,7 @@ def extract_corpus(tracks: list[Track], extractors: list[FeatureExtractor], cach
             if on_progress:
                 on_progress(r)
     else:
-        import multiprocessing as mp
-
-        # spawn, not fork: forked torch/numba thread pools can deadlock.
-        import os
-
-        # A SIGKILLed parent must not leave its workers running forever (they die with it).
-        from sapphire_core.lifetime import guarded_initializer
-
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        with _thread_caps(threads), ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                                        initializer=guarded_initializer,
-                                                        initargs=(os.getpid(), f"{__name__}:_init_worker",
-                                                                  threads)) as pool:
+        with worker_pool(workers) as pool:
             futures = [pool.submit(_run_one, t, extractors, str(cache.root)) for t in tracks]
             for fut in as_completed(futures):
                 r = fut.result()

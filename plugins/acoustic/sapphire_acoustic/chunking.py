@@ -75,8 +75,8 @@ def chunked_frames(audio: np.ndarray, fn: Callable[[np.ndarray], np.ndarray | tu
 
 
 def streamed_frames(blocks: Iterable[np.ndarray], make_fn: Callable[[np.ndarray], Callable], *, hop: int,
-                    margin: int, sr: int = 22050,
-                    chunk_seconds: float = DEFAULT_CHUNK_SECONDS) -> np.ndarray | tuple[np.ndarray, ...]:
+                    margin: int, sr: int = 22050, chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
+                    expected_samples: int | None = None) -> np.ndarray | tuple[np.ndarray, ...]:
     """:func:`chunked_frames` over a stream of sample blocks (e.g. :func:`sapphire_core.audio.audio_blocks`).
 
     Memory is about two segments whatever the stream's length, where :func:`chunked_frames` needs the
@@ -88,43 +88,105 @@ def streamed_frames(blocks: Iterable[np.ndarray], make_fn: Callable[[np.ndarray]
     :func:`chunked_frames` does with audio of up to one segment, so the two agree bit for bit up to
     one segment. Longer streams are cut into segments of exactly ``chunk_seconds`` (and a last one of one to
     two segments) instead of equal ones, as the length is not known in advance: exact at the edges for
-    the functions :func:`chunked_frames` is exact for, up to floating-point rounding.
+    the functions :func:`chunked_frames` is exact for, up to floating-point rounding. ``expected_samples``
+    (the length the file's header announces) lets the outputs be allocated once at their final size.
 
     Returns
     -------
     np.ndarray or tuple of np.ndarray
         As :func:`chunked_frames` for the blocks joined.
     """
-    margin_hops = -(-int(margin) // hop)
-    chunk_hops = max(1, int(chunk_seconds * sr) // hop)
-    buffer, offset, start = np.zeros(0, np.float32), 0, 0  # offset: stream index of buffer[0]; start: next frame
-    fn = None
-    pieces: list[tuple[np.ndarray, ...]] = []
-    single = False
-
-    def keep(out, lo, stop):
-        nonlocal single
-        if not isinstance(out, tuple):
-            single, out = True, (out,)
-        pieces.append(tuple(np.array(o[..., start - lo: stop - lo]) for o in out))
-
+    stream = FrameStream(make_fn, hop=hop, margin=margin, sr=sr, chunk_seconds=chunk_seconds,
+                         expected_samples=expected_samples)
     for block in blocks:
-        buffer = np.concatenate([buffer, np.asarray(block, np.float32)])
+        stream.feed(block)
+    return stream.finish()
+
+
+class FrameStream:
+    """:func:`streamed_frames` fed one block at a time: ``feed(block)`` for each, then ``finish()``.
+
+    Streams with the same ``hop``, ``margin``, ``sr`` and ``chunk_seconds`` fed the same blocks cut the same
+    segments at the same block, so a segment's STFT shared through the track's context
+    (:func:`sapphire_acoustic.common.shared_stft_power`) is computed once for all of them, as on the
+    whole-track path.
+    """
+
+    def __init__(self, make_fn: Callable[[np.ndarray], Callable], *, hop: int, margin: int, sr: int = 22050,
+                 chunk_seconds: float = DEFAULT_CHUNK_SECONDS, expected_samples: int | None = None) -> None:
+        self.make_fn, self.hop = make_fn, hop
+        self.margin_hops = -(-int(margin) // hop)
+        self.chunk_hops = max(1, int(chunk_seconds * sr) // hop)
+        self.expected_frames = None if expected_samples is None else n_frames(int(expected_samples), hop)
+        self.buffer = np.zeros(0, np.float32)
+        self.offset = 0  # stream index of buffer[0]
+        self.start = 0  # next frame to compute
+        self.fn: Callable | None = None
+        self.outputs: list[_Frames] = []
+        self.single = False
+        self.samples = 0  # fed so far
+
+    def feed(self, block: np.ndarray) -> None:
+        """Take the next block of samples; computes every segment that is now complete."""
+        hop, margin_hops, chunk_hops = self.hop, self.margin_hops, self.chunk_hops
+        self.buffer = np.concatenate([self.buffer, np.asarray(block, np.float32)])
+        self.samples += len(block)
         # A segment is cut only once a whole one follows it, so the last segment is never a short sliver.
-        while offset + len(buffer) > (start + 2 * chunk_hops + margin_hops) * hop:
-            fn = fn or make_fn(buffer)
-            lo, hi = max(0, start - margin_hops), start + chunk_hops + margin_hops
-            keep(fn(buffer[lo * hop - offset: (hi - 1) * hop + 1 - offset]), lo, start + chunk_hops)
-            start += chunk_hops
-            drop = max(0, start - margin_hops) * hop - offset
-            buffer, offset = buffer[drop:], offset + drop
-    fn = fn or make_fn(buffer)
-    if start == 0:
-        return fn(buffer)
-    lo = max(0, start - margin_hops)
-    keep(fn(buffer[lo * hop - offset:]), lo, n_frames(offset + len(buffer), hop))
-    joined = tuple(np.concatenate(parts, axis=-1) for parts in zip(*pieces))
-    return joined[0] if single else joined
+        while self.offset + len(self.buffer) > (self.start + 2 * chunk_hops + margin_hops) * hop:
+            self.fn = self.fn or self.make_fn(self.buffer)
+            lo, hi = max(0, self.start - margin_hops), self.start + chunk_hops + margin_hops
+            self._keep(self.fn(self.buffer[lo * hop - self.offset: (hi - 1) * hop + 1 - self.offset]), lo,
+                       self.start + chunk_hops)
+            self.start += chunk_hops
+            drop = max(0, self.start - margin_hops) * hop - self.offset
+            self.buffer, self.offset = self.buffer[drop:], self.offset + drop
+
+    def finish(self) -> np.ndarray | tuple[np.ndarray, ...]:
+        """The frames of the whole stream (the last segment is computed now)."""
+        self.fn = self.fn or self.make_fn(self.buffer)
+        if self.start == 0:
+            return self.fn(self.buffer)
+        lo = max(0, self.start - self.margin_hops)
+        self._keep(self.fn(self.buffer[lo * self.hop - self.offset:]), lo, n_frames(self.offset + len(self.buffer),
+                                                                                 self.hop))
+        self.buffer = np.zeros(0, np.float32)
+        joined = tuple(frames.result() for frames in self.outputs)
+        self.outputs = []
+        return joined[0] if self.single else joined
+
+    def _keep(self, out, lo: int, stop: int) -> None:
+        if not isinstance(out, tuple):
+            self.single, out = True, (out,)
+        if not self.outputs:
+            self.outputs = [_Frames(o, self.expected_frames) for o in out]
+        for frames, o in zip(self.outputs, out):
+            frames.append(o[..., self.start - lo: stop - lo])
+
+
+class _Frames:
+    """One output's frames, appended along the last axis into an array allocated once when the final length
+    is announced (growing geometrically otherwise): joining per-segment pieces at the end would hold every
+    output twice, and the small pieces between large transient buffers fragment the heap."""
+
+    def __init__(self, like: np.ndarray, expected: int | None) -> None:
+        capacity = expected if expected else 4 * like.shape[-1]
+        self.data = np.empty((*like.shape[:-1], max(1, capacity)), dtype=like.dtype)
+        self.size = 0
+
+    def append(self, piece: np.ndarray) -> None:
+        end = self.size + piece.shape[-1]
+        if end > self.data.shape[-1]:
+            grown = np.empty((*self.data.shape[:-1], max(end, int(self.data.shape[-1] * 1.5) + 1)),
+                             dtype=self.data.dtype)
+            grown[..., : self.size] = self.data[..., : self.size]
+            self.data = grown
+        self.data[..., self.size:end] = piece
+        self.size = end
+
+    def result(self) -> np.ndarray:
+        if self.size == self.data.shape[-1]:
+            return self.data
+        return np.ascontiguousarray(self.data[..., : self.size])  # the header was off: one copy, then freed
 
 
 def frame_chunks(total: int, *, chunk: int, margin: int):

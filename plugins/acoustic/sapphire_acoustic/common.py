@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from sapphire_acoustic.chunking import FrameStream
 from sapphire_core.context import shared
 from sapphire_core.device import resolve_device as _resolve_device
 from sapphire_core.extractor import FeatureExtractor
@@ -72,3 +73,21 @@ def shared_stft_power(segment: np.ndarray, *, device: torch.device, n_fft: int =
                                         hop_length=hop_length)
 
     return shared(segment, ("stft_power", n_fft, hop_length, str(device)), compute, slot="segment")
+
+
+class FramesConsumer:
+    """A :class:`~sapphire_core.extractor.BlockConsumer` of an acoustic extractor: its chunk function run over
+    the blocks by a :class:`~sapphire_acoustic.chunking.FrameStream` (the segments, margins and frame function
+    of the whole-track path), then ``finish(frames, samples)`` turns the joined frames into the features."""
+
+    def __init__(self, make_fn, finish, *, chunk_seconds: float, expected_samples: int | None) -> None:
+        self.stream = FrameStream(make_fn, hop=HOP_LENGTH, margin=CONTEXT, sr=SAMPLE_RATE, chunk_seconds=chunk_seconds,
+                                  expected_samples=expected_samples)
+        self._finish = finish
+
+    def feed(self, block: np.ndarray) -> None:
+        self.stream.feed(block)
+
+    def finish(self) -> dict[str, np.ndarray]:
+        frames = self.stream.finish()
+        return self._finish(frames if isinstance(frames, tuple) else (frames,), self.stream.samples)

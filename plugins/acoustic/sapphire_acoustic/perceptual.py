@@ -27,7 +27,7 @@ from pydantic import Field
 from sapphire_acoustic import iso226
 from sapphire_acoustic.chunking import chunked_frames
 from sapphire_acoustic.common import (CHUNK_SECONDS, CONTEXT, HOP_LENGTH, N_FFT, SAMPLE_RATE, AcousticConfig,
-                                      AcousticExtractor, resolve_device, stft_frames)
+                                      AcousticExtractor, FramesConsumer, resolve_device, stft_frames)
 
 #: dB floor of ``logmel`` before weighting (librosa's ``amin=1e-10``).
 AMIN = 1e-10
@@ -149,3 +149,13 @@ class PerceptualSpectrum(AcousticExtractor):
         return perceptual_spectrum(audio, sr=self.sample_rate, n_mels=c.n_mels, n_mfcc=c.n_mfcc, fmin=c.fmin,
                                    weighting_phon=c.weighting_phon, full_scale_spl=c.full_scale_spl,
                                    backend=c.backend, device=c.device, chunk_seconds=c.chunk_seconds)
+
+    def block_consumer(self, track, context, *, expected_samples):
+        """:meth:`extract` block by block: bit-identical up to one chunk (``chunk_seconds``), within
+        floating-point rounding beyond (:func:`sapphire_acoustic.chunking.streamed_frames`)."""
+        c = self.config
+        frame_fn, finish = perceptual_frames(sr=self.sample_rate, n_mels=c.n_mels, n_mfcc=c.n_mfcc, fmin=c.fmin,
+                                             weighting_phon=c.weighting_phon, full_scale_spl=c.full_scale_spl,
+                                             backend=c.backend, device=c.device)
+        return FramesConsumer(lambda head: frame_fn, lambda frames, _: finish(*frames), chunk_seconds=c.chunk_seconds,
+                              expected_samples=expected_samples)

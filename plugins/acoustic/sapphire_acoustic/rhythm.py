@@ -44,7 +44,7 @@ from pydantic import Field
 
 from sapphire_acoustic.chunking import chunked_frames, frame_chunks
 from sapphire_acoustic.common import (CHUNK_SECONDS, CONTEXT, HOP_LENGTH, N_FFT, SAMPLE_RATE, AcousticConfig,
-                                      AcousticExtractor, resolve_device, stft_frames)
+                                      AcousticExtractor, FramesConsumer, resolve_device, stft_frames)
 from sapphire_core.context import shared
 
 #: Order of the ``summary`` vector of the ``rhythm`` extractor.
@@ -340,12 +340,24 @@ def analyze_rhythm(audio: np.ndarray, *, sr: int = SAMPLE_RATE, hop_length: int 
 
 
 def _analyze_rhythm(audio, *, sr, hop_length, tempogram_bins, backend, device, chunk_seconds) -> RhythmAnalysis:
-    import librosa
+    from sapphire_acoustic.tonal import chroma_and_cens
 
     audio = np.asarray(audio, dtype=np.float32)
-    duration = audio.size / sr
     env = onset_envelope(audio, sr=sr, hop_length=hop_length, backend=backend, device=device,
                          chunk_seconds=chunk_seconds)
+    chroma, _ = chroma_and_cens(audio, sr=sr, hop_length=hop_length, backend=backend, device=device,
+                                chunk_seconds=chunk_seconds)
+    return rhythm_from_frames(env, chroma, duration=audio.size / sr, sr=sr, hop_length=hop_length,
+                              tempogram_bins=tempogram_bins, backend=backend, device=device,
+                              chunk_seconds=chunk_seconds)
+
+
+def rhythm_from_frames(env: np.ndarray, chroma: np.ndarray, *, duration: float, sr: int, hop_length: int,
+                       tempogram_bins: int, backend: str, device: str, chunk_seconds: float) -> RhythmAnalysis:
+    """:func:`analyze_rhythm` from the track's onset envelope ``(T,)`` and chroma ``(12, T)`` (computed whole
+    or streamed) and its duration in seconds."""
+    import librosa
+
     total = env.size
     fr = sr / hop_length
     cmat = cyclic_matrix(tempogram_bins, sr=sr, hop_length=hop_length)
@@ -361,10 +373,6 @@ def _analyze_rhythm(audio, *, sr, hop_length, tempogram_bins, backend, device, c
             part = tg[:, w0 : w0 + win]
             if part.shape[1] >= win // 4:
                 local_tgs.append(part.mean(axis=1))
-    from sapphire_acoustic.tonal import chroma_and_cens
-
-    chroma, _ = chroma_and_cens(audio, sr=sr, hop_length=hop_length, backend=backend, device=device,
-                                chunk_seconds=chunk_seconds)
     tempo = tempo_from_novelty(novelty(env, chroma), sr=sr, hop_length=hop_length)
 
     frames = librosa.onset.onset_detect(onset_envelope=env, sr=sr, hop_length=hop_length, units="frames")
@@ -440,3 +448,26 @@ class Rhythm(AcousticExtractor):
         r = analyze_rhythm(audio, sr=self.sample_rate, tempogram_bins=c.tempogram_bins, backend=c.backend,
                            device=c.device, chunk_seconds=c.chunk_seconds)
         return {"tempogram": r.cyclic, "tempo": np.array([r.tempo], dtype=np.float32), "summary": r.summary()}
+
+    def block_consumer(self, track, context, *, expected_samples):
+        """:meth:`extract` block by block: the onset envelope and (``tonal``'s, shared) chroma streamed, then
+        the same analysis; bit-identical up to one chunk (``chunk_seconds``), within floating-point rounding
+        of the frames beyond."""
+        from sapphire_acoustic.tonal import shared_chroma_cens_frames, shared_tuning_of_start
+
+        c, sr = self.config, self.sample_rate
+        onset_fn = onset_frames(sr=sr, hop_length=HOP_LENGTH, backend=c.backend, device=c.device)
+
+        def make_fn(head):
+            chroma_fn = shared_chroma_cens_frames(sr=sr, hop_length=HOP_LENGTH, cens_window=41, backend=c.backend,
+                                                  device=c.device, tuning=shared_tuning_of_start(head, sr))
+            return lambda seg: (onset_fn(seg), chroma_fn(seg)[0])
+
+        def finish(frames, samples):
+            env, chroma = frames
+            r = rhythm_from_frames(env, chroma, duration=samples / sr, sr=sr, hop_length=HOP_LENGTH,
+                                   tempogram_bins=c.tempogram_bins, backend=c.backend, device=c.device,
+                                   chunk_seconds=c.chunk_seconds)
+            return {"tempogram": r.cyclic, "tempo": np.array([r.tempo], dtype=np.float32), "summary": r.summary()}
+
+        return FramesConsumer(make_fn, finish, chunk_seconds=c.chunk_seconds, expected_samples=expected_samples)

@@ -34,7 +34,7 @@ from pydantic import Field
 
 from sapphire_acoustic.chunking import chunked_frames
 from sapphire_acoustic.common import (CHUNK_SECONDS, CONTEXT, HOP_LENGTH, N_FFT, SAMPLE_RATE, AcousticConfig,
-                                      AcousticExtractor, stft_frames)
+                                      AcousticExtractor, FramesConsumer, stft_frames)
 from sapphire_core.context import shared
 
 PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
@@ -104,6 +104,23 @@ def tuning_of_start(audio: np.ndarray, sr: int) -> float:
     if head.size < N_FFT or not np.any(head):
         return 0.0
     return float(librosa.estimate_tuning(y=head, sr=sr))
+
+
+def shared_tuning_of_start(head: np.ndarray, sr: int) -> float:
+    """:func:`tuning_of_start` of a stream's first samples, once per track for every extractor streaming it
+    (shared through the track's context on the first :data:`TUNING_SECONDS`)."""
+    start = np.asarray(head[: int(TUNING_SECONDS * sr)], dtype=np.float32)
+    return shared(start, ("tuning", sr), lambda: tuning_of_start(start, sr), slot="tuning")
+
+
+def shared_chroma_cens_frames(*, sr, hop_length, cens_window, backend, device, tuning):
+    """:func:`chroma_cens_frames` whose result for a segment is computed once per track for every extractor
+    streaming the same segments (``tonal``'s chroma feeds ``rhythm`` too, as :func:`chroma_and_cens` shares it
+    on the whole-track path)."""
+    frame_fn = chroma_cens_frames(sr=sr, hop_length=hop_length, cens_window=cens_window, backend=backend,
+                                  device=device, tuning=tuning)
+    key = ("chroma_cens_frames", sr, hop_length, cens_window, backend, device, float(tuning))
+    return lambda seg: shared(seg, key, lambda: frame_fn(seg), slot="segment")
 
 
 def chroma_and_cens(audio: np.ndarray, *, sr: int = SAMPLE_RATE, hop_length: int = HOP_LENGTH,
@@ -232,3 +249,20 @@ class Tonal(AcousticExtractor):
                                        device=c.device, chunk_seconds=c.chunk_seconds)
         _, corr = key_from_chroma(chroma, profile=c.profile)
         return {"cens": cens.astype(np.float32), "key_profile": corr}
+
+    def block_consumer(self, track, context, *, expected_samples):
+        """:meth:`extract` block by block (the tuning from the stream's start, as on the whole track):
+        bit-identical up to one chunk (``chunk_seconds``), within floating-point rounding beyond."""
+        c = self.config
+
+        def make_fn(head):
+            return shared_chroma_cens_frames(sr=self.sample_rate, hop_length=HOP_LENGTH, cens_window=c.cens_window,
+                                             backend=c.backend, device=c.device,
+                                             tuning=shared_tuning_of_start(head, self.sample_rate))
+
+        def finish(frames, _):
+            chroma, cens = frames
+            _, corr = key_from_chroma(chroma, profile=c.profile)
+            return {"cens": cens.astype(np.float32), "key_profile": corr}
+
+        return FramesConsumer(make_fn, finish, chunk_seconds=c.chunk_seconds, expected_samples=expected_samples)

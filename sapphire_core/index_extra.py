@@ -58,6 +58,11 @@ class PerTrackExtra(IndexExtra):
     entries of tracks gone are removed, and only new tracks are computed, so a rerun on an
     unchanged corpus computes nothing. Subclasses say how to make, read, fill and save the store.
 
+    A subclass fills the store either with :meth:`add`, or with :meth:`compute` (the track's entry, from
+    its audio alone) and :meth:`insert` (the entry into the store): then ``sapphire index --workers N``
+    computes the entries in N processes and inserts them here in the corpus order, so the store is the
+    one a single process writes (:func:`sapphire_core.index.extras.build_extras`).
+
     Class attributes
     ----------------
     filename : str
@@ -78,9 +83,24 @@ class PerTrackExtra(IndexExtra):
         """The ids of the tracks ``store`` holds."""
         return set(store.track_ids)
 
-    @abstractmethod
     def add(self, store: Any, track: Track) -> None:
-        """Compute ``track``'s entry (from its audio) into ``store``; raise SapphireError if unusable."""
+        """Compute ``track``'s entry (from its audio) into ``store``; raise SapphireError if unusable.
+        Default: :meth:`insert` of :meth:`compute`."""
+        self.insert(store, track, self.compute(track))
+
+    def compute(self, track: Track) -> Any:
+        """``track``'s entry, from the track alone (picklable: it may come from a worker process); raise
+        SapphireError if its audio is unusable. Override it with :meth:`insert`, or override :meth:`add`."""
+        raise NotImplementedError(f"{type(self).__name__} overrides neither add() nor compute()/insert()")
+
+    def insert(self, store: Any, track: Track, entry: Any) -> None:
+        """Put what :meth:`compute` returned for ``track`` into ``store``."""
+        raise NotImplementedError(f"{type(self).__name__} overrides neither add() nor compute()/insert()")
+
+    @classmethod
+    def computes_apart(cls) -> bool:
+        """Whether entries can be computed away from the store (:meth:`compute` and :meth:`insert` given)."""
+        return cls.compute is not PerTrackExtra.compute and cls.insert is not PerTrackExtra.insert
 
     def remove(self, store: Any, track_ids: list[str]) -> None:
         """Drop the entries of ``track_ids`` from ``store``."""
@@ -93,14 +113,19 @@ class PerTrackExtra(IndexExtra):
     def load(self, folder: Path) -> Any:
         return self.store_class.load(folder)
 
-    def build(self, tracks: list[Track], folder: Path, *,
-              on_progress: Callable[[int], None] | None = None) -> int:
+    def open_store(self, folder: Path, tracks: list[Track]) -> Any:
+        """The store in ``folder`` (a new one when absent or unreadable), without the tracks no longer in ``tracks``."""
         try:
             store = self.load(folder) if self.exists(folder) else self.empty()
         except SapphireError:  # unreadable leftovers: start again rather than fail the index
             store = self.empty()
         wanted = {t.id for t in tracks}
         self.remove(store, sorted(self.entries(store) - wanted))
+        return store
+
+    def build(self, tracks: list[Track], folder: Path, *,
+              on_progress: Callable[[int], None] | None = None) -> int:
+        store = self.open_store(folder, tracks)
         for track in tracks:
             if track.id not in self.entries(store):
                 try:

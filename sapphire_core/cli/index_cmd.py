@@ -24,8 +24,9 @@ def index(
     batch_size: int = typer.Option(16, "--batch-size", min=1),
     chunk_size: int = typer.Option(64, "--chunk-size", min=1, help="Mean tracks per resumable chunk (its boundaries "
                                    "follow track ids, so an edit re-embeds only the chunk around it)."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Processes extracting missing features "
-                                "(as 'sapphire extract --workers'; each gets its share of the cores)."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Processes extracting missing features and "
+                                "computing the index extras (as 'sapphire extract --workers'; each gets its "
+                                "share of the cores)."),
     engine: str = typer.Option("local", "--engine", help="local, or ray for a Ray cluster."),
     address: str = typer.Option(None, "--address", help="Ray cluster address (with --engine ray)."),
     extras: bool = typer.Option(True, "--extras/--no-extras", help="Build the installed plugins' index extras "
@@ -67,7 +68,8 @@ def index(
             from sapphire_core.index.training_free import build_training_free_index
 
             report = build_training_free_index(corpus, out, mode=vector_mode, extras=extras, strict=strict,
-                                               on_extra_progress=lambda n: on_progress(min(total, state["done"] + n), total))
+                                               on_extra_progress=lambda n: on_progress(min(total, state["done"] + n), total),
+                                               workers=workers)
         else:
             report = build_index(model, corpus, out, cache_dir=cache, chunk_size=chunk_size, batch_size=batch_size,
                                  device=device, engine=engine, address=address, on_progress=on_progress,

@@ -177,7 +177,8 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
         in ``report.skipped`` and ``failures.jsonl``).
     workers : int
         Processes that extract the features missing from the cache (the pool of
-        ``sapphire extract --workers``, one share of the cores each); 1 extracts in this process.
+        ``sapphire extract --workers``, one share of the cores each) and then compute the extras'
+        entries (:func:`~sapphire_core.index.extras.build_extras`); 1 does everything in this process.
 
     Returns
     -------
@@ -312,7 +313,8 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
                          if sum(len(a) for a in explain_rows[spec.name]) == len(ids)}
     atomic_save_npz(out / EXPLANATIONS, {"ids": np.array(ids, dtype=str),
                                          **{n: np.concatenate(explain_rows[n]) for n in explanation_names}})
-    report.extras = build_extras(extra_builders, [by_id[i] for i in ids], out, on_progress=on_extra_progress)
+    report.extras = build_extras(extra_builders, [by_id[i] for i in ids], out, on_progress=on_extra_progress,
+                                 workers=workers)
     write_failures(out, corpus, report, [by_id[i] for i in ids])
     manifest = {
         "format": INDEX_FORMAT,

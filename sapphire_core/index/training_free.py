@@ -57,7 +57,8 @@ def choose_vector_mode(registry, name: str | None = None) -> VectorQueryMode:
 
 def build_training_free_index(corpus_dir: str | Path, out_dir: str | Path, *, mode: str | None = None,
                               registry=None, extras: bool | list[str] | None = None, strict: bool = False,
-                              on_extra_progress: Callable[[int], None] | None = None) -> IndexBuildReport:
+                              on_extra_progress: Callable[[int], None] | None = None,
+                              workers: int = 1) -> IndexBuildReport:
     """Index a corpus with a training-free vector mode instead of a model (see the module docstring).
 
     Parameters
@@ -69,6 +70,8 @@ def build_training_free_index(corpus_dir: str | Path, out_dir: str | Path, *, mo
         The :class:`VectorQueryMode` [default: the first installed one].
     extras : bool or list of str, optional
         Other index extras to build as well (the mode's own is always built).
+    workers : int
+        Processes computing the extras' entries (:func:`~sapphire_core.index.extras.build_extras`).
 
     Returns
     -------
@@ -88,7 +91,7 @@ def build_training_free_index(corpus_dir: str | Path, out_dir: str | Path, *, mo
     report = IndexBuildReport(out, skipped=[str(p) for p in corpus.problems])
     tracks = corpus.tracks
     remove_temp_files(out)  # as build_index: what a killed build half-wrote
-    report.extras = build_extras(builders, tracks, out, on_progress=on_extra_progress)
+    report.extras = build_extras(builders, tracks, out, on_progress=on_extra_progress, workers=workers)
     data = builders[vector_mode.extra].load(layout.extra_dir(out, vector_mode.extra))
     got, X = vector_mode.track_vectors(data)
     by_id = {t.id: t for t in tracks}

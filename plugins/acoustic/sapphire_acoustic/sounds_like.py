@@ -241,12 +241,15 @@ class DescriptorExtra(PerTrackExtra):
     filename = DESCRIPTORS_FILE
     store_class = DescriptorStore
 
-    def add(self, store: DescriptorStore, track) -> None:
+    def compute(self, track) -> tuple[dict[str, np.ndarray], str]:
         from sapphire_core.cache import file_hash
 
         # Streamed: the extra holds a few minutes of audio, never a second copy of a long track.
-        blocks = file_descriptor_blocks(track.audio)
-        store.add(track.id, blocks, audio_hash=file_hash(track.audio))
+        return file_descriptor_blocks(track.audio), file_hash(track.audio)
+
+    def insert(self, store: DescriptorStore, track, entry: tuple[dict[str, np.ndarray], str]) -> None:
+        blocks, audio_hash = entry
+        store.add(track.id, blocks, audio_hash=audio_hash)
 
 
 class SoundsLikeMode(VectorQueryMode):

@@ -195,9 +195,12 @@ class ChromaSequenceExtra(PerTrackExtra):
     filename = SEQUENCES_FILE
     store_class = VersionIndex
 
-    def add(self, store: VersionIndex, track) -> None:
+    def compute(self, track) -> np.ndarray:
         # Streamed: the extra holds a few minutes of audio, never a second copy of a long track.
-        store.add(track.id, file_chroma_sequence(track.audio))
+        return file_chroma_sequence(track.audio)
+
+    def insert(self, store: VersionIndex, track, entry: np.ndarray) -> None:
+        store.add(track.id, entry)
 
 
 class VersionMode(QueryMode):

@@ -38,6 +38,24 @@ class MelodyExtra(PerTrackExtra):
     def add(self, store, track) -> None:
         store.add_file(track.id, track.audio, work_id=track.work_id)  # streamed: any length in bounded memory
 
+    def compute(self, track):
+        """The track's melody as :meth:`QbhIndex.add_file` extracts it with the default ``basic_pitch``
+        (streamed), for a worker process; onnxruntime gets the worker's share of the cores."""
+        import torch
+
+        from sapphire_core.audio import audio_blocks
+
+        from sapphire_vocal.basic_pitch import SAMPLE_RATE
+        from sapphire_vocal.melody import track_melody_blocks
+
+        return track_melody_blocks(audio_blocks(track.audio, sr=SAMPLE_RATE), threads=torch.get_num_threads())
+
+    def insert(self, store, track, entry) -> None:
+        if store.method != "basic_pitch":  # a store kept from another method's build: as add() does
+            store.add_file(track.id, track.audio, work_id=track.work_id)
+            return
+        store.add_melody(track.id, entry.melody, work_id=track.work_id, affinity=entry.affinity)
+
     def remove(self, store, track_ids: list[str]) -> None:
         store.remove(track_ids)
 

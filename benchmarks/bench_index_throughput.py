@@ -524,7 +524,8 @@ def _workers(tmp: Path, songs: list[np.ndarray], n_tracks: int = 4, seconds: flo
     pieces = [s[i * n:(i + 1) * n] for s in songs for i in range(len(s) // n)][:n_tracks]
     files = [write_stereo(work / "audio" / f"piece_{i:02d}.flac", p) for i, p in enumerate(pieces)]
     corpus = str(write_corpus(work / "corpus", files))
-    out: dict = {"tracks": len(files), "track_s": seconds, "cpus": os.cpu_count(), "load_average_start": os.getloadavg()[0]}
+    out: dict = {"tracks": len(files), "track_s": seconds, "cpus": os.cpu_count(),
+                 "load_average_start": os.getloadavg()[0]}
     for workers in (1, 2):
         res = _in_child({"kind": "base_index", "corpus": corpus, "out": str(work / f"w{workers}"),
                          "workers": workers}, env=SHIPPED_PLUGINS)

@@ -12,8 +12,8 @@ import logging
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -331,7 +331,8 @@ def _run_one(track: Track, extractors: list[FeatureExtractor], cache_root: str |
 def extract_corpus(tracks: list[Track], extractors: list[FeatureExtractor], cache: FeatureCache, *,
                    workers: int = 1, failures_path: str | Path | None = None,
                    on_progress: Callable[[TrackResult], None] | None = None,
-                   skipped: list[LineProblem] | None = None) -> ExtractionReport:
+                   skipped: list[LineProblem] | None = None,
+                   pool: Executor | None = None) -> ExtractionReport:
     """Extract every track into ``cache``; failures go to ``failures_path`` (JSON lines), the rest go on.
 
     Parameters
@@ -348,19 +349,22 @@ def extract_corpus(tracks: list[Track], extractors: list[FeatureExtractor], cach
         Called with each track's result as it finishes (progress bars).
     skipped : list of LineProblem, optional
         The corpus lines that were skipped (:attr:`sapphire_core.data.Corpus.problems`), reported with the failures.
+    pool : Executor, optional
+        A running :func:`worker_pool` to use instead of starting one (``workers`` is then ignored): a caller
+        with several batches starts its processes, and loads their models, once.
     """
     start = time.perf_counter()
     extractors = unique_extractors(extractors)
     report = ExtractionReport(skipped=list(skipped or []))
-    if workers <= 1:
+    if workers <= 1 and pool is None:
         for track in tracks:
             r = _run_one(track, extractors, str(cache.root))
             report.results.append(r)
             if on_progress:
                 on_progress(r)
     else:
-        with worker_pool(workers) as pool:
-            futures = [pool.submit(_run_one, t, extractors, str(cache.root)) for t in tracks]
+        with nullcontext(pool) if pool is not None else worker_pool(workers) as running:
+            futures = [running.submit(_run_one, t, extractors, str(cache.root)) for t in tracks]
             for fut in as_completed(futures):
                 r = fut.result()
                 report.results.append(r)

@@ -67,9 +67,9 @@ def index(
         if training_free:
             from sapphire_core.index.training_free import build_training_free_index
 
-            report = build_training_free_index(corpus, out, mode=vector_mode, extras=extras, strict=strict,
-                                               on_extra_progress=lambda n: on_progress(min(total, state["done"] + n), total),
-                                               workers=workers)
+            report = build_training_free_index(
+                corpus, out, mode=vector_mode, extras=extras, strict=strict, workers=workers,
+                on_extra_progress=lambda n: on_progress(min(total, state["done"] + n), total))
         else:
             report = build_index(model, corpus, out, cache_dir=cache, chunk_size=chunk_size, batch_size=batch_size,
                                  device=device, engine=engine, address=address, on_progress=on_progress,

@@ -26,6 +26,7 @@ import time
 import zipfile
 import zlib
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from sapphire_core import layout
 from sapphire_core.cache import FeatureCache
 from sapphire_core.data import Corpus
 from sapphire_core.device import resolve_device
-from sapphire_core.extraction import WARNINGS_FILE, stored_warnings, write_warnings
+from sapphire_core.extraction import WARNINGS_FILE, stored_warnings, worker_pool, write_warnings
 from sapphire_core.index.chunking import content_chunks
 from sapphire_core.index.extras import build_extras, selected_extras
 from sapphire_core.index.folder import reusable_store
@@ -215,106 +216,109 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
     flat_extractors = [e for group in build_extractors(model.cfg, registry).values() for e in group]
 
     remove_temp_files(out)  # half-written files of a killed run (the files they were to replace are intact)
-    done = 0
-    chunks = [(chunk, _chunk_path(chunk_dir, model_sha, chunk)) for chunk in content_chunks(tracks, chunk_size)]
-    for chunk, path in chunks:
-        if _readable_chunk(path):
-            report.chunks_reused += 1
-        else:
-            if engine == "ray":
-                from sapphire_core.scale.ray_engine import index_corpus_ray
-
-                emb = index_corpus_ray(model_path, chunk, cache, address=address, batch_size=batch_size)
-            elif engine == "local":
-                if workers > 1:  # fill the cache in parallel; embedding then only reads it
-                    extract_corpus(chunk, flat_extractors, cache, workers=workers)
-                emb = embed_tracks(model, chunk, cache, batch_size=batch_size, device=device)
+    # One pool for the whole build (the features of every chunk, then the extras): its processes start, and
+    # load their models, once.
+    with worker_pool(workers) if workers > 1 and engine == "local" else nullcontext() as pool:
+        done = 0
+        chunks = [(chunk, _chunk_path(chunk_dir, model_sha, chunk)) for chunk in content_chunks(tracks, chunk_size)]
+        for chunk, path in chunks:
+            if _readable_chunk(path):
+                report.chunks_reused += 1
             else:
-                raise VectorIndexError(f"unknown engine {engine!r}; choose local or ray")
-            arrays: dict[str, np.ndarray] = {
-                "ids": np.array(emb.ids, dtype=str), "fused": emb.fused,
-                "failures": np.array(json.dumps(emb.failures)),
-            }
-            for m in modalities:
-                if m in emb.per_modality:
-                    arrays[f"emb__{m}"] = emb.per_modality[m]
-                    arrays[f"present__{m}"] = emb.present[m]
-            by_id = {t.id: t for t in chunk}
-            warned = {i: w for i in emb.ids if (w := stored_warnings(cache, by_id[i]))}  # kept with the chunk
-            arrays["warnings"] = np.array(json.dumps(warned))
-            for spec in explained:  # interpretable values, kept per chunk so a resumed build reuses them
-                vals = [spec.values(by_id[i], cache) for i in emb.ids]
-                arrays[f"explain__{spec.name}"] = np.array(
-                    [v if v is not None else np.full(len(spec.names), np.nan) for v in vals],
-                    dtype=np.float32).reshape(len(vals), len(spec.names))
-            atomic_save_npz(path, arrays)
-            report.chunks_done += 1
-        done += len(chunk)
-        if on_progress:
-            on_progress(done, len(tracks))
+                if engine == "ray":
+                    from sapphire_core.scale.ray_engine import index_corpus_ray
 
-    # Gather every chunk of this corpus, in its order.
-    ids: list[str] = []
-    fused, per_mod, present = [], {m: [] for m in modalities}, {m: [] for m in modalities}
-    explain_rows: dict[str, list[np.ndarray]] = {spec.name: [] for spec in explained}
-    used = [path for _, path in chunks]
-    for path in used:
-        with np.load(path, allow_pickle=False) as data:
-            ids.extend(str(i) for i in data["ids"])
-            fused.append(data["fused"].reshape(-1, model.embedding_dim))
-            report.failures.update(json.loads(str(data["failures"])))
-            if "warnings" in data.files:
-                report.warnings.update(json.loads(str(data["warnings"])))
-            for m in modalities:
-                if f"emb__{m}" in data.files:
-                    per_mod[m].append(data[f"emb__{m}"])
-                    present[m].append(data[f"present__{m}"])
-            for name, rows in explain_rows.items():
-                if f"explain__{name}" in data.files:
-                    rows.append(data[f"explain__{name}"])
-    fused_all = np.concatenate(fused) if fused else np.zeros((0, model.embedding_dim), np.float32)
-    for stale in set(chunk_dir.glob("chunk_*.npz")) - set(used):  # another model's, an older corpus's or layout's
-        stale.unlink(missing_ok=True)
+                    emb = index_corpus_ray(model_path, chunk, cache, address=address, batch_size=batch_size)
+                elif engine == "local":
+                    if pool is not None:  # fill the cache in parallel; embedding then only reads it
+                        extract_corpus(chunk, flat_extractors, cache, pool=pool)
+                    emb = embed_tracks(model, chunk, cache, batch_size=batch_size, device=device)
+                else:
+                    raise VectorIndexError(f"unknown engine {engine!r}; choose local or ray")
+                arrays: dict[str, np.ndarray] = {
+                    "ids": np.array(emb.ids, dtype=str), "fused": emb.fused,
+                    "failures": np.array(json.dumps(emb.failures)),
+                }
+                for m in modalities:
+                    if m in emb.per_modality:
+                        arrays[f"emb__{m}"] = emb.per_modality[m]
+                        arrays[f"present__{m}"] = emb.present[m]
+                by_id = {t.id: t for t in chunk}
+                warned = {i: w for i in emb.ids if (w := stored_warnings(cache, by_id[i]))}  # kept with the chunk
+                arrays["warnings"] = np.array(json.dumps(warned))
+                for spec in explained:  # interpretable values, kept per chunk so a resumed build reuses them
+                    vals = [spec.values(by_id[i], cache) for i in emb.ids]
+                    arrays[f"explain__{spec.name}"] = np.array(
+                        [v if v is not None else np.full(len(spec.names), np.nan) for v in vals],
+                        dtype=np.float32).reshape(len(vals), len(spec.names))
+                atomic_save_npz(path, arrays)
+                report.chunks_done += 1
+            done += len(chunk)
+            if on_progress:
+                on_progress(done, len(tracks))
 
-    store_dir = out / STORE_DIR
-    store = reusable_store(out, model_sha)  # None when absent, from another model, or damaged
-    if store is not None:
-        have = set(store.ids())
-        gone = sorted(have - set(ids))
-        new = [i for i, tid in enumerate(ids) if tid not in have]
-        kept = [i for i, tid in enumerate(ids) if tid in have]
-        old = store.get_vectors([ids[i] for i in kept]) if kept else np.zeros((0, model.embedding_dim))
-        changed = [i for i, v in zip(kept, old) if not np.allclose(v, fused_all[i], atol=1e-6)]
-        if changed:  # add() replaces a record with the same id
-            store.add([ids[i] for i in changed], fused_all[changed])
-        report.updated = len(changed)
-        report.removed = store.remove(gone)
-    else:
-        if store_factory is None:
-            from sapphire_core.index.faiss_store import FaissStore
+        # Gather every chunk of this corpus, in its order.
+        ids: list[str] = []
+        fused, per_mod, present = [], {m: [] for m in modalities}, {m: [] for m in modalities}
+        explain_rows: dict[str, list[np.ndarray]] = {spec.name: [] for spec in explained}
+        used = [path for _, path in chunks]
+        for path in used:
+            with np.load(path, allow_pickle=False) as data:
+                ids.extend(str(i) for i in data["ids"])
+                fused.append(data["fused"].reshape(-1, model.embedding_dim))
+                report.failures.update(json.loads(str(data["failures"])))
+                if "warnings" in data.files:
+                    report.warnings.update(json.loads(str(data["warnings"])))
+                for m in modalities:
+                    if f"emb__{m}" in data.files:
+                        per_mod[m].append(data[f"emb__{m}"])
+                        present[m].append(data[f"present__{m}"])
+                for name, rows in explain_rows.items():
+                    if f"explain__{name}" in data.files:
+                        rows.append(data[f"explain__{name}"])
+        fused_all = np.concatenate(fused) if fused else np.zeros((0, model.embedding_dim), np.float32)
+        for stale in set(chunk_dir.glob("chunk_*.npz")) - set(used):  # another model's, an older corpus's or layout's
+            stale.unlink(missing_ok=True)
 
-            store_factory = FaissStore
-        store = store_factory(model.embedding_dim)
-        new = list(range(len(ids)))
-    if new:
-        store.add([ids[i] for i in new], fused_all[new])
-    report.added = len(new)
-    store.save(store_dir)
+        store_dir = out / STORE_DIR
+        store = reusable_store(out, model_sha)  # None when absent, from another model, or damaged
+        if store is not None:
+            have = set(store.ids())
+            gone = sorted(have - set(ids))
+            new = [i for i, tid in enumerate(ids) if tid not in have]
+            kept = [i for i, tid in enumerate(ids) if tid in have]
+            old = store.get_vectors([ids[i] for i in kept]) if kept else np.zeros((0, model.embedding_dim))
+            changed = [i for i, v in zip(kept, old) if not np.allclose(v, fused_all[i], atol=1e-6)]
+            if changed:  # add() replaces a record with the same id
+                store.add([ids[i] for i in changed], fused_all[changed])
+            report.updated = len(changed)
+            report.removed = store.remove(gone)
+        else:
+            if store_factory is None:
+                from sapphire_core.index.faiss_store import FaissStore
 
-    by_id = {t.id: t for t in tracks}
-    write_metadata(out, [by_id[i] for i in ids], corpus_dir)
-    mod_arrays: dict[str, np.ndarray] = {"ids": np.array(ids, dtype=str)}
-    for m in modalities:
-        if per_mod[m] and sum(len(a) for a in per_mod[m]) == len(ids):
-            mod_arrays[f"emb__{m}"] = np.concatenate(per_mod[m])
-            mod_arrays[f"present__{m}"] = np.concatenate(present[m])
-    atomic_save_npz(out / MODALITIES, mod_arrays)
-    explanation_names = {spec.name: list(spec.names) for spec in explained
-                         if sum(len(a) for a in explain_rows[spec.name]) == len(ids)}
-    atomic_save_npz(out / EXPLANATIONS, {"ids": np.array(ids, dtype=str),
-                                         **{n: np.concatenate(explain_rows[n]) for n in explanation_names}})
-    report.extras = build_extras(extra_builders, [by_id[i] for i in ids], out, on_progress=on_extra_progress,
-                                 workers=workers)
+                store_factory = FaissStore
+            store = store_factory(model.embedding_dim)
+            new = list(range(len(ids)))
+        if new:
+            store.add([ids[i] for i in new], fused_all[new])
+        report.added = len(new)
+        store.save(store_dir)
+
+        by_id = {t.id: t for t in tracks}
+        write_metadata(out, [by_id[i] for i in ids], corpus_dir)
+        mod_arrays: dict[str, np.ndarray] = {"ids": np.array(ids, dtype=str)}
+        for m in modalities:
+            if per_mod[m] and sum(len(a) for a in per_mod[m]) == len(ids):
+                mod_arrays[f"emb__{m}"] = np.concatenate(per_mod[m])
+                mod_arrays[f"present__{m}"] = np.concatenate(present[m])
+        atomic_save_npz(out / MODALITIES, mod_arrays)
+        explanation_names = {spec.name: list(spec.names) for spec in explained
+                             if sum(len(a) for a in explain_rows[spec.name]) == len(ids)}
+        atomic_save_npz(out / EXPLANATIONS, {"ids": np.array(ids, dtype=str),
+                                             **{n: np.concatenate(explain_rows[n]) for n in explanation_names}})
+        report.extras = build_extras(extra_builders, [by_id[i] for i in ids], out, on_progress=on_extra_progress,
+                                     workers=workers)
     write_failures(out, corpus, report, [by_id[i] for i in ids])
     manifest = {
         "format": INDEX_FORMAT,

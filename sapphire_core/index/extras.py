@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,8 @@ def selected_extras(registry, names: bool | Iterable[str] | None = None) -> dict
 
 
 def build_extras(extras: dict[str, IndexExtra], tracks: list[Track], index_dir: str | Path, *,
-                 on_progress: Callable[[int], None] | None = None, workers: int = 1) -> dict[str, int]:
+                 on_progress: Callable[[int], None] | None = None, workers: int = 1,
+                 pool: Executor | None = None) -> dict[str, int]:
     """Build each extra for ``tracks`` into ``INDEX/extras/<name>``; returns tracks covered per extra.
 
     Parameters
@@ -39,9 +42,12 @@ def build_extras(extras: dict[str, IndexExtra], tracks: list[Track], index_dir: 
         pool (the pool of ``sapphire extract --workers``: one share of the cores each). The entries are
         inserted here in the corpus order whatever order the workers finish in, so the stores are the
         ones one process writes. 1 computes everything in this process.
+    pool : Executor, optional
+        A running :func:`~sapphire_core.extraction.worker_pool` to use instead of starting one (``workers``
+        is then ignored; ``sapphire index`` shares one with the feature extraction).
     """
     apart = {n: e for n, e in extras.items() if isinstance(e, PerTrackExtra) and e.computes_apart()}
-    if workers <= 1 or not apart:
+    if (workers <= 1 and pool is None) or not apart:
         return {name: extra.build(tracks, extra_dir(index_dir, name), on_progress=on_progress)
                 for name, extra in extras.items()}
     from sapphire_core.extraction import worker_pool
@@ -53,13 +59,15 @@ def build_extras(extras: dict[str, IndexExtra], tracks: list[Track], index_dir: 
         futures = {n: [_Done(_compute_entry(apart[n], t)) for t in todo[n]] for n in apart}
         _insert_in_order(extras, tracks, index_dir, stores, todo, futures, out, on_progress)
         return out
-    with worker_pool(workers) as pool:
+    with nullcontext(pool) if pool is not None else worker_pool(workers) as running:
         # Every entry is queued first, extra after extra, so the workers never wait on the inserts below.
-        futures = {n: [pool.submit(_compute_entry, apart[n], t) for t in todo[n]] for n in apart}
+        futures = {n: [running.submit(_compute_entry, apart[n], t) for t in todo[n]] for n in apart}
         try:
             _insert_in_order(extras, tracks, index_dir, stores, todo, futures, out, on_progress)
         except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)  # a failed build must not compute the rest first
+            for pending in futures.values():  # a failed build must not compute the rest first
+                for future in pending:
+                    future.cancel()
             raise
     return out
 

@@ -138,15 +138,15 @@ def test_workers_fill_the_cache_in_parallel_with_the_same_vectors(tmp_path, monk
 
     def spy(tracks, extractors, cache, **kw):
         report = real(tracks, extractors, cache, **kw)
-        pools.append((kw.get("workers"), [r.computed for r in report.results], len(report.failures)))
+        pools.append((kw.get("pool"), [r.computed for r in report.results], len(report.failures)))
         return report
 
     monkeypatch.setattr(extraction, "extract_corpus", spy)
     parallel = build_index(s["ckpt"], corpus, tmp_path / "parallel", registry=s["registry"], chunk_size=6,
                            extras=False, cache_dir=tmp_path / "cache2", workers=2)
-    # one pool per chunk computed every track's features; the broken file failed there too
-    assert [(w, len(c), f) for w, c, f in pools] == [(2, len(c), int("w2__v0" in c))
-                                                     for c in T.corpus_chunk_ids(corpus, 6)]
+    # one pool for the build computed every chunk's features; the broken file failed there too
+    assert [(len(c), f) for _, c, f in pools] == [(len(c), int("w2__v0" in c)) for c in T.corpus_chunk_ids(corpus, 6)]
+    assert pools[0][0] is not None and all(p is pools[0][0] for p, _, _ in pools)
     assert sum(c > 0 for _, computed, _ in pools for c in computed) == 11
     assert parallel.indexed == serial.indexed == 11
     assert set(parallel.failures) == set(serial.failures) == {"w2__v0"}

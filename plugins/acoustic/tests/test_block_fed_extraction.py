@@ -28,7 +28,9 @@ def _song(seconds: float) -> np.ndarray:
 
 
 def _extractors(chunk_seconds: float):
-    return [cls(chunk_seconds=chunk_seconds) for cls in (PerceptualSpectrum, Tonal, Rhythm)]
+    # As configs/base.yaml: tonal on constant-Q chroma (librosa), rhythm on the STFT's (torch).
+    return [PerceptualSpectrum(chunk_seconds=chunk_seconds), Tonal(chunk_seconds=chunk_seconds, backend="librosa"),
+            Rhythm(chunk_seconds=chunk_seconds)]
 
 
 def _both_paths(path, chunk_seconds, monkeypatch):

@@ -9,6 +9,17 @@ from torch import nn
 from sapphire_core.fusion import FusionConfig, FusionHead
 
 
+def masked_concat(input_dims, embeddings, present) -> torch.Tensor:
+    """The modality embeddings in ``input_dims`` order, each zeroed where ``present`` marks it absent."""
+    parts = []
+    for name in input_dims:
+        e = embeddings[name]
+        if present is not None and name in present:
+            e = e * present[name].to(e.dtype)[:, None]
+        parts.append(e)
+    return torch.cat(parts, dim=-1)
+
+
 class ConcatMLPFusion(FusionHead):
     """``MLP([w_1 e_1; ...; w_M e_M])`` with absent modalities replaced by zeros."""
 
@@ -30,10 +41,4 @@ class ConcatMLPFusion(FusionHead):
         )
 
     def fuse(self, embeddings, present):
-        parts = []
-        for name in self.input_dims:
-            e = embeddings[name]
-            if present is not None and name in present:
-                e = e * present[name].to(e.dtype)[:, None]
-            parts.append(e)
-        return self.mlp(torch.cat(parts, dim=-1))
+        return self.mlp(masked_concat(self.input_dims, embeddings, present))

@@ -6,10 +6,9 @@ whose inner product is a chosen metric): an MLP on top would mix the parts and u
 
 from __future__ import annotations
 
-import torch
-
 from sapphire_core.errors import ConfigError
 from sapphire_core.fusion import FusionHead
+from sapphire_core.fusion_heads.concat import masked_concat
 
 
 class PassThroughFusion(FusionHead):
@@ -26,10 +25,4 @@ class PassThroughFusion(FusionHead):
                               f"fusion.output_dim is {self.output_dim}; set fusion.output_dim: {width}")
 
     def fuse(self, embeddings, present):
-        parts = []
-        for name in self.input_dims:
-            e = embeddings[name]
-            if present is not None and name in present:
-                e = e * present[name].to(e.dtype)[:, None]
-            parts.append(e)
-        return torch.cat(parts, dim=-1)
+        return masked_concat(self.input_dims, embeddings, present)

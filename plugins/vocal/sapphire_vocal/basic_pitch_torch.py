@@ -60,6 +60,17 @@ def _varint(buf: bytes, i: int) -> tuple[int, int]:
         shift += 7
 
 
+def _repeated_ints(wire: int, value) -> list[int]:
+    """A repeated integer field's values: packed varints (wire type 2) or one value."""
+    if wire != 2:
+        return [value]
+    out, j = [], 0
+    while j < len(value):
+        d, j = _varint(value, j)
+        out.append(d)
+    return out
+
+
 def _fields(buf: bytes):
     """``(field number, wire type, value)`` of one protobuf message (value: int or bytes)."""
     i, n = 0, len(buf)
@@ -90,25 +101,13 @@ def _tensor(buf: bytes) -> tuple[str, np.ndarray | None]:
     dtype, name, raw, floats, ints = 0, "", None, [], []
     for field, wire, value in _fields(buf):
         if field == 1:
-            if wire == 2:
-                j = 0
-                while j < len(value):
-                    d, j = _varint(value, j)
-                    dims.append(d)
-            else:
-                dims.append(value)
+            dims += _repeated_ints(wire, value)
         elif field == 2:
             dtype = value
         elif field == 4:
             floats.append(np.frombuffer(value, "<f4"))  # packed (wire 2) or one value (wire 5)
         elif field in (5, 7):
-            if wire == 2:
-                j = 0
-                while j < len(value):
-                    d, j = _varint(value, j)
-                    ints.append(d)
-            else:
-                ints.append(value)
+            ints += _repeated_ints(wire, value)
         elif field == 8:
             name = value.decode()
         elif field == 9:

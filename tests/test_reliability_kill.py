@@ -74,9 +74,12 @@ def test_sigkill_of_index_at_three_points_then_a_rerun_equals_one_run(tmp_path):
     cache, out = tmp_path / "cache", tmp_path / "index"
     tag = new_tag()
     try:
-        # The reference in one process, into the cache path the killed runs will use (the manifest
-        # names it); the cache is then moved aside so that they extract everything again.
-        full = index(corpus, tmp_path / "reference", cache, tag, workers=1)
+        # The reference: an uninterrupted run with the same --workers as the killed ones (the melody
+        # extra's torch floats depend on the threads per process, so one process differs from a pool's
+        # workers in the last bits: tests/test_index_extras_workers.py), into the cache path the killed
+        # runs will use (the manifest names it); the cache is then moved aside so that they extract
+        # everything again.
+        full = index(corpus, tmp_path / "reference", cache, tag, workers=2)
         stdout, err = full.communicate(timeout=600)
         assert full.returncode == 0, err[-2000:]
         reference = folder_bytes(tmp_path / "reference")

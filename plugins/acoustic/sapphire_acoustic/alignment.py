@@ -47,15 +47,18 @@ def chroma_sequence(audio: np.ndarray, sr: int) -> np.ndarray:
     return unit_frames(cens[:, ::FRAME_STEP].T)
 
 
-def file_chroma_sequence(path) -> np.ndarray:
+def file_chroma_sequence(path, *, blocks=None) -> np.ndarray:
     """:func:`chroma_sequence` of an audio file, decoded block by block: memory is a few minutes of audio,
     not the track (:func:`sapphire_acoustic.tonal.stream_chroma_and_cens`; the same sequence for tracks
-    up to one minute, within rounding beyond)."""
+    up to one minute, within rounding beyond). ``blocks``: the file's blocks at 22.05 kHz as
+    :func:`sapphire_core.audio.audio_blocks` yields them, when already decoded (default: decoded here)."""
     from sapphire_core.audio import audio_blocks
 
     from sapphire_acoustic.tonal import SAMPLE_RATE, stream_chroma_and_cens
 
-    _, cens = stream_chroma_and_cens(audio_blocks(path, sr=SAMPLE_RATE), sr=SAMPLE_RATE, backend="torch")
+    if blocks is None:
+        blocks = audio_blocks(path, sr=SAMPLE_RATE)
+    _, cens = stream_chroma_and_cens(blocks, sr=SAMPLE_RATE, backend="torch")
     return unit_frames(cens[:, ::FRAME_STEP].T)
 
 

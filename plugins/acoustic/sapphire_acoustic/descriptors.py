@@ -75,10 +75,12 @@ def descriptor_blocks(audio: np.ndarray, sr: int) -> dict[str, np.ndarray]:
     return _blocks_of(spectrum, envelope, chroma, cens)
 
 
-def file_descriptor_blocks(path) -> dict[str, np.ndarray]:
+def file_descriptor_blocks(path, *, blocks=None) -> dict[str, np.ndarray]:
     """:func:`descriptor_blocks` of an audio file, decoded block by block: memory is a few minutes of audio
     plus the frame-wise features, not the track (:func:`sapphire_acoustic.chunking.streamed_frames`).
-    The same blocks for tracks up to one chunk (60 s), within floating-point rounding beyond.
+    The same blocks for tracks up to one chunk (60 s), within floating-point rounding beyond. ``blocks``:
+    the file's sample blocks at 22.05 kHz as :func:`sapphire_core.audio.audio_blocks` yields them, when
+    already decoded (default: decoded here).
     """
     from sapphire_core.audio import audio_blocks
     from sapphire_core.context import TrackContext, track_context
@@ -99,7 +101,9 @@ def file_descriptor_blocks(path) -> dict[str, np.ndarray]:
         return lambda seg: (*spectrum_fn(seg), onset_fn(seg), *chroma_fn(seg))
 
     with track_context(TrackContext()):  # one STFT per segment, shared by the spectrum and the onsets
-        mel, power, envelope, chroma, cens = streamed_frames(audio_blocks(path, sr=SAMPLE_RATE), make_fn,
+        if blocks is None:
+            blocks = audio_blocks(path, sr=SAMPLE_RATE)
+        mel, power, envelope, chroma, cens = streamed_frames(blocks, make_fn,
                                                              hop=HOP_LENGTH, margin=CONTEXT, sr=SAMPLE_RATE)
     return _blocks_of(finish_spectrum(mel, power), envelope, chroma, cens)
 

@@ -41,6 +41,7 @@ from sapphire_core.errors import ConfigError
 from sapphire_core.index_extra import PerTrackExtra
 from sapphire_core.query_mode import VectorQueryMode
 
+from sapphire_acoustic.common import SAMPLE_RATE
 from sapphire_acoustic.descriptors import BLOCKS, descriptor_blocks, file_descriptor_blocks
 
 DESCRIPTORS_FILE = "descriptors.npz"
@@ -240,12 +241,15 @@ class DescriptorExtra(PerTrackExtra):
     description = "timbre/tonality/key/rhythm/dynamics descriptors for training-free similarity (acoustic plugin)"
     filename = DESCRIPTORS_FILE
     store_class = DescriptorStore
+    sample_rate = SAMPLE_RATE
 
-    def compute(self, track) -> tuple[dict[str, np.ndarray], str]:
+    def compute(self, track, audio=None) -> tuple[dict[str, np.ndarray], str]:
         from sapphire_core.cache import file_hash
 
-        # Streamed: the extra holds a few minutes of audio, never a second copy of a long track.
-        return file_descriptor_blocks(track.audio), file_hash(track.audio)
+        # Streamed: the extra holds a few minutes of audio, never a second copy of a long track; the blocks
+        # come from the decode the track's other extras share when the index build hands one (``audio``).
+        blocks = None if audio is None else audio.blocks(SAMPLE_RATE)
+        return file_descriptor_blocks(track.audio, blocks=blocks), file_hash(track.audio)
 
     def insert(self, store: DescriptorStore, track, entry: tuple[dict[str, np.ndarray], str]) -> None:
         blocks, audio_hash = entry

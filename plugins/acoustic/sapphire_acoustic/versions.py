@@ -194,10 +194,12 @@ class ChromaSequenceExtra(PerTrackExtra):
     description = "key-invariant chroma sequences for version search (acoustic plugin)"
     filename = SEQUENCES_FILE
     store_class = VersionIndex
+    sample_rate = SAMPLE_RATE
 
-    def compute(self, track) -> np.ndarray:
-        # Streamed: the extra holds a few minutes of audio, never a second copy of a long track.
-        return file_chroma_sequence(track.audio)
+    def compute(self, track, audio=None) -> np.ndarray:
+        # Streamed: the extra holds a few minutes of audio, never a second copy of a long track; the blocks
+        # come from the decode the track's other extras share when the index build hands one (``audio``).
+        return file_chroma_sequence(track.audio, blocks=None if audio is None else audio.blocks(SAMPLE_RATE))
 
     def insert(self, store: VersionIndex, track, entry: np.ndarray) -> None:
         store.add(track.id, entry)

@@ -16,6 +16,8 @@ from sapphire_core.audio import query_audio
 from sapphire_core.index_extra import PerTrackExtra
 from sapphire_core.query_mode import QueryMode, transposition_in_words
 
+from sapphire_vocal.basic_pitch import SAMPLE_RATE as BASIC_PITCH_RATE  # a light module: the models load lazily
+
 #: The hum is decoded at CREPE's rate (tracks are streamed at basic-pitch's, :meth:`QbhIndex.add_file`).
 HUM_SAMPLE_RATE = 16000
 
@@ -26,6 +28,7 @@ class MelodyExtra(PerTrackExtra):
     name = "melody"
     description = "track melodies for query by humming (vocal plugin)"
     filename = "melodies.npz"  # qbh.MELODIES_FILE, not imported here: qbh pulls in the melody models
+    sample_rate = BASIC_PITCH_RATE
 
     def empty(self):
         from sapphire_vocal.qbh import QbhIndex
@@ -38,17 +41,18 @@ class MelodyExtra(PerTrackExtra):
     def add(self, store, track) -> None:
         store.add_file(track.id, track.audio, work_id=track.work_id)  # streamed: any length in bounded memory
 
-    def compute(self, track):
+    def compute(self, track, audio=None):
         """The track's melody as :meth:`QbhIndex.add_file` extracts it with the default ``basic_pitch``
-        (streamed), for a worker process; onnxruntime gets the worker's share of the cores."""
+        (streamed), from the decode the track's other extras share when ``audio`` is given; the network gets
+        the process's share of the cores."""
         import torch
 
         from sapphire_core.audio import audio_blocks
 
-        from sapphire_vocal.basic_pitch import SAMPLE_RATE
         from sapphire_vocal.melody import track_melody_blocks
 
-        return track_melody_blocks(audio_blocks(track.audio, sr=SAMPLE_RATE), threads=torch.get_num_threads())
+        blocks = audio_blocks(track.audio, sr=self.sample_rate) if audio is None else audio.blocks(self.sample_rate)
+        return track_melody_blocks(blocks, threads=torch.get_num_threads())
 
     def insert(self, store, track, entry) -> None:
         if store.method != "basic_pitch":  # a store kept from another method's build: as add() does

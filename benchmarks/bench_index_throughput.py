@@ -30,8 +30,10 @@ Figures
   plugins (the version mode's ``chroma_sequence``, the vocal plugin's ``melody`` for humming; the
   example plugin is not loaded): per part (each extractor, the embedding, each extra, which decodes
   the file itself) x realtime per core with ``decode`` (once at 22.05 kHz) as the reference, measured
-  in the same process; then ``build_index`` as the CLI runs it (features, embedding, extras) over the
-  songs after a warm-up build, whole-run x realtime per core and peak RSS.
+  in the same process, and the extras together as ``build_extras`` computes them (``extras``: one decode
+  per track shared by the extras, against the sum of the extras alone); then ``build_index`` as the CLI
+  runs it (features, embedding, extras) over the songs after a warm-up build, whole-run x realtime per
+  core and peak RSS.
 * ``two_hours`` (only with ``--two-hours`` or ``SAPPHIRE_BENCH_TWO_HOURS=1``): peak RSS (``VmHWM``)
   on a 2-hour FLAC (the songs looped), each in a fresh one-thread process: ``sapphire extract`` with the
   base model's extractors (``extract_peak_rss_mb``), and ``build_index`` with the base model and its
@@ -246,7 +248,7 @@ def _child_base(spec: dict) -> dict:
     from sapphire_core.base_model import base_checkpoint
     from sapphire_core.embedding import encode_features, track_features_from
     from sapphire_core.extraction import unique_extractors
-    from sapphire_core.index.extras import selected_extras
+    from sapphire_core.index.extras import build_extras, selected_extras
     from sapphire_core.model import build_extractors, load_model
     from sapphire_core.plugins import default_registry
 
@@ -269,6 +271,11 @@ def _child_base(spec: dict) -> dict:
             extra.build([timed["track"]], folder / name)
             row["extractors"][f"extra:{name}"] = {"cpu_s": time.process_time() - c,
                                                   "wall_s": time.perf_counter() - w}
+        # All extras as ``sapphire index`` builds them (one decode per track for those declaring a rate),
+        # beside the parts above (each extra decoding alone), not added to them.
+        c, w = time.process_time(), time.perf_counter()
+        build_extras(extras, [timed["track"]], folder / "one_pass")
+        row["extras_one_pass"] = {"cpu_s": time.process_time() - c, "wall_s": time.perf_counter() - w}
         return row
 
     work = Path(spec["out"])
@@ -547,6 +554,10 @@ def _base_model(tmp: Path, files: list[Path], lyrics: list[str], warm: Path, cpu
                        "tracks": [[str(f), lyr] for f, lyr in zip(files, lyrics)]}, env=SHIPPED_PLUGINS)
     summary = _summary(parts["tracks"])
     summary["per_part"] = summary.pop("per_extractor")
+    alone = sum(v["cpu_s"] for r in parts["tracks"] for k, v in r["extractors"].items() if k.startswith("extra:"))
+    together = sum(r["extras_one_pass"]["cpu_s"] for r in parts["tracks"])
+    summary["extras"] = {"each_alone_cpu_s": alone, "one_pass_cpu_s": together, "ratio_alone_vs_one_pass":
+                         alone / together if together > 0 else None}
     audio_total = summary["audio_s"]
     whole = _in_child({"kind": "base_index", "corpus": str(write_corpus(work / "corpus", files)),
                        "warmup_corpus": str(write_corpus(work / "warm_corpus", [warm])), "out": str(work / "run")},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -41,15 +42,20 @@ def _files(index: Path) -> dict[str, bytes]:
 @pytest.mark.slow  # two spawned workers import torch, librosa and onnxruntime: ~30 s on a busy 2-core machine
 @pytest.mark.skipif(not all(n in default_registry().names("index_extra") for n in SHIPPED),
                     reason="needs the acoustic and vocal plugins")
-def test_extras_with_two_workers_write_the_stores_of_one_process(tmp_path):
+def test_extras_with_two_workers_write_the_stores_of_one_process(tmp_path, caplog):
     registry = default_registry()
     tracks = _corpus(tmp_path / "audio")
     built = {}
     for workers in (1, 2):
         progress = []
-        built[workers] = build_extras(selected_extras(registry, SHIPPED), tracks, tmp_path / f"w{workers}",
-                                      on_progress=progress.append, workers=workers)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="sapphire_core.index.extras"):
+            built[workers] = build_extras(selected_extras(registry, SHIPPED), tracks, tmp_path / f"w{workers}",
+                                          on_progress=progress.append, workers=workers)
         assert len(progress) == len(SHIPPED) * len(tracks)
+        # The broken file's reason reaches the user from the workers as from this process.
+        warned = [r.getMessage() for r in caplog.records]
+        assert len(warned) == 1 and "'broken'" in warned[0] and "broken.wav" in warned[0], (workers, warned)
     assert built[1] == built[2] == {name: 3 for name in SHIPPED}  # the broken file is left out by both
     one, two = _files(tmp_path / "w1"), _files(tmp_path / "w2")
     assert sorted(one) == sorted(two) and len(one) >= len(SHIPPED)

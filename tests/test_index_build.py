@@ -153,3 +153,80 @@ def test_workers_fill_the_cache_in_parallel_with_the_same_vectors(tmp_path, monk
     a, b = IndexFolder.open(tmp_path / "serial"), IndexFolder.open(tmp_path / "parallel")
     ids = list(a.metadata)
     np.testing.assert_allclose(a.store.get_vectors(ids), b.store.get_vectors(ids), atol=1e-6)
+
+
+class _SizeStore:
+    """A minimal extra store: track id -> audio file size."""
+
+    def __init__(self, sizes=None):
+        self.sizes = dict(sizes or {})
+
+    @property
+    def track_ids(self):
+        return list(self.sizes)
+
+    def remove(self, ids):
+        for i in ids:
+            self.sizes.pop(i, None)
+
+    def save(self, folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "sizes.json").write_text(json.dumps(self.sizes, sort_keys=True))
+
+    @classmethod
+    def load(cls, folder):
+        return cls(json.loads((folder / "sizes.json").read_text()))
+
+
+def _file_sizes_plugin():
+    from sapphire_core.index_extra import PerTrackExtra
+    from sapphire_core import hookimpl
+
+    class FileSizes(PerTrackExtra):
+        name = "file_sizes"
+        filename = "sizes.json"
+        store_class = _SizeStore
+
+        def compute(self, track, audio=None):
+            return Path(track.audio).stat().st_size
+
+        def insert(self, store, track, entry):
+            store.sizes[track.id] = entry
+
+    class Plugin:
+        @hookimpl
+        def register_index_extras(self, register):
+            register(FileSizes)
+
+    return Plugin()
+
+
+def test_workers_compute_the_features_and_the_extras_in_one_pool(tmp_path, monkeypatch):
+    """``workers=2`` starts one pool for the whole build: the extras reuse the extraction's (a second pool
+    would start processes that load torch and the models again)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from contextlib import contextmanager
+
+    import sapphire_core.extraction as extraction
+    import sapphire_core.index.builder as builder
+    from sapphire_core.plugins import build_registry, get_plugin_manager
+
+    s = T.toy_setup()
+    registry = build_registry(get_plugin_manager(load_entrypoints=False,
+                                                 plugins=[T.ToyPlugin(), _file_sizes_plugin()]))
+    started = []
+
+    @contextmanager
+    def counted_pool(workers):  # threads stand in for the spawned processes: same Executor interface
+        started.append(workers)
+        with ThreadPoolExecutor(workers) as pool:
+            yield pool
+
+    monkeypatch.setattr(builder, "worker_pool", counted_pool)
+    monkeypatch.setattr(extraction, "worker_pool", counted_pool)  # where build_extras starts its own
+    report = build_index(s["ckpt"], s["corpus"], tmp_path / "index", registry=registry, chunk_size=6,
+                         extras=["file_sizes"], cache_dir=tmp_path / "cache", workers=2)
+    assert started == [2]
+    assert report.extras == {"file_sizes": 12}
+    sizes = _SizeStore.load(tmp_path / "index" / "extras" / "file_sizes").sizes
+    assert sizes["w0__v0"] == (s["corpus"] / "audio" / "w0__v0.wav").stat().st_size

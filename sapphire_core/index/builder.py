@@ -317,8 +317,10 @@ def build_index(model_path: str | Path, corpus_dir: str | Path, out_dir: str | P
                              if sum(len(a) for a in explain_rows[spec.name]) == len(ids)}
         atomic_save_npz(out / EXPLANATIONS, {"ids": np.array(ids, dtype=str),
                                              **{n: np.concatenate(explain_rows[n]) for n in explanation_names}})
+        # The build's pool computes the extras too (a second pool would load torch and the models again);
+        # without one (ray, or one worker) build_extras starts its own only for workers > 1.
         report.extras = build_extras(extra_builders, [by_id[i] for i in ids], out, on_progress=on_extra_progress,
-                                     workers=workers)
+                                     workers=workers, pool=pool)
     write_failures(out, corpus, report, [by_id[i] for i in ids])
     manifest = {
         "format": INDEX_FORMAT,

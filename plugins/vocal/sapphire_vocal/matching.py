@@ -2,9 +2,10 @@
 
 A query is a frame melody (fractional MIDI per :data:`~sapphire_vocal.melody.FRAME_SECONDS`); a
 reference is a ``(T, 12)`` pitch-class affinity in [0, 1] (:func:`sapphire_vocal.melody.melody_affinity`
-for a single line, :func:`sapphire_vocal.melody.posteriorgram_affinity` for a mix). The local cost is
-``1 - affinity`` at the query's tuning-corrected, octave-folded pitch; the alignment cost is minimised
-over the 12 transpositions. This is the second, re-ranking stage of :class:`sapphire_vocal.qbh.QbhIndex`.
+for a single line, :func:`sapphire_vocal.melody.posteriorgram_affinity` for a mix), or ``(L, T, 12)``:
+``L`` candidate lines of one track, of which the query is matched against the one it fits best. The
+local cost is ``1 - affinity`` at the query's tuning-corrected, octave-folded pitch; the alignment cost
+is minimised over the 12 transpositions (and the lines). This is the second, re-ranking stage of :class:`sapphire_vocal.qbh.QbhIndex`.
 """
 
 from __future__ import annotations
@@ -99,7 +100,8 @@ def other_reading(query: np.ndarray) -> float:
 
 def dtw_costs(query: np.ndarray, references: list[np.ndarray], *, tuning: float | None = None) -> np.ndarray:
     """Mean per-query-frame cost of the best subsequence alignment of ``query`` (a melody) inside
-    each reference (a ``(T, 12)`` pitch-class affinity), minimised over the 12 transpositions; in [0, 1].
+    each reference (a ``(T, 12)`` pitch-class affinity, or ``(L, T, 12)`` lines: the best line's),
+    minimised over the 12 transpositions; in [0, 1].
 
     The local cost is ``1 - affinity`` at the query's (tuning-corrected, octave-folded) pitch,
     interpolated between the two nearest pitch classes. Steps (1,1), (1,2) and (2,1) (query,
@@ -112,7 +114,7 @@ def dtw_costs(query: np.ndarray, references: list[np.ndarray], *, tuning: float 
     query : np.ndarray
         ``(T,)`` MIDI pitch per 50 ms frame.
     references : list of np.ndarray
-        ``(T_k, 12)`` affinities at the same frame rate.
+        ``(T_k, 12)`` or ``(L_k, T_k, 12)`` affinities at the same frame rate.
     tuning : float, optional
         The query's tuning (semitones subtracted before octave folding) [default: :func:`tuning_offset`
         of the frames read; :func:`other_reading` is the alternative half a semitone away].
@@ -131,28 +133,33 @@ def dtw_costs(query: np.ndarray, references: list[np.ndarray], *, tuning: float 
     parts, spans, row = [], [], 0
     gap = np.full((2, 12), np.nan, dtype=np.float32)
     need = (n + 1) // 2 + 1
-    for ref in references:
-        r = np.asarray(ref, dtype=np.float32)[::DTW_DECIMATE]
-        if r.shape[0] < 2:
-            spans.append(None)
-            continue
-        if r.shape[0] < need:  # shorter than the fastest path: hold its last frame (never cheaper)
-            r = np.concatenate([r, np.repeat(r[-1:], need - r.shape[0], axis=0)])
-        parts += [r, gap]
-        spans.append((row, row + r.shape[0]))
-        row += r.shape[0] + 2
+    for k, ref in enumerate(references):
+        for line in lines(ref):
+            r = line[::DTW_DECIMATE]
+            if r.shape[0] < 2:
+                continue
+            if r.shape[0] < need:  # shorter than the fastest path: hold its last frame (never cheaper)
+                r = np.concatenate([r, np.repeat(r[-1:], need - r.shape[0], axis=0)])
+            parts += [r, gap]
+            spans.append((k, row, row + r.shape[0]))
+            row += r.shape[0] + 2
     if not parts:
         return out
     A = np.concatenate(parts)
     last = _kernel()(q, np.ascontiguousarray(np.concatenate([A, A], axis=1)))
-    for k, span in enumerate(spans):
-        if span is not None:
-            out[k] = min(1.0, float(last[span[0] : span[1]].min()) / n)
+    for k, a, b in spans:  # a track's cost: its best line's
+        out[k] = min(out[k], float(last[a:b].min()) / n)
     return out
 
 
+def lines(reference: np.ndarray) -> list[np.ndarray]:
+    """The ``(T, 12)`` float32 lines of a reference: itself, or each of an ``(L, T, 12)`` stack."""
+    ref = np.asarray(reference, dtype=np.float32)
+    return list(ref) if ref.ndim == 3 else [ref]
+
+
 def dtw_cost(query: np.ndarray, reference: np.ndarray) -> float:
-    """:func:`dtw_costs` of a query melody against one reference melody (1-D) or affinity (2-D)."""
+    """:func:`dtw_costs` of a query melody against one reference melody (1-D), affinity (2-D) or lines (3-D)."""
     from sapphire_vocal.melody import melody_affinity
 
     ref = np.asarray(reference)
@@ -181,7 +188,8 @@ class Alignment:
 
 
 def align(query: np.ndarray, reference: np.ndarray, *, tuning: float | None = None) -> Alignment | None:
-    """The best alignment of ``query`` (a melody) inside one reference (a ``(T, 12)`` affinity).
+    """The best alignment of ``query`` (a melody) inside one reference (a ``(T, 12)`` affinity, or the
+    best of its lines for ``(L, T, 12)``).
 
     The same recurrence, steps and local cost as :func:`dtw_costs` (so ``cost`` is the same number),
     in numpy over one reference, keeping for every cell the reference frame its path started at; it
@@ -192,7 +200,7 @@ def align(query: np.ndarray, reference: np.ndarray, *, tuning: float | None = No
     query : np.ndarray
         ``(T,)`` MIDI pitch per 50 ms frame.
     reference : np.ndarray
-        ``(T_ref, 12)`` pitch-class affinity at the same frame rate.
+        ``(T_ref, 12)`` or ``(L, T_ref, 12)`` pitch-class affinity at the same frame rate.
     tuning : float, optional
         As in :func:`dtw_costs`.
 
@@ -209,10 +217,15 @@ def align(query: np.ndarray, reference: np.ndarray, *, tuning: float | None = No
     >>> (a.start, a.end, a.transposition, round(a.cost, 3))  # ends are exact to DTW's 0.1 s or a held note
     (12, 40, 3.0, 0.0)
     """
+    found = [a for a in (_align_line(query, line, tuning) for line in lines(reference)) if a is not None]
+    return min(found, key=lambda a: a.cost) if found else None
+
+
+def _align_line(query: np.ndarray, ref: np.ndarray, tuning: float | None) -> Alignment | None:
+    """:func:`align` in one ``(T, 12)`` line."""
     t = np.asarray(query, dtype=np.float64)[::DTW_DECIMATE]
     tuning = tuning_offset(t) if tuning is None else tuning
     q = (t - tuning).astype(np.float32)
-    ref = np.asarray(reference, dtype=np.float32)
     r = ref[::DTW_DECIMATE]
     n, m_real = q.size, r.shape[0]
     if n < 2 or m_real < 2:

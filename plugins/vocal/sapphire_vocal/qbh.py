@@ -13,8 +13,9 @@ comparative evaluation of search techniques for query-by-humming using the MUSAR
    et al., SIGIR 2009). The two views fail on different hums: in ``benchmarks/bench_qbh.py`` the
    n-grams alone kept the sung track in a 50-track shortlist for 0.62 / 0.20 / 0.13 of queries at
    1k / 10k / 100k tracks, the fusion for 0.93 / 0.82 / 0.58.
-2. **Re-rank**: subsequence DTW of the hum inside each shortlisted track's affinity
-   (:mod:`sapphire_vocal.matching`), only those ``shortlist`` tracks.
+2. **Re-rank**: subsequence DTW of the hum inside each shortlisted track's affinity (from a mix, the
+   better of its two candidate lines: :data:`sapphire_vocal.melody.LINES`;
+   :mod:`sapphire_vocal.matching`), only those ``shortlist`` tracks.
 
 The score of a re-ranked track is ``1 - mean DTW cost`` (1 = the hum fits the track's melody exactly).
 """
@@ -40,7 +41,8 @@ from sapphire_vocal.melody import FRAME_SECONDS, METHODS, melody_affinity, melod
 MELODIES_FILE = "melodies.npz"
 STORE_DIR = "windows"
 CONTOUR_DIR = "contours"
-INDEX_FORMAT = 3
+#: 4: a mix's affinity is ``(LINES, T, 12)``, one per candidate line (:data:`sapphire_vocal.melody.LINES`).
+INDEX_FORMAT = 4
 #: A window id in the vector store: ``<track id><SEP><window number>``.
 SEP = "\x1f"
 #: Reciprocal-rank fusion constant: a track ranked r-th (from 0) by a view scores ``1 / (RRF_K + r)``.
@@ -59,7 +61,7 @@ class _Entry:
     track_id: str
     work_id: str | None
     melody: np.ndarray  # (T,) float32 MIDI: the line the stage-1 windows come from
-    affinity: np.ndarray | None  # (T, 12) what DTW matches against; None: the melody's own
+    affinity: np.ndarray | None  # (T, 12) or (L, T, 12) what DTW matches against; None: the melody's own
     n_windows: int
     n_contours: int
 

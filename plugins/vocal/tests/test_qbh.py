@@ -51,6 +51,41 @@ def test_posteriorgram_affinity_weights_the_top_voice_highest():
     assert aff[0, 3] == 0.0
 
 
+def test_posteriorgram_affinity_of_the_second_voice():
+    note = np.zeros((2, 88), np.float32)
+    note[:, 60 - 21] = 0.9  # C4, lowest
+    note[0, 64 - 21] = 0.5  # E4: the second voice of frame 0
+    note[:, 67 - 21] = 0.45  # G4, the top voice
+    aff = melody.posteriorgram_affinity(note, voice=1)
+    assert aff[0, 4] == pytest.approx(1.0) and aff[0, 7] == pytest.approx(0.3)  # E privileged; G 0.6 x 0.45 / 0.9
+    assert aff[1, 0] == pytest.approx(1.0) and aff[1, 7] == pytest.approx(0.3)  # two voices: C, the second
+    assert melody.melody_from_posteriorgram(note).affinity.shape == (melody.LINES, 2, 12)
+
+
+def test_a_tune_under_a_descant_matches_its_line_better_than_a_melody_elsewhere():
+    # The tune sounds under a louder, unrelated descant; a distractor track has a random melody under
+    # the same descant.
+    rng = np.random.default_rng(3)
+    tune = np.asarray(TUNES["twinkle"] + TUNES["ode"], dtype=float)
+    descant = 84 + rng.integers(0, 7, len(tune))
+
+    def posteriorgram(line):
+        note = np.zeros((len(line) * 8, 88), np.float32)
+        for i, (p, d) in enumerate(zip(line, descant)):
+            note[i * 8 : i * 8 + 8, int(p) - 21] = 0.5
+            note[i * 8 : i * 8 + 8, int(d) - 21] = 0.9
+        return melody.melody_from_posteriorgram(note).affinity
+
+    own, other = posteriorgram(tune), posteriorgram(66 + np.cumsum(rng.choice([-3, -2, -1, 1, 2], len(tune))))
+    hum = _frames(tune[4:16] + 2)
+    two = matching.dtw_costs(hum, [own, other])
+    top_only = matching.dtw_costs(hum, [own[0], other[0]])
+    assert two[0] < 0.05 < top_only[0]  # the second line is the tune: a near-exact fit
+    assert two[0] == pytest.approx(min(matching.dtw_costs(hum, list(own))))  # the better line's cost
+    assert matching.align(hum, own).cost == pytest.approx(two[0], abs=1e-6)
+    assert two[1] - two[0] > 0.1
+
+
 def test_melody_line_keeps_the_tune_through_a_short_inner_voice_note():
     note = np.zeros((40, 88), np.float32)
     note[:, 72 - 21] = 0.8  # the tune, C5, held

@@ -231,8 +231,9 @@ def track_melody_blocks(blocks: Iterable[np.ndarray], *, threads: int = 0, backe
 def melody_from_posteriorgram(note: np.ndarray, *, threshold: float = NOTE_THRESHOLD, others: float = OTHER_VOICES,
                               width: float = 2.0, midi_offset: int = 21) -> TrackMelody:
     """The top voice and the :data:`LINES` affinities (:func:`posteriorgram_affinity` with ``voice``
-    0, 1, ...: ``(LINES, T, 12)``) of a pooled ``(T, 88)`` note posteriorgram (bin 0 = MIDI
-    ``midi_offset``), trimmed to the frames where any note sounds."""
+    0, 1, ...: ``(L, T, 12)``, without lines equal to the first, so ``L = 1`` for a monophonic track)
+    of a pooled ``(T, 88)`` note posteriorgram (bin 0 = MIDI ``midi_offset``), trimmed to the frames
+    where any note sounds."""
     note = np.asarray(note, dtype=np.float32)
     active = note >= threshold
     voiced = active.any(axis=1)
@@ -248,9 +249,11 @@ def melody_from_posteriorgram(note: np.ndarray, *, threshold: float = NOTE_THRES
         melody = np.concatenate([melody, np.full(idx[-1] + 1 - idx[0] - melody.size, melody[-1])])
     else:
         melody = np.zeros(idx[-1] + 1 - idx[0])
-    affinity = np.stack([posteriorgram_affinity(note, threshold=threshold, others=others, width=width,
-                                                midi_offset=midi_offset, voice=v) for v in range(LINES)])
-    return TrackMelody(melody, affinity[:, idx[0] : idx[-1] + 1])
+    lines = [posteriorgram_affinity(note, threshold=threshold, others=others, width=width, midi_offset=midi_offset,
+                                    voice=v)[idx[0] : idx[-1] + 1] for v in range(LINES)]
+    # A line equal to the top voice's (a monophonic track) would only cost DTW time.
+    lines = [a for v, a in enumerate(lines) if v == 0 or not np.array_equal(a, lines[0])]
+    return TrackMelody(melody, np.stack(lines))
 
 
 def melody_line(note: np.ndarray, *, threshold: float = NOTE_THRESHOLD, height: float = 2.0,

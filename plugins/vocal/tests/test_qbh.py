@@ -60,6 +60,7 @@ def test_posteriorgram_affinity_of_the_second_voice():
     assert aff[0, 4] == pytest.approx(1.0) and aff[0, 7] == pytest.approx(0.3)  # E privileged; G 0.6 x 0.45 / 0.9
     assert aff[1, 0] == pytest.approx(1.0) and aff[1, 7] == pytest.approx(0.3)  # two voices: C, the second
     assert melody.melody_from_posteriorgram(note).affinity.shape == (melody.LINES, 2, 12)
+    assert melody.melody_from_posteriorgram(note[:, :61 - 21]).affinity.shape == (1, 2, 12)  # one voice: one line
 
 
 def test_a_tune_under_a_descant_matches_its_line_better_than_a_melody_elsewhere():

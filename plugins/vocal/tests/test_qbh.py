@@ -250,8 +250,8 @@ def test_demo_corpus_hums_mrr_from_audio(demo_corpus):
     against ALL 168 tracks indexed from audio (basic-pitch; no score), two-stage search.
 
     Measured (seed 0, every other hum): the project's hums MRR 0.87 with the default 100-track shortlist
-    (0.89 with DTW over every track); sung queries 0.77 (0.81) since both tuning readings are scored
-    (``qbh.reading_costs``; 0.71 / 0.74 before). About 2 minutes: basic-pitch on
+    (0.92 with DTW over every track, 0.89 before a mix was matched by two candidate lines); sung queries
+    0.77 (0.79) since both tuning readings are scored (``qbh.reading_costs``; 0.71 / 0.74 before). About 2 minutes: basic-pitch on
     every demo track and CREPE on 84 queries, the cost of testing on the real corpus.
     """
     from sapphire_core.audio import load_audio

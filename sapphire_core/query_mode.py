@@ -5,7 +5,10 @@ The core's own modes embed the query into the model's space: ``audio`` (a record
 tracks itself, against an index extra (e.g. the vocal plugin's ``hum``: melody matching of a
 hummed query). ``SearchEngine.search(**{mode: query})`` takes any installed mode; combined with
 other modes, its scores are rescaled to [0, 1] before the weighted mean. A mode may also say why
-each result matched (:meth:`QueryMode.explain`); the engine shows it under the mode's name.
+each result matched (:meth:`QueryMode.explain`); the engine shows it under the mode's name. A mode may
+also *refine* a core mode (:attr:`QueryMode.refines`): an audio query is then ranked by the model's
+cosine plus a bonus where this mode matches strongly (e.g. chroma alignment lifts other versions of
+the query's work), with no flag to set.
 
 A :class:`VectorQueryMode` scores with per-track vectors that need no training (e.g. descriptor
 statistics): ``sapphire index --model none`` stores them as the index's vectors, so a catalogue is
@@ -41,6 +44,14 @@ class QueryMode(ABC):
         ``"copy->audio"`` (degraded excerpts; relevant = their source track).
     title, description : str
         Its row name and one-line description in evaluation tables.
+    refines : tuple of str
+        Core modes (``"audio"``) whose rankings this mode refines when its extra is in the index: a
+        result's score there gains ``refine_weight * max(0, score here - refine_threshold)``
+        (:func:`sapphire_core.retrieval.ranking.refine`), so a strong match of this mode (another
+        version of the query's work) lifts a result, and a weak one leaves the model's ranking alone.
+    refine_threshold, refine_weight : float
+        Where this mode's scores start to mean "the same music", and how much a point above it adds to
+        the model's cosine. A plugin chooses both on its training data, never on evaluation works.
     """
 
     name: ClassVar[str]
@@ -49,6 +60,9 @@ class QueryMode(ABC):
     evaluates: ClassVar[tuple[str, ...]] = ()
     title: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    refines: ClassVar[tuple[str, ...]] = ()
+    refine_threshold: ClassVar[float] = 0.0
+    refine_weight: ClassVar[float] = 0.0
 
     @abstractmethod
     def rank(self, query: Any, data: Any, *, k: int) -> list[tuple[str, float]]:

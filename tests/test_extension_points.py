@@ -195,3 +195,94 @@ def test_a_mode_that_evaluates_core_tasks_gets_them_measured(tmp_path):
     # a copy's one relevant track is its source, which stays in the ranking: w2__v0 ranks itself
     # first, before its source w2__v1 (rank 2)
     assert row["copy mp3->audio"]["top1"] == 1.0 and row["copy clean->audio"]["MRR"] == 0.5
+
+
+class FavourOne(QueryMode):
+    """Refines audio queries: ``favoured`` aligns perfectly (1.0), every other track weakly (0.3);
+    tracks it leaves out (``ignored``) get no score."""
+
+    name, extra, refines, refine_threshold, refine_weight = "favour", "counting", ("audio",), 0.5, 2.0
+    favoured, ignored = "", ""
+
+    def rank(self, query, data, *, k):
+        scores = [(t, 1.0 if t == self.favoured else 0.3) for t in data if t != self.ignored]
+        return sorted(scores, key=lambda x: -x[1])[:k]
+
+    def explain(self, query, data, track_ids):
+        return {t: {"summary": "favoured track"} for t in track_ids}
+
+
+def test_a_refining_mode_lifts_only_what_it_matches_strongly(tmp_path):
+    """``refines``: an audio query is ranked by the model's cosine plus ``refine_weight * (score -
+    refine_threshold)`` where the mode scores above its threshold; below it (or unscored) the model's
+    order and scores stand, and ``refine=False`` gives the model's ranking alone."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import _trained as T
+
+    plugin = types.SimpleNamespace(register_query_modes=hookimpl(lambda register: register(FavourOne)),
+                                   register_index_extras=hookimpl(lambda register: register(T.CountingExtra)))
+    eng = T.toy_engine_with_extra(tmp_path / "index", plugin, "counting")
+    query = eng.folder.metadata["w1__v0"]["audio_path"]
+    plain = eng.search(audio=query, k=12, refine=False, explain=False)
+    assert "favour" not in plain[0].explanation["modes"]
+    FavourOne.favoured, FavourOne.ignored = plain[-1].track_id, plain[1].track_id  # the model's last and second
+    try:
+        refined = eng.search(audio=query, k=12, explain=True)
+    finally:
+        FavourOne.favoured = FavourOne.ignored = ""
+    assert refined[0].track_id == plain[-1].track_id
+    assert refined[0].score == pytest.approx(plain[-1].score + 2.0 * (1.0 - 0.5), abs=1e-5)
+    assert refined[0].explanation["modes"]["favour"] == 1.0
+    assert refined[0].explanation["summary"].startswith("favoured track")
+    # the rest: the model's order and scores (0.3 is below the threshold; the ignored track is unscored)
+    assert [r.track_id for r in refined[1:]] == [r.track_id for r in plain[:-1]]
+    assert [r.score for r in refined[1:]] == pytest.approx([r.score for r in plain[:-1]], abs=1e-5)
+    assert "favour" not in refined[2].explanation["modes"] and "favour" not in refined[2].explanation
+
+
+def test_evaluation_adds_a_refined_row_per_fused_model(tmp_path):
+    """The row the search engine's default audio ranking earns: the model's cosines refined by the mode's
+    scores (task queries) and pair scores (triplets), beside the model's own figures."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import _trained as T
+
+    from sapphire_core.data import Corpus
+    from sapphire_core.evaluation.runner import EvalData, ModeScores, System, evaluate_system, refined_rows
+    from sapphire_core.evaluation.triplets import Triplet
+
+    class SameWork(QueryMode):
+        """0.9 for the query's work, 0.6 (below the threshold) for the rest."""
+
+        name, extra, evaluates, refines, refine_threshold, refine_weight = (
+            "version", "counting", ("audio->audio",), ("audio",), 0.8, 1.0)
+
+        def rank(self, query, data, *, k):
+            work = Path(query).stem.split("__")[0]
+            return sorted(((t, 0.9 if t.startswith(work + "__") else 0.6) for t in data), key=lambda x: -x[1])[:k]
+
+        def pair_scores(self, data, pairs):
+            return np.array([0.9 if a.split("__")[0] == b.split("__")[0] else 0.6 for a, b in pairs])
+
+    corpus = Corpus(T.write_toy_corpus(tmp_path / "corpus"))
+    ids = [t.id for t in corpus]
+    # a model that finds no version: each track's nearest other track is of the next work
+    angle = {t: 2 * np.pi * (int(t[1]) + 0.55 * int(t[-1])) / 6 for t in ids}
+    vectors = {t: np.array([np.cos(a), np.sin(a)]) for t, a in angle.items()}
+    triplets = [Triplet("w0__v0", "w0__v1", "w5__v1", "work"), Triplet("w2__v0", "w3__v0", "w2__v1", "mode")]
+    data = EvalData(corpus, ids, [], [], {}, [], triplets, [])
+    system = System("toy fused", "toy", vectors)
+    registry = registry_of(register_query_modes=lambda register: register(SameWork),
+                           register_index_extras=lambda register: register(T.CountingExtra))
+    own = evaluate_system(system, data)
+    [row] = refined_rows(system, data, ModeScores(data, registry, tmp_path / "eval"))
+    assert row["name"] == "toy fused + version refinement"
+    assert own["audio->audio"]["top1"] == 0.0 and row["audio->audio"]["top1"] == 1.0
+    # work: lifted from wrong to right; mode: the version lift only confirms the model's wrong call
+    assert own["triplets"]["work"] == 0.0 and row["triplets"]["work"] == 1.0
+    assert own["triplets"]["mode"] == row["triplets"]["mode"] == 0.0

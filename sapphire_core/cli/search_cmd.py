@@ -76,6 +76,8 @@ def search(
     weights: str = typer.Option(None, "--weights", help="Sub-space weights, e.g. tempo=0,key=2."),
     mode_weights: str = typer.Option(None, "--mode-weights", help="Weights of combined modes, e.g. audio=1,text=0.5."),
     k: int = typer.Option(10, "--k", min=1, help="Results to return."),
+    refine: bool = typer.Option(True, "--refine/--no-refine", help="Let plugin modes that refine audio queries "
+                                "(e.g. version alignment) lift the results they match strongly."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
@@ -92,7 +94,8 @@ def search(
         raise SearchError("give a query: --audio FILE, --text \"...\", --lyrics \"...\" or --query MODE=VALUE")
     engine = SearchEngine.open(index, device=device)
     results = engine.search(audio=audio, text=text, lyrics=lyrics, weights=parse_weights(weights),
-                            mode_weights=parse_weights(mode_weights) or None, k=k, **plugin_queries)
+                            mode_weights=parse_weights(mode_weights) or None, k=k, refine=refine,
+                            **plugin_queries)
     if as_json:
         typer.echo(json.dumps({"model_version": engine.model_version, "index_version": engine.index_version,
                                "results": [r.to_dict() for r in results]}, indent=2, default=str))

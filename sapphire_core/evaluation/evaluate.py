@@ -10,8 +10,8 @@ from typing import Any
 from sapphire_core.data import Corpus
 from sapphire_core.errors import SapphireError
 from sapphire_core.evaluation.report import write_tables
-from sapphire_core.evaluation.runner import (EvalData, _default_registry, baseline_systems, evaluate_system,
-                                             model_systems, query_mode_rows)
+from sapphire_core.evaluation.runner import (EvalData, ModeScores, _default_registry, baseline_systems,
+                                             evaluate_system, model_systems, query_mode_rows, refined_rows)
 
 
 @dataclass
@@ -146,6 +146,8 @@ def run_evaluation(corpus_dir: str | Path, *, models: list[str | Path] = (), con
         data.compute_msssim()
 
     rows = []
+    registry = registry or _default_registry()
+    modes = ModeScores(data, registry, Path(extras_dir) if extras_dir else out)
     log("baselines (chroma 2D-FTM, MFCC, random) ...")
     rows.extend(evaluate_system(b, data) for b in baseline_systems(corpus, cache_root))
     eval_set = set(eval_ids)
@@ -160,8 +162,10 @@ def run_evaluation(corpus_dir: str | Path, *, models: list[str | Path] = (), con
             if info.get("epoch") is not None:
                 s.what += f" [epoch {info['epoch']}]"
             rows.append(evaluate_system(s, data))
+        if query_modes:  # the first system is the fused one: what the search engine ranks audio queries by
+            rows.extend(refined_rows(systems[0], data, modes))
     if query_modes:
-        rows.extend(query_mode_rows(data, registry or _default_registry(), Path(extras_dir) if extras_dir else out))
+        rows.extend(query_mode_rows(data, registry, modes.extras_root, modes))
     context = {"corpus": str(Path(corpus_dir).resolve()), "eval_tracks": len(eval_ids), "held_out": held_out,
                "checkpoints": [str(c) for c, _ in checkpoints], "triplets": len(data.triplets),
                "excerpt_queries": len(data.excerpts), "copy_queries": len(data.copies), "hum_queries": len(data.hums),

@@ -373,51 +373,130 @@ def _task_metrics(task: str, scores: np.ndarray, relevant: np.ndarray, valid: np
     return out
 
 
-def query_mode_rows(data: EvalData, registry, extras_root: Path) -> list[dict[str, Any]]:
+def _mode_tasks(name: str, mode, data: EvalData) -> dict[str, list[dict]]:
+    """``{task: queries}`` a plugin audio mode answers: its own ``queries.jsonl`` kind and the core tasks
+    it declares, each query ``{"audio": path, "work_id", "source_track" (excluded from the ranking)}``."""
+    corpus, root = data.corpus, data.corpus.root
+    tasks = {f"{name}->audio": [dict(q, audio=root / q["audio"]) for q in data.mode_queries.get(name, [])]}
+    if "audio->audio" in mode.evaluates:
+        tasks["audio->audio"] = [{"audio": corpus[i].audio, "work_id": corpus[i].work_id, "source_track": i}
+                                 for i in data.eval_ids]
+    if "excerpt->audio" in mode.evaluates:
+        tasks["excerpt->audio"] = [dict(q, audio=root / q["audio"]) for q in data.excerpts]
+    if "copy->audio" in mode.evaluates:
+        tasks["copy->audio"] = [dict(q, audio=root / q["audio"]) for q in data.copies]
+    return {t: qs for t, qs in tasks.items() if qs}
+
+
+class ModeScores:
+    """Each plugin mode's index extra (built once into ``extras_root/extras/<name>``) and its score matrices
+    ``(queries, corpus tracks)`` per task (``-inf`` where it gave no score), computed once and shared by
+    the mode's own row and the rows it refines."""
+
+    def __init__(self, data: EvalData, registry, extras_root: Path) -> None:
+        self.data, self.registry, self.extras_root = data, registry, extras_root
+        self.ids = [t.id for t in data.corpus.tracks]
+        self._index: dict[str, Any] = {}
+        self._scores: dict[tuple[str, str], np.ndarray] = {}
+
+    def index(self, mode) -> Any:
+        if mode.extra not in self._index:
+            extra = self.registry.get("index_extra", mode.extra)()
+            folder = layout.extra_dir(self.extras_root, extra.name)
+            extra.build(self.data.corpus.tracks, folder)
+            self._index[mode.extra] = extra.load(folder)
+        return self._index[mode.extra]
+
+    def scores(self, mode, task: str, queries: list[dict]) -> np.ndarray:
+        key = (mode.name, task)
+        if key not in self._scores:
+            pos = {i: k for k, i in enumerate(self.ids)}
+            out = np.full((len(queries), len(self.ids)), -np.inf)
+            index = self.index(mode)
+            for r, q in enumerate(queries):
+                for tid, s in mode.rank(q["audio"], index, k=len(self.ids)):
+                    if tid in pos:
+                        out[r, pos[tid]] = s
+            self._scores[key] = out
+        return self._scores[key]
+
+
+def refined_rows(system: System, data: EvalData, modes: ModeScores) -> list[dict[str, Any]]:
+    """One row per installed mode that refines audio queries (:attr:`~sapphire_core.query_mode.QueryMode.refines`)
+    for a model's fused ``system``: what ``SearchEngine.search(audio=...)`` ranks by, the model's cosine lifted
+    by :func:`~sapphire_core.retrieval.ranking.refine` of the mode's scores, on the audio tasks the mode
+    answers and on label triplets (through the mode's pair scores)."""
+    from sapphire_core.retrieval.ranking import refine
+
+    rows = []
+    ids = modes.ids
+    work = np.array([t.work_id for t in data.corpus.tracks])
+    if any(i not in system.tracks for i in ids):
+        return rows
+    G = np.stack([system.tracks[i] for i in ids])
+    for name in modes.registry.names("query_mode"):
+        mode = modes.registry.get("query_mode", name)()
+        if "audio" not in mode.refines or mode.input != "audio":
+            continue
+
+        def lift(base, raw, mode=mode):
+            return refine(base, np.where(np.isfinite(raw), raw, np.nan), threshold=mode.refine_threshold,
+                          weight=mode.refine_weight)
+
+        row: dict[str, Any] = {"name": f"{system.name} + {name} refinement",
+                               "what": f"{system.what}; refined by the {name} mode (the default audio search)"}
+        for task, queries in _mode_tasks(name, mode, data).items():
+            if task == "audio->audio":
+                Q = np.stack([system.tracks[q["source_track"]] for q in queries])
+            elif system.audio_queries is not None and task in ("excerpt->audio", "copy->audio"):
+                Q = system.audio_queries([q["audio"] for q in queries])
+            else:
+                continue
+            scores = lift(M.cosine_matrix(Q, G), modes.scores(mode, task, queries))
+            relevant, valid = _relevance(task, queries, ids, work)
+            row.update(_task_metrics(task, scores, relevant, valid, queries))
+        if data.triplets:
+            pairs = sorted({(t.anchor, x) for t in data.triplets for x in (t.positive, t.negative)})
+            raw = mode.pair_scores(modes.index(mode), pairs)
+            if raw is not None:
+                cos = np.array([float(M.cosine_matrix(system.tracks[a][None], system.tracks[b][None])[0, 0])
+                                for a, b in pairs])
+                pair = dict(zip(pairs, lift(cos, np.asarray(raw, np.float64))))
+                row["triplets"] = score_agreement(lambda a, b: pair.get((a, b)), data.triplets)
+        if len(row) > 2:
+            rows.append(row)
+    return rows
+
+
+def query_mode_rows(data: EvalData, registry, extras_root: Path,
+                    modes: ModeScores | None = None) -> list[dict[str, Any]]:
     """One row per installed plugin query mode that takes audio (e.g. the vocal plugin's ``hum``): its
     ``queries.jsonl`` queries of the same kind, and the core tasks it declares it answers
     (:attr:`~sapphire_core.query_mode.QueryMode.evaluates`), ranked by the mode against the whole corpus.
 
-    Each mode's index extra is built into ``extras_root/extras/<name>`` (reusing what is there).
+    Each mode's index extra is built into ``extras_root/extras/<name>`` (reusing what is there); ``modes``
+    shares the extras and score matrices with :func:`refined_rows`.
     """
     rows = []
-    corpus, root = data.corpus, data.corpus.root
-    ids = [t.id for t in corpus.tracks]
-    pos = {i: k for k, i in enumerate(ids)}
-    work = np.array([t.work_id for t in corpus.tracks])
+    modes = modes or ModeScores(data, registry, extras_root)
+    ids = modes.ids
+    work = np.array([t.work_id for t in data.corpus.tracks])
     for name in registry.names("query_mode"):
         mode = registry.get("query_mode", name)()
         if mode.input != "audio":
             continue
-        # task -> queries as {"audio": path, "work_id", "source_track" (excluded from the ranking)}
-        tasks = {f"{name}->audio": [dict(q, audio=root / q["audio"]) for q in data.mode_queries.get(name, [])]}
-        if "audio->audio" in mode.evaluates:
-            tasks["audio->audio"] = [{"audio": corpus[i].audio, "work_id": corpus[i].work_id, "source_track": i}
-                                     for i in data.eval_ids]
-        if "excerpt->audio" in mode.evaluates:
-            tasks["excerpt->audio"] = [dict(q, audio=root / q["audio"]) for q in data.excerpts]
-        if "copy->audio" in mode.evaluates:
-            tasks["copy->audio"] = [dict(q, audio=root / q["audio"]) for q in data.copies]
-        tasks = {t: qs for t, qs in tasks.items() if qs}
+        tasks = _mode_tasks(name, mode, data)
         if not tasks and not data.triplets:
             continue
-        extra = registry.get("index_extra", mode.extra)()
-        folder = layout.extra_dir(extras_root, extra.name)
-        extra.build(corpus.tracks, folder)
-        index = extra.load(folder)
+        index = modes.index(mode)
         row: dict[str, Any] = {"name": mode.title or f"{name} ({registry.entry('query_mode', name).provider})",
                                "what": mode.description}
         row.update(_mode_triplets(mode, index, data.triplets))
         if len(row) == 2 and not tasks:
             continue
         for task, queries in tasks.items():
-            scores = np.full((len(queries), len(ids)), -np.inf)
-            for r, q in enumerate(queries):
-                for tid, s in mode.rank(q["audio"], index, k=len(ids)):
-                    if tid in pos:
-                        scores[r, pos[tid]] = s
             relevant, valid = _relevance(task, queries, ids, work)
-            row.update(_task_metrics(task, scores, relevant, valid, queries))
+            row.update(_task_metrics(task, modes.scores(mode, task, queries), relevant, valid, queries))
         rows.append(row)
     return rows
 

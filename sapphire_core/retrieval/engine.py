@@ -234,6 +234,20 @@ class SearchEngine:
                               "need; rebuild the index with 'sapphire index' (with its plugin installed)")
         return {str(t): float(s) for t, s in mode.rank(query, data, k=k)}
 
+    def _refiners(self, core_mode: str, given: dict[str, Any], fetch: int) -> dict[str, tuple[QueryMode, dict]]:
+        """``{mode name: (mode, {track_id: score})}`` of the installed modes that refine ``core_mode``
+        (:attr:`QueryMode.refines`) and whose extra this index has, each ranking the core mode's query
+        (its top ``fetch``). A mode the query names itself is combined as usual instead."""
+        out = {}
+        for name in self.registry.names("query_mode"):
+            if name in given or core_mode not in getattr(self.registry.get("query_mode", name), "refines", ()):
+                continue
+            mode = self.registry.get("query_mode", name)()
+            data = self._extra_data(mode)
+            if data is not None:
+                out[name] = (mode, {str(t): float(s) for t, s in mode.rank(given[core_mode], data, k=fetch)})
+        return out
+
     def _training_free_vector(self, audio) -> np.ndarray:
         """A query recording as a vector of a model-less index (its vector mode's :meth:`embed`)."""
         mode = self.registry.get("query_mode", self.training_free_mode)()
@@ -285,7 +299,8 @@ class SearchEngine:
     # ------------------------------------------------------------------ search
     def search(self, *, audio=None, text: str | None = None, lyrics: str | None = None,
                weights: dict[str, float] | None = None, mode_weights: dict[str, float] | None = None,
-               k: int = 10, exclude=(), explain: bool = True, **queries: Any) -> list[SearchResult]:
+               k: int = 10, exclude=(), explain: bool = True, refine: bool = True,
+               **queries: Any) -> list[SearchResult]:
         """Rank the index for one query given in one or more modes.
 
         Parameters
@@ -301,6 +316,9 @@ class SearchEngine:
             Track ids never returned (e.g. the query track itself).
         explain : bool
             Compute explanations (costs one fusion-head pass per result and modality).
+        refine : bool
+            Let installed plugin modes that refine audio queries (:attr:`QueryMode.refines`, e.g. version
+            alignment) lift the results they match strongly, when the index has their extra.
         **queries
             Queries in plugin modes, by mode name (e.g. ``hum=path`` with the vocal plugin).
 
@@ -356,12 +374,20 @@ class SearchEngine:
                 else:
                     scored[mode] = scores
 
-        candidates = ranking.candidate_pool(self.folder.store, vectors, w, fetch=fetch, scored=scored,
+        refiners = self._refiners("audio", given, fetch) if refine and "audio" in vectors else {}
+        candidates = ranking.candidate_pool(self.folder.store, vectors, w, fetch=fetch,
+                                            scored={**scored, **{m: sc for m, (_, sc) in refiners.items()}},
                                             known=set(self.folder.metadata), exclude=exclude)
         if not candidates:
             return []
         X = self.folder.store.get_vectors(candidates)
         per_mode: dict[str, np.ndarray] = {m: X @ (q * w) for m, q in vectors.items()}
+        refined_by: dict[str, np.ndarray] = {}
+        for mode, (pm, scores) in refiners.items():
+            refined_by[mode] = np.array([scores.get(c, np.nan) for c in candidates], np.float64)
+            per_mode["audio"] = ranking.refine(per_mode["audio"], refined_by[mode], threshold=pm.refine_threshold,
+                                               weight=pm.refine_weight)
+            plugin_modes[mode] = pm
         for mode, scores in scored.items():
             per_mode[mode] = ranking.score_column(scores, candidates, rescale=len(given) > 1)
         combined = ranking.combine(per_mode, mode_weights)
@@ -375,15 +401,21 @@ class SearchEngine:
         # A plugin mode says why its results matched (e.g. a hum's aligned segment), all shown ones at once.
         said = {m: plugin_modes[m].explain(given[m], self._extras[plugin_modes[m].extra],
                                            [candidates[j] for j in order]) for m in scored} if explain else {}
+        # A refining mode explains only the results it lifted (scored above its threshold).
+        for m, raw in refined_by.items() if explain else ():
+            lifted = [candidates[j] for j in order if raw[j] > plugin_modes[m].refine_threshold]
+            data = self._extras[plugin_modes[m].extra]
+            said[m] = plugin_modes[m].explain(given["audio"], data, lifted) if lifted else {}
         results = []
         for rank, j in enumerate(order, 1):
             tid = candidates[j]
             meta = self.folder.metadata.get(tid, {})
             expl: dict[str, Any] = {"modes": {m: float(per_mode[m][j]) for m in per_mode}}
+            expl["modes"].update({m: float(raw[j]) for m, raw in refined_by.items() if np.isfinite(raw[j])})
             if explain:
                 expl.update(self.explain(tid, X[j], qvec=qvec, w=w, query_audio=encoded_audio, text=by_word,
                                          lyrics=lyrics))
-                own = [(m, said[m][tid]) for m in scored if tid in (said.get(m) or {})]
+                own = [(m, said[m][tid]) for m in [*scored, *refined_by] if tid in (said.get(m) or {})]
                 expl.update(own)
                 lead = "; ".join([e["summary"] for _, e in own if e.get("summary")]
                                  # a plugin mode that says nothing more: its match score says why

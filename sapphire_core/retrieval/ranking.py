@@ -96,3 +96,20 @@ def combine(per_mode: dict[str, np.ndarray], mode_weights: dict[str, float]) -> 
     """The weighted mean of the modes' scores."""
     total_w = sum(mode_weights[m] for m in per_mode) or 1.0
     return sum(mode_weights[m] * per_mode[m] for m in per_mode) / total_w
+
+
+def refine(base: np.ndarray, mode_scores: np.ndarray, *, threshold: float, weight: float) -> np.ndarray:
+    """A core mode's scores refined by a plugin mode's (:attr:`~sapphire_core.query_mode.QueryMode.refines`).
+
+    Each score gains ``weight * max(0, mode score - threshold)``; where the mode gave no score (NaN:
+    outside its shortlist) it gains nothing. A hinge rather than a weighted mean, because the plugin's
+    score says something only when it is high (two versions of one work align well; unrelated music
+    aligns a little, and by how much says nothing about how alike it sounds).
+
+    Examples
+    --------
+    >>> refine(np.array([0.5, 0.4, 0.3]), np.array([0.7, 0.9, np.nan]), threshold=0.75, weight=4.0)
+    array([0.5, 1. , 0.3])
+    """
+    gain = np.maximum(np.nan_to_num(np.asarray(mode_scores, np.float64), nan=threshold) - threshold, 0.0)
+    return np.asarray(base, np.float64) + weight * gain

@@ -146,3 +146,28 @@ def test_version_explanation_through_engine_cli_and_web_api(tmp_path):
     first = reply.json()["results"][0]["explanation"]
     assert first["summary"].startswith("query follows") and set(first["version"]) >= {"start", "end",
                                                                                       "transposition", "tempo"}
+
+
+def test_audio_search_is_refined_by_version_alignment(tmp_path):
+    """With the ``chroma_sequence`` extra in the index, a plain ``search(audio=...)`` lifts what aligns
+    above the version mode's threshold (here the query's own recording: score ~1) by the mode's weight,
+    says why under ``explanation["version"]``, and ``refine=False`` ranks by the model alone."""
+    sys.path.insert(0, str(REPO / "tests"))
+    import _trained as T
+
+    import sapphire_acoustic.plugin
+
+    eng = T.toy_engine_with_extra(tmp_path / "index", sapphire_acoustic.plugin, "chroma_sequence")
+    tid = sorted(eng.folder.metadata)[3]
+    query = eng.folder.metadata[tid]["audio_path"]
+    plain = {r.track_id: r.score for r in eng.search(audio=query, k=12, refine=False, explain=False)}
+    refined = eng.search(audio=query, k=12)
+    first = refined[0]
+    assert first.track_id == tid and first.explanation["modes"]["version"] > 0.99
+    gain = VersionMode.refine_weight * (first.explanation["modes"]["version"] - VersionMode.refine_threshold)
+    assert first.score == pytest.approx(plain[tid] + gain, abs=1e-4)
+    assert first.explanation["summary"].startswith("query follows")
+    for r in refined[1:]:
+        lifted = r.explanation["modes"].get("version", 0.0) > VersionMode.refine_threshold
+        assert ("version" in r.explanation) == lifted
+        assert r.score == pytest.approx(plain[r.track_id], abs=1e-4) or lifted

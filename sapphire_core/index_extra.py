@@ -9,8 +9,7 @@ loads it, and never builds it at query time (without it an audio mode is embedde
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -19,12 +18,9 @@ from sapphire_core.errors import SapphireError
 if TYPE_CHECKING:  # interfaces sit below the corpus format in the layers
     import numpy as np
 
+    from sapphire_core.audio import TrackAudio
     from sapphire_core.data import Track
 
-#: Tracks up to this long (s, as the header declares) are decoded once for all the extras reading one rate
-#: (10 min of mono float32 at 22.05 kHz is ~53 MB); longer ones are decoded again by each extra, block by
-#: block, so memory stays a few blocks whatever the length (as the extraction's ``BLOCK_FED_SECONDS``).
-HOLD_SECONDS = 600.0
 
 
 class IndexExtra(ABC):
@@ -80,7 +76,7 @@ class PerTrackExtra(IndexExtra):
         classmethod: when set, only :meth:`add` is left to write; otherwise override the others too.
     sample_rate : int, optional
         The rate (Hz) of the mono samples :meth:`compute` reads. When set, :meth:`compute` is called with a
-        :class:`TrackAudio` as well, and reads the samples from it: every extra computed for a track reads
+        :class:`~sapphire_core.audio.TrackAudio` as well, and reads the samples from it: every extra computed for a track reads
         the one decode of its file at that rate, instead of decoding it again.
     """
 
@@ -157,85 +153,3 @@ class PerTrackExtra(IndexExtra):
 
     def exists(self, folder: Path) -> bool:
         return (Path(folder) / self.filename).is_file()
-
-
-class TrackAudio:
-    """A track's decoded samples for the index extras computed from it: decoded once per rate when the
-    track is short enough to hold, streamed again for each extra otherwise.
-
-    Parameters
-    ----------
-    path : path
-        The track's audio file.
-    rates : iterable of int
-        The :attr:`PerTrackExtra.sample_rate` of each extra that will read the samples, once per extra: a
-        rate read by two or more extras is held (up to ``hold_seconds``) until the last of them has read it.
-    hold_seconds : float
-        Longest track (header duration) whose blocks are held; longer ones are decoded block by block for
-        every reader, so memory never holds the whole of a long track.
-
-    Notes
-    -----
-    :meth:`blocks` replays exactly the blocks :func:`sapphire_core.audio.audio_blocks` yields for the file
-    (same boundaries, same values) and raises what it raises after them, so an entry computed from the
-    held blocks is the entry computed from the file, bit for bit. The held blocks are read-only: an extra
-    must not change the samples the next one reads.
-
-    Examples
-    --------
-    >>> audio = TrackAudio("song.flac", rates=[22050, 22050])  # doctest: +SKIP
-    >>> first = list(audio.blocks(22050))  # decodes  # doctest: +SKIP
-    >>> second = list(audio.blocks(22050))  # the same blocks, not decoded again  # doctest: +SKIP
-    """
-
-    def __init__(self, path: str | Path | None, *, rates: Iterable[int] = (), hold_seconds: float = HOLD_SECONDS
-                 ) -> None:
-        self.path = path
-        self.hold_seconds = hold_seconds
-        self._readers = Counter(int(sr) for sr in rates)  # extras still to read each rate
-        self._held: dict[int, tuple[list[np.ndarray], SapphireError | None]] = {}
-
-    def blocks(self, sr: int) -> Iterator[np.ndarray]:
-        """Mono float32 blocks of the track at ``sr``, as :func:`sapphire_core.audio.audio_blocks` yields them.
-
-        Raises
-        ------
-        AudioDecodeError, EmptyAudioError, SampleRateError, SilentAudioError
-            As :func:`~sapphire_core.audio.audio_blocks` does, after the blocks it yields first.
-        """
-        from sapphire_core import audio as decoding  # looked up at call time: tests count the decodes
-
-        sr = int(sr)
-        self._readers[sr] -= 1
-        later = self._readers[sr] > 0  # another extra reads this rate after this one
-        if sr not in self._held and not (later and self._holdable()):
-            return decoding.audio_blocks(self.path, sr=sr)
-        if sr not in self._held:
-            blocks, error = [], None
-            try:
-                for block in decoding.audio_blocks(self.path, sr=sr):
-                    block.flags.writeable = False
-                    blocks.append(block)
-            except SapphireError as exc:  # replayed to every reader, after the blocks before it
-                error = exc
-            self._held[sr] = blocks, error
-        held = self._held[sr] if later else self._held.pop(sr)  # the last reader lets the samples go
-        return _replay(*held)
-
-    def _holdable(self) -> bool:
-        """Whether the file is short enough to hold (a file whose header cannot be read is not: each
-        reader then gets the decoder's own error)."""
-        if self.path is None:
-            return False
-        from sapphire_core.audio import audio_info
-
-        try:
-            return audio_info(self.path)[1] <= self.hold_seconds
-        except SapphireError:
-            return False
-
-
-def _replay(blocks: list[np.ndarray], error: SapphireError | None) -> Iterator[np.ndarray]:
-    yield from blocks
-    if error is not None:
-        raise error

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 import sapphire_core.audio as audio_module
-from sapphire_core.audio import audio_blocks
+from sapphire_core.audio import TrackAudio, audio_blocks
 from sapphire_core.data import Track
 from sapphire_core.errors import AudioDecodeError, SilentAudioError
 from sapphire_core.index.extras import build_extras, compute_entries, selected_extras
-from sapphire_core.index_extra import PerTrackExtra, TrackAudio
+from sapphire_core.index_extra import PerTrackExtra
 from sapphire_core.plugins import default_registry
 from sapphire_core.testing import signals
 

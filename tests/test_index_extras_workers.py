@@ -62,8 +62,9 @@ def test_extras_with_two_workers_write_the_stores_of_one_process(tmp_path, caplo
     for name in one:
         if name.startswith("extras/melody/") and name.endswith(".npz"):
             # basic-pitch's torch convolutions round differently on 1 thread (a worker's share) than on all
-            # cores (this process): posteriorgrams and the stored affinities move by up to ~5e-5.
-            _assert_same_arrays(tmp_path / "w1" / name, tmp_path / "w2" / name, atol=1e-4)
+            # cores (this process): posteriorgrams move by up to ~5e-5, and the second line's affinities
+            # (a note's activation relative to the second-highest note's, 0c42113) by up to ~1.3e-4.
+            _assert_same_arrays(tmp_path / "w1" / name, tmp_path / "w2" / name, atol=5e-4)
         else:
             assert one[name] == two[name], f"{name} differs between 1 and 2 workers"
     # A rerun with workers computes nothing new and rewrites the same bytes.

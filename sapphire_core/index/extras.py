@@ -10,9 +10,10 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+from sapphire_core.audio import TrackAudio
 from sapphire_core.data import Track
 from sapphire_core.errors import SapphireError
-from sapphire_core.index_extra import IndexExtra, PerTrackExtra, TrackAudio
+from sapphire_core.index_extra import IndexExtra, PerTrackExtra
 from sapphire_core.layout import extra_dir
 
 log = logging.getLogger(__name__)
@@ -101,8 +102,8 @@ def compute_entries(extras: dict[str, PerTrackExtra], track: Track) -> dict[str,
     or an :class:`Unusable` with the reason when its audio is unusable for that extra; runs in a worker.
 
     The extras declaring a :attr:`~sapphire_core.index_extra.PerTrackExtra.sample_rate` read one
-    :class:`~sapphire_core.index_extra.TrackAudio`: the file is decoded once per rate for all of them
-    (for tracks up to :data:`~sapphire_core.index_extra.HOLD_SECONDS`; longer ones stream, once per extra).
+    :class:`~sapphire_core.audio.TrackAudio`: the file is decoded once per rate for all of them
+    (for tracks up to :data:`~sapphire_core.audio.HOLD_SECONDS`; longer ones stream, once per extra).
     """
     audio = TrackAudio(track.audio, rates=[e.sample_rate for e in extras.values() if e.sample_rate is not None])
     out: dict[str, Any] = {}

@@ -439,9 +439,8 @@ def refined_rows(system: System, data: EvalData, modes: ModeScores) -> list[dict
         if "audio" not in mode.refines or mode.input != "audio":
             continue
 
-        def lift(base, raw, mode=mode):
-            return refine(base, np.where(np.isfinite(raw), raw, np.nan), threshold=mode.refine_threshold,
-                          weight=mode.refine_weight)
+        def lift(base, raw, mode=mode):  # -inf (not ranked by the mode) gains nothing, as in the engine
+            return refine(base, raw, threshold=mode.refine_threshold, weight=mode.refine_weight)
 
         row: dict[str, Any] = {"name": f"{system.name} + {name} refinement",
                                "what": f"{system.what}; refined by the {name} mode (the default audio search)"}
@@ -459,8 +458,9 @@ def refined_rows(system: System, data: EvalData, modes: ModeScores) -> list[dict
             pairs = sorted({(t.anchor, x) for t in data.triplets for x in (t.positive, t.negative)})
             raw = mode.pair_scores(modes.index(mode), pairs)
             if raw is not None:
-                cos = np.array([float(M.cosine_matrix(system.tracks[a][None], system.tracks[b][None])[0, 0])
-                                for a, b in pairs])
+                unit = G / np.maximum(np.linalg.norm(G, axis=1, keepdims=True), 1e-12)
+                row_of = {t: k for k, t in enumerate(ids)}
+                cos = np.einsum("ij,ij->i", unit[[row_of[a] for a, _ in pairs]], unit[[row_of[b] for _, b in pairs]])
                 pair = dict(zip(pairs, lift(cos, np.asarray(raw, np.float64))))
                 row["triplets"] = score_agreement(lambda a, b: pair.get((a, b)), data.triplets)
         if len(row) > 2:

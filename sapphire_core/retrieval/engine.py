@@ -240,9 +240,10 @@ class SearchEngine:
         (its top ``fetch``). A mode the query names itself is combined as usual instead."""
         out = {}
         for name in self.registry.names("query_mode"):
-            if name in given or core_mode not in getattr(self.registry.get("query_mode", name), "refines", ()):
+            cls = self.registry.get("query_mode", name)
+            if name in given or core_mode not in cls.refines:
                 continue
-            mode = self.registry.get("query_mode", name)()
+            mode = cls()
             data = self._extra_data(mode)
             if data is not None:
                 out[name] = (mode, {str(t): float(s) for t, s in mode.rank(given[core_mode], data, k=fetch)})
